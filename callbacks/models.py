@@ -1,0 +1,101 @@
+import secrets
+
+from django.conf import settings
+from django.db import models
+
+from stellantis.vocabulary import AttributeType, CallbackStatus, RemoteType, RetryPolicy
+
+
+def new_secret() -> str:
+    return secrets.token_urlsafe(32)
+
+
+class CallbackQuerySet(models.QuerySet):
+    def serving(self, fleet, remote_type: str):
+        """Running callbacks of `fleet` that serve `remote_type`, the oldest first."""
+        candidates = self.filter(fleet=fleet, status=CallbackStatus.RUNNING).exclude(external_id="").order_by("created_at", "pk")
+        # remote_types is a JSON list; filtered in Python because JSON containment differs
+        # between SQLite and PostgreSQL and a fleet has a handful of callbacks at most.
+        return [cb for cb in candidates if remote_type in cb.remote_types]
+
+
+class Callback(models.Model):
+    """A Stellantis remote callback: how notifications of actions sent through it reach us."""
+
+    fleet = models.ForeignKey("vehicles.Fleet", on_delete=models.CASCADE, related_name="callbacks")
+    external_id = models.CharField(max_length=64, blank=True, db_index=True, help_text="callbackId at Stellantis; empty until created there.")
+    label = models.CharField(max_length=200, blank=True)
+    target = models.URLField(max_length=500, help_text="Webhook URL Stellantis posts notifications to.")
+    name = models.CharField(max_length=100, default="fleetportal", help_text="Webhook name at Stellantis.")
+    attributes = models.JSONField(default=list, blank=True, help_text="Extra attributes [{type, key, value}], besides our secret header.")
+    retry_policy = models.CharField(max_length=10, choices=RetryPolicy.choices, default=RetryPolicy.BOUNDED)
+    retry_number = models.PositiveIntegerField(default=3, help_text="Bounded policy: retries after the first attempt.")
+    retry_delay = models.PositiveIntegerField(default=10, help_text="Bounded policy: seconds between attempts.")
+    batch_size = models.PositiveIntegerField(null=True, blank=True, help_text="Deliver events together once this many are ready.")
+    batch_time_window = models.PositiveIntegerField(null=True, blank=True, help_text="…or once the oldest has waited this many seconds (≥ 5).")
+    remote_types = models.JSONField(default=list, help_text="Remote types this callback serves.")
+    status = models.CharField(max_length=10, choices=CallbackStatus.choices, default=CallbackStatus.RUNNING)
+    secret = models.CharField(max_length=64, default=new_secret, help_text="Sent as a header attribute; our webhook checks it.")
+    previous_secret = models.CharField(max_length=64, blank=True, help_text="Still accepted while a rotation is in flight.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = CallbackQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["fleet", "created_at"]
+
+    def __str__(self):
+        return self.label or f"Callback {self.external_id or self.pk}"
+
+    @property
+    def secret_header_value(self) -> str:
+        # "<pk>.<secret>": the pk finds the row, the secret is compared in constant time.
+        return f"{self.pk}.{self.secret}"
+
+    def subscribe_body(self) -> dict:
+        """The RemoteCallbackSubscribe body Stellantis holds for this callback."""
+        attributes = [a for a in self.attributes if a.get("key") != settings.WEBHOOK_SECRET_HEADER]
+        attributes.append({"type": AttributeType.HEADER, "key": settings.WEBHOOK_SECRET_HEADER, "value": self.secret_header_value})
+        body = {
+            "label": self.label,
+            "callback": {"webhook": {"target": self.target, "name": self.name, "attributes": attributes}},
+            "retryPolicy": {"policy": self.retry_policy},
+            "remoteTypes": list(self.remote_types),
+        }
+        if self.retry_policy == RetryPolicy.BOUNDED:
+            body["retryPolicy"].update(retryNumber=self.retry_number, retryDelay=self.retry_delay)
+        if self.batch_size:
+            body["batchNotify"] = {"size": self.batch_size, "timeWindow": self.batch_time_window or 60}
+        return body
+
+    def remote_type_labels(self) -> list[str]:
+        return [RemoteType(t).label for t in self.remote_types if t in RemoteType.values]
+
+
+class WebhookDelivery(models.Model):
+    """A notification exactly as it reached our webhook, stored before it is interpreted."""
+
+    class Outcome(models.TextChoices):
+        RECEIVED = "received", "Received"
+        PROCESSED = "processed", "Processed"
+        UNPARSEABLE = "unparseable", "Unparseable"
+        FAILED = "failed", "Processing failed"
+
+    callback = models.ForeignKey(Callback, null=True, blank=True, on_delete=models.SET_NULL, related_name="deliveries")
+    received_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    remote_addr = models.GenericIPAddressField(null=True, blank=True)
+    headers = models.JSONField(default=dict, help_text="Request headers, secrets removed.")
+    query = models.CharField(max_length=2000, blank=True)
+    body = models.TextField(blank=True)
+    outcome = models.CharField(max_length=12, choices=Outcome.choices, default=Outcome.RECEIVED)
+    error = models.TextField(blank=True)
+    event_count = models.PositiveIntegerField(default=0)
+    new_event_count = models.PositiveIntegerField(default=0, help_text="Events seen for the first time in this delivery.")
+
+    class Meta:
+        ordering = ["-received_at", "-pk"]
+        verbose_name_plural = "webhook deliveries"
+
+    def __str__(self):
+        return f"Delivery {self.pk} · {self.get_outcome_display()}"

@@ -1,0 +1,152 @@
+"""Project-wide fixtures: data factories and the live stack (portal + simulator over HTTP)."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import requests
+from django.conf import settings as django_settings
+
+
+@pytest.fixture
+def reference_dir():
+    """The vendor's OpenAPI files; tests that need them skip cleanly where they are absent."""
+    path = django_settings.STELLANTIS_REFERENCE_DIR
+    if not (path / "api-b2b.yaml").exists():
+        pytest.skip(f"Stellantis reference files not found at {path}")
+    return path
+
+
+# --- plain data, no vendor involved ------------------------------------------------------------
+
+
+@pytest.fixture
+def make_fleet(db):
+    from vehicles.models import Fleet
+
+    def make(**kw):
+        n = Fleet.objects.count() + 1
+        return Fleet.objects.create(**{"external_id": f"fleet{n}", "name": f"Fleet {n}", **kw})
+
+    return make
+
+
+@pytest.fixture
+def make_vehicle(db, make_fleet):
+    from vehicles.models import Vehicle
+
+    def make(fleet=None, **kw):
+        fleet = fleet or make_fleet()
+        n = Vehicle.objects.count() + 1
+        return Vehicle.objects.create(
+            **{"fleet": fleet, "external_id": f"veh{n}", "vin": f"VF3TEST{n:010d}", "brand": "Peugeot", "motorization": "Electric", **kw}
+        )
+
+    return make
+
+
+@pytest.fixture
+def make_callback(db):
+    from callbacks.models import Callback
+    from stellantis.vocabulary import RemoteType
+
+    def make(fleet, **kw):
+        n = Callback.objects.count() + 1
+        defaults = {"external_id": f"cb{n:04x}", "target": "http://127.0.0.1:9/webhook", "remote_types": list(RemoteType.values), "label": f"cb {n}"}
+        return Callback.objects.create(fleet=fleet, **{**defaults, **kw})
+
+    return make
+
+
+@pytest.fixture
+def operator(db):
+    """A fleet manager allowed to send every command."""
+    from django.contrib.auth.models import Permission, User
+
+    user = User.objects.create_user("operator", password="pw-operator-1")
+    user.user_permissions.add(*Permission.objects.filter(codename__in=["request_remote", "request_dangerous_remote"]))
+    return User.objects.get(pk=user.pk)  # fresh instance: permission cache empty
+
+
+# --- the live stack: portal and simulator served over real HTTP ----------------------------------
+
+
+@pytest.fixture
+def stack(live_server, settings, transactional_db):
+    """Point the portal's client at the simulator served by the live server, like `make run`."""
+    settings.PORTAL_PUBLIC_URL = live_server.url
+    settings.STELLANTIS_API_BASE = f"{live_server.url}/{django_settings.SIMULATOR_PATH}"
+    settings.SIMULATOR_SPEED = 40.0
+    return live_server
+
+
+@pytest.fixture
+def demo_fleet(stack):
+    """A simulated fleet imported through the client, with a Running callback for every type."""
+    from simulator.services import seed_world
+
+    from callbacks.services import create_callback
+    from vehicles.services import import_fleet
+
+    sim_fleet = seed_world(fleet_name="Test fleet", vehicle_count=6, seed=7)
+    fleet = import_fleet(fleet_id=sim_fleet.id).fleet
+    create_callback(fleet=fleet, label="default")
+    return fleet
+
+
+def _database_url_for_subprocess() -> str:
+    db = django_settings.DATABASES["default"]
+    if db["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{db['NAME']}"
+    user = db.get("USER") or ""
+    password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
+    auth = f"{user}{password}@" if user else ""
+    return f"postgres://{auth}{db.get('HOST') or '127.0.0.1'}:{db.get('PORT') or 5432}/{db['NAME']}"
+
+
+@pytest.fixture
+def q2_cluster(stack):
+    """A real django-q2 cluster in a subprocess, on the test database, for end-to-end tests."""
+    env = {
+        **os.environ,
+        "DATABASE_URL": _database_url_for_subprocess(),
+        "PORTAL_PUBLIC_URL": stack.url,
+        "STELLANTIS_API_BASE": f"{stack.url}/{django_settings.SIMULATOR_PATH}",
+        "SIMULATOR_SPEED": "40",
+        "Q2_WORKERS": "2",
+        "Q2_GUARD_CYCLE": "0.1",
+        "DJANGO_SETTINGS_MODULE": "fleetportal.settings",
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "manage.py", "qcluster"],
+        cwd=django_settings.BASE_DIR,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    time.sleep(1.5)
+    if proc.poll() is not None:
+        pytest.fail(f"qcluster exited: {proc.stderr.read().decode()[-2000:]}")
+    yield proc
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+@pytest.fixture
+def api(stack):
+    def session(token=None):
+        s = requests.Session()
+        if token:
+            s.headers["Authorization"] = f"Token {token}"
+        s.base_url = stack.url
+        return s
+
+    return session

@@ -1,0 +1,214 @@
+"""Settings, all from the environment, each with a default that works for the embedded demo.
+
+Production (a real Stellantis API base) fails loudly at start-up when what it needs is missing.
+"""
+
+import os
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def env_str(name: str, default: str = "") -> str:
+    return os.getenv(name, default)
+
+
+def env_bool(name: str, default: bool) -> bool:
+    value = os.getenv(name)
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in ("1", "true", "yes", "on")
+
+
+def env_int(name: str, default: int) -> int:
+    value = os.getenv(name)
+    return int(value) if value not in (None, "") else default
+
+
+def env_float(name: str, default: float) -> float:
+    value = os.getenv(name)
+    return float(value) if value not in (None, "") else default
+
+
+PORT = env_int("PORT", 8000)
+PORTAL_PUBLIC_URL = env_str("PORTAL_PUBLIC_URL", f"http://127.0.0.1:{PORT}").rstrip("/")
+
+# The embedded simulator is the default vendor; a real API base switches it off unless asked.
+SIMULATOR_PATH = "simulator/connectedcar/v3"
+STELLANTIS_API_BASE = env_str("STELLANTIS_API_BASE", f"{PORTAL_PUBLIC_URL}/{SIMULATOR_PATH}").rstrip("/")
+# Anything that is not an embedded simulator (ours or another portal's) is the real vendor.
+USING_REAL_API = not STELLANTIS_API_BASE.endswith("/" + SIMULATOR_PATH)
+SIMULATOR_ENABLED = env_bool("SIMULATOR_ENABLED", not USING_REAL_API)
+
+STELLANTIS_CLIENT_ID = env_str("STELLANTIS_CLIENT_ID", "fleetportal-demo")
+STELLANTIS_USER = env_str("STELLANTIS_USER")
+STELLANTIS_PASSWORD = env_str("STELLANTIS_PASSWORD")
+STELLANTIS_CERT = env_str("STELLANTIS_CERT")
+STELLANTIS_KEY = env_str("STELLANTIS_KEY")
+STELLANTIS_CA = env_str("STELLANTIS_CA")
+# (connect, read) seconds for every call to Stellantis.
+STELLANTIS_TIMEOUT = (env_float("STELLANTIS_CONNECT_TIMEOUT", 5.0), env_float("STELLANTIS_READ_TIMEOUT", 15.0))
+
+DEBUG = env_bool("DEBUG", not USING_REAL_API)
+SECRET_KEY = env_str("SECRET_KEY")
+if not SECRET_KEY:
+    if USING_REAL_API and not DEBUG:
+        raise ImproperlyConfigured("SECRET_KEY must be set when talking to the real Stellantis API.")
+    SECRET_KEY = "insecure-demo-key-only-for-the-embedded-simulator"
+ALLOWED_HOSTS = [h.strip() for h in env_str("ALLOWED_HOSTS", "127.0.0.1,localhost,[::1],testserver").split(",") if h.strip()]
+
+if USING_REAL_API:
+    missing = [n for n in ("STELLANTIS_USER", "STELLANTIS_PASSWORD", "STELLANTIS_CERT", "STELLANTIS_KEY") if not os.getenv(n)]
+    if missing and not env_bool("STELLANTIS_ALLOW_INCOMPLETE", False):
+        raise ImproperlyConfigured(
+            f"STELLANTIS_API_BASE points at {STELLANTIS_API_BASE} but {', '.join(missing)} are not set."
+        )
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "django_q",
+    "vehicles",
+    "callbacks",
+    "remotes",
+    "simulator",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "fleetportal.urls"
+WSGI_APPLICATION = "fleetportal.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASE_URL = env_str("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}")
+DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("CONN_MAX_AGE", 60))}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Web threads, q2 workers and the simulator all write to one file: WAL lets readers run
+    # beside the writer, IMMEDIATE takes the write lock at BEGIN (no deadlock-prone upgrade
+    # from a read lock) and the timeout makes a busy writer wait instead of failing.
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"]["OPTIONS"] = {
+        "timeout": 30,
+        "transaction_mode": "IMMEDIATE",
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
+    # A file, not memory, so a q2 cluster started by the end-to-end tests sees the same data.
+    DATABASES["default"]["TEST"] = {"NAME": env_str("SQLITE_TEST_NAME", str(BASE_DIR / ".test-db.sqlite3"))}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+]
+
+LANGUAGE_CODE = "en-gb"
+TIME_ZONE = env_str("TIME_ZONE", "Europe/Paris")
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+WHITENOISE_USE_FINDERS = True
+
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "vehicle-list"
+LOGOUT_REDIRECT_URL = "login"
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "UNAUTHENTICATED_USER": None,
+}
+
+# django-q2. `retry` is well above `timeout`: a task is only handed to a second worker when
+# the first one is surely dead, and the submit task's claim makes that second run a no-op.
+Q2_BROKER = env_str("Q2_BROKER", "orm")
+Q_CLUSTER = {
+    "name": "fleetportal",
+    "workers": env_int("Q2_WORKERS", 4),
+    "timeout": 60,
+    "retry": 300,
+    "max_attempts": 3,
+    "queue_limit": 50,
+    "catch_up": False,
+    "poll": 0.2,
+    "guard_cycle": env_float("Q2_GUARD_CYCLE", 0.5),
+    "label": "Task queue",
+}
+if Q2_BROKER.startswith("redis://") or Q2_BROKER.startswith("rediss://"):
+    Q_CLUSTER["redis"] = Q2_BROKER
+else:
+    Q_CLUSTER["orm"] = "default"
+
+# Remote actions
+# An action not handed to Stellantis within this many seconds is expired, never sent late.
+REMOTE_ACTION_TTL = env_int("REMOTE_ACTION_TTL", 300)
+# A worker that claimed an action and went silent this long is presumed dead.
+REMOTE_SUBMIT_CLAIM_TIMEOUT = env_int("REMOTE_SUBMIT_CLAIM_TIMEOUT", 90)
+# Backoff (seconds) between ambiguous submit attempts.
+REMOTE_SUBMIT_BACKOFF = [env_int("REMOTE_SUBMIT_BACKOFF_BASE", 5) * (2**i) for i in range(4)]
+# Header the portal adds to each callback so our webhook can authenticate Stellantis.
+WEBHOOK_SECRET_HEADER = "X-Fleetportal-Secret"
+WEBHOOK_MAX_BODY_BYTES = env_int("WEBHOOK_MAX_BODY_BYTES", 1_000_000)
+
+# Simulator
+# Multiplies the simulated vehicles' pace: 1 is real-world-ish, tests run at 50.
+SIMULATOR_SPEED = env_float("SIMULATOR_SPEED", 1.0)
+SIMULATOR_CREDENTIALS = env_str("SIMULATOR_CREDENTIALS")  # "user:password" turns Basic auth on
+SIMULATOR_SEED = env_int("SIMULATOR_SEED", 42)
+SIMULATOR_WEBHOOK_TIMEOUT = env_float("SIMULATOR_WEBHOOK_TIMEOUT", 5.0)
+
+# Where the tests and tools find the vendor's OpenAPI files.
+STELLANTIS_REFERENCE_DIR = Path(env_str("STELLANTIS_REFERENCE_DIR", str(BASE_DIR.parent / "shared" / "reference" / "stellantis")))
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}
+
+# Demo users made by `seed_demo` (embedded simulator only).
+DEMO_ADMIN_PASSWORD = env_str("DEMO_ADMIN_PASSWORD", "fleetportal-demo")

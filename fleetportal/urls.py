@@ -1,0 +1,24 @@
+from django.conf import settings
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.http import JsonResponse
+from django.urls import include, path
+
+
+def healthz(request):
+    return JsonResponse({"ok": True})
+
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("login/", auth_views.LoginView.as_view(), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("healthz", healthz, name="healthz"),
+    path("api/v1/", include("fleetportal.api_urls")),
+    path("webhooks/", include("callbacks.urls")),
+    path("", include("vehicles.urls")),
+    path("actions/", include("remotes.urls")),
+]
+
+if settings.SIMULATOR_ENABLED:
+    urlpatterns.append(path(f"{settings.SIMULATOR_PATH}/", include("simulator.urls")))

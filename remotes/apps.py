@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class RemotesConfig(AppConfig):
+    name = "remotes"
+    verbose_name = "Remote actions"

@@ -1,0 +1,158 @@
+import uuid
+
+from django.conf import settings
+from django.db import models
+
+from stellantis.vocabulary import FAILURE_ADVICE, EventType, FailureCause, PendingStatus, RemoteType
+
+
+class ActionStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    SUBMITTING = "submitting", "Sending to Stellantis"
+    SUBMITTED = "submitted", "Sent to Stellantis"
+    PENDING = "pending", "In progress"
+    SUCCESS = "success", "Success"
+    ALREADY_DONE = "already_done", "Already done"
+    FAILED = "failed", "Failed"
+    REJECTED = "rejected", "Refused by Stellantis"
+    EXPIRED = "expired", "Expired before sending"
+    ERROR = "error", "Error"
+
+
+FINAL_STATUSES = (
+    ActionStatus.SUCCESS,
+    ActionStatus.ALREADY_DONE,
+    ActionStatus.FAILED,
+    ActionStatus.REJECTED,
+    ActionStatus.EXPIRED,
+    ActionStatus.ERROR,
+)
+
+
+class Source(models.TextChoices):
+    WEB = "web", "Web page"
+    ADMIN = "admin", "Admin bulk action"
+    API = "api", "Partner API"
+    SYSTEM = "system", "System"
+
+
+class RemoteActionQuerySet(models.QuerySet):
+    def visible_to(self, user):
+        if user is None or not user.is_authenticated:
+            return self.none()
+        return self
+
+    def open(self):
+        return self.exclude(status__in=FINAL_STATUSES)
+
+
+class RemoteAction(models.Model):
+    """One command to one vehicle. Its id goes to Stellantis as the `label` (correlation id)."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    vehicle = models.ForeignKey("vehicles.Vehicle", on_delete=models.PROTECT, related_name="remote_actions")
+    callback = models.ForeignKey("callbacks.Callback", on_delete=models.PROTECT, related_name="remote_actions")
+    remote_type = models.CharField(max_length=40, choices=RemoteType.choices)
+    command = models.JSONField(help_text="The Remote body without its label, e.g. {\"horn\": {\"state\": \"Activated\"}}.")
+    status = models.CharField(max_length=16, choices=ActionStatus.choices, default=ActionStatus.QUEUED, db_index=True)
+    pending_status = models.CharField(max_length=40, blank=True, choices=PendingStatus.choices, help_text="Latest Pending step.")
+    pending_at = models.DateTimeField(null=True, blank=True, help_text="eventDate of that Pending step.")
+    failure_cause = models.CharField(max_length=64, blank=True)
+    feedback_detail = models.CharField(max_length=64, blank=True)
+    error = models.TextField(blank=True, help_text="Why the portal gave up, or the vendor's refusal.")
+    remote_action_id = models.CharField(max_length=64, null=True, blank=True, unique=True, help_text="remoteActionId at Stellantis.")
+
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    source = models.CharField(max_length=8, choices=Source.choices)
+    reason = models.CharField(max_length=500, blank=True)
+
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    expires_at = models.DateTimeField(help_text="Not sent after this: a late unlock is worse than none.")
+    claimed_at = models.DateTimeField(null=True, blank=True, help_text="When a worker claimed it for submission.")
+    submit_attempts = models.PositiveIntegerField(default=0)
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    objects = RemoteActionQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+        permissions = [
+            ("request_remote", "Can send remote commands"),
+            ("request_dangerous_remote", "Can send unlock, immobilization and stolen commands"),
+        ]
+        indexes = [models.Index(fields=["vehicle", "-created_at"])]
+
+    def __str__(self):
+        return f"{self.get_remote_type_display()} → {self.vehicle_id} ({self.status})"
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in FINAL_STATUSES
+
+    @property
+    def label(self) -> str:
+        return str(self.id)
+
+    @property
+    def summary(self) -> str:
+        """The command in a few words, e.g. "Doors: Locked"."""
+        member, body = next(iter(self.command.items()))
+        if isinstance(body, dict) and len(body) == 1:
+            value = next(iter(body.values()))
+            if isinstance(value, (str, bool)):
+                return f"{self.get_remote_type_display()}: {value}"
+        return self.get_remote_type_display()
+
+    @property
+    def failure_label(self) -> str:
+        if self.failure_cause in FailureCause.values:
+            return FailureCause(self.failure_cause).label
+        return self.failure_cause
+
+    @property
+    def failure_advice(self) -> str:
+        return FAILURE_ADVICE.get(self.failure_cause, "")
+
+
+class RemoteEvent(models.Model):
+    """A notification event from Stellantis. Kept even before its action is known (early arrival)."""
+
+    action = models.ForeignKey(RemoteAction, null=True, blank=True, on_delete=models.CASCADE, related_name="events")
+    remote_action_id = models.CharField(max_length=64, db_index=True)
+    vin = models.CharField(max_length=17, blank=True)
+    remote_type = models.CharField(max_length=40, blank=True)
+    event_type = models.CharField(max_length=8, choices=EventType.choices)
+    status = models.CharField(max_length=40)
+    failure_cause = models.CharField(max_length=64, blank=True)
+    feedback_detail = models.CharField(max_length=64, blank=True)
+    event_date = models.DateTimeField()
+    received_at = models.DateTimeField(auto_now_add=True)
+    delivery = models.ForeignKey("callbacks.WebhookDelivery", null=True, blank=True, on_delete=models.SET_NULL, related_name="events")
+
+    class Meta:
+        ordering = ["event_date", "pk"]
+        constraints = [
+            # A re-delivered event is the same (action, type, status, date): the insert is a no-op.
+            models.UniqueConstraint(
+                fields=["remote_action_id", "event_type", "status", "event_date"], name="remote_event_unique"
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.event_type} {self.status} @ {self.event_date:%H:%M:%S}"
+
+
+class ActionStep(models.Model):
+    """The portal's own steps in an action's life (queued, submitted, …), for the timeline."""
+
+    action = models.ForeignKey(RemoteAction, on_delete=models.CASCADE, related_name="steps")
+    status = models.CharField(max_length=16, choices=ActionStatus.choices)
+    at = models.DateTimeField()
+    detail = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["at", "pk"]
+
+    def __str__(self):
+        return f"{self.status} @ {self.at:%H:%M:%S}"

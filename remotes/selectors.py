@@ -1,0 +1,62 @@
+"""Reads of remote actions: the timeline a person (or a partner) watches."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from stellantis.vocabulary import FAILURE_ADVICE, DoneStatus, EventType, FailureCause, PendingStatus
+
+from .models import ActionStatus, RemoteAction
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    at: dt.datetime
+    origin: str  # "portal" or "stellantis"
+    kind: str  # queued/submitted/… for the portal, Pending/Done for Stellantis
+    status: str
+    title: str
+    detail: str = ""
+
+    @property
+    def tone(self) -> str:
+        if self.status in (DoneStatus.SUCCESS, DoneStatus.ALREADY_DONE, ActionStatus.SUBMITTED):
+            return "good"
+        if self.status in (DoneStatus.FAILED, ActionStatus.REJECTED, ActionStatus.ERROR, ActionStatus.EXPIRED):
+            return "bad"
+        return "neutral"
+
+
+def _vendor_title(event) -> tuple[str, str]:
+    if event.event_type == EventType.DONE:
+        title = f"Done · {DoneStatus(event.status).label if event.status in DoneStatus.values else event.status}"
+        detail = ""
+        if event.failure_cause:
+            label = FailureCause(event.failure_cause).label if event.failure_cause in FailureCause.values else event.failure_cause
+            detail = f"{label}. {FAILURE_ADVICE.get(event.failure_cause, '')}".strip()
+        if event.feedback_detail:
+            detail = (detail + f" ({event.feedback_detail})").strip()
+        return title, detail
+    label = PendingStatus(event.status).label if event.status in PendingStatus.values else event.status
+    return f"Pending · {label}", ""
+
+
+def timeline(action: RemoteAction) -> list[TimelineEntry]:
+    """Our own steps and the vendor's events, ordered by when they happened.
+
+    Uses prefetched `steps` and `events` when the caller prefetched them.
+    """
+    entries = [
+        TimelineEntry(at=s.at, origin="portal", kind=s.status, status=s.status, title=ActionStatus(s.status).label, detail=s.detail)
+        for s in action.steps.all()
+    ]
+    for e in action.events.all():
+        title, detail = _vendor_title(e)
+        entries.append(TimelineEntry(at=e.event_date, origin="stellantis", kind=e.event_type, status=e.status, title=title, detail=detail))
+    entries.sort(key=lambda t: (t.at, 0 if t.origin == "portal" else 1))
+    return entries
+
+
+def action_with_timeline(qs, pk) -> RemoteAction:
+    return qs.select_related("vehicle", "callback", "requested_by").prefetch_related("steps", "events").get(pk=pk)

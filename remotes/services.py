@@ -1,0 +1,395 @@
+"""Remote actions: request, submit, apply notifications. Every write to an action lives here.
+
+Web views, admin actions, the partner API and q2 tasks all call these functions.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, OuterRef, Q, Subquery
+from django.utils import timezone
+
+from callbacks.models import Callback
+from stellantis.client import FleetClient
+from stellantis.errors import StellantisError, VendorRejected
+from stellantis.remotes import Command, CommandInvalid, is_dangerous, parse_remote
+from stellantis.vocabulary import DoneStatus, EventType, RemoteType
+from stellantis.webhook import ParsedEvent
+
+from .models import FINAL_STATUSES, ActionStatus, ActionStep, RemoteAction, RemoteEvent, Source
+
+log = logging.getLogger(__name__)
+
+SUBMIT_TASK = "remotes.tasks.submit_remote_action"
+
+
+# --- requesting ----------------------------------------------------------------------------
+
+
+class RemoteRequestError(Exception):
+    """A request the portal refuses before anything is sent; `errors` name the fields."""
+
+    def __init__(self, message: str, errors: dict | None = None):
+        super().__init__(message)
+        self.message = message
+        self.errors = errors or {"non_field_errors": message}
+
+
+class InvalidCommand(RemoteRequestError):
+    pass
+
+
+class NotAllowed(RemoteRequestError):
+    pass
+
+
+class NoCallbackForType(RemoteRequestError):
+    def __init__(self, fleet, remote_type: str):
+        self.fleet = fleet
+        self.remote_type = remote_type
+        label = RemoteType(remote_type).label if remote_type in RemoteType.values else remote_type
+        super().__init__(
+            f"No running callback of fleet {fleet} serves {label} ({remote_type}). "
+            f"Create one that serves {remote_type}, or resume a paused one, then retry."
+        )
+
+
+def to_command(data: dict | Command) -> Command:
+    if isinstance(data, Command):
+        return data
+    try:
+        return parse_remote(data)
+    except CommandInvalid as exc:
+        raise InvalidCommand(str(exc), errors=exc.errors) from exc
+
+
+def check_permission(user, command: Command) -> None:
+    if user is None:  # the system itself (schedules, management commands)
+        return
+    if not user.has_perm("remotes.request_remote"):
+        raise NotAllowed("You are not allowed to send remote commands.")
+    if is_dangerous(command) and not user.has_perm("remotes.request_dangerous_remote"):
+        raise NotAllowed(f"{command.remote_type.label} needs the 'send dangerous remote commands' permission.")
+
+
+def request_remote(*, vehicle, command: dict | Command, by=None, source: str = Source.SYSTEM, reason: str = "") -> RemoteAction:
+    """Validate, authorise and queue one command; the submit task is enqueued after commit."""
+    command = to_command(command)
+    check_permission(by, command)
+    callbacks = Callback.objects.serving(vehicle.fleet, command.remote_type)
+    if not callbacks:
+        raise NoCallbackForType(vehicle.fleet, command.remote_type)
+    now = timezone.now()
+    with transaction.atomic():
+        action = RemoteAction.objects.create(
+            vehicle=vehicle,
+            callback=callbacks[0],
+            remote_type=command.remote_type,
+            command=command.as_dict(),
+            requested_by=by if (by is not None and by.is_authenticated) else None,
+            source=source,
+            reason=reason[:500],
+            expires_at=now + dt.timedelta(seconds=settings.REMOTE_ACTION_TTL),
+        )
+        ActionStep.objects.create(action=action, status=ActionStatus.QUEUED, at=now, detail=f"Requested from {Source(source).label}")
+        transaction.on_commit(lambda: enqueue_submit(action.pk))
+    return action
+
+
+def enqueue_submit(action_id, *, delay: float = 0) -> None:
+    from django_q.models import Schedule
+    from django_q.tasks import async_task
+
+    if delay <= 0:
+        async_task(SUBMIT_TASK, str(action_id), task_name=f"submit-{action_id}")
+        return
+    Schedule.objects.create(
+        name=f"submit-{action_id}-{timezone.now().timestamp():.0f}",
+        func=SUBMIT_TASK,
+        args=repr(str(action_id)),
+        schedule_type=Schedule.ONCE,
+        repeats=1,
+        next_run=timezone.now() + dt.timedelta(seconds=delay),
+    )
+
+
+# --- submitting ----------------------------------------------------------------------------
+
+
+def _step(action_id, status: str, detail: str = "", at: dt.datetime | None = None) -> None:
+    ActionStep.objects.create(action_id=action_id, status=status, at=at or timezone.now(), detail=detail[:500])
+
+
+def _claim(action_id) -> bool:
+    """Move queued → submitting. Also takes over a claim whose worker went silent.
+
+    A conditional UPDATE, so of two workers handed the same task (q2 re-delivery) exactly
+    one proceeds; the other walks away.
+    """
+    now = timezone.now()
+    stale = now - dt.timedelta(seconds=settings.REMOTE_SUBMIT_CLAIM_TIMEOUT)
+    return (
+        RemoteAction.objects.filter(pk=action_id)
+        .filter(Q(status=ActionStatus.QUEUED) | Q(status=ActionStatus.SUBMITTING, claimed_at__lt=stale))
+        .update(status=ActionStatus.SUBMITTING, claimed_at=now, submit_attempts=F("submit_attempts") + 1)
+        == 1
+    )
+
+
+def _finish_from(action_id, *, status: str, detail: str, error: str = "") -> bool:
+    """submitting → a final or waiting state, only if we still hold the claim."""
+    now = timezone.now()
+    updates = {"status": status, "error": error}
+    if status in FINAL_STATUSES:
+        updates["finished_at"] = now
+    with transaction.atomic():
+        moved = RemoteAction.objects.filter(pk=action_id, status=ActionStatus.SUBMITTING).update(**updates) == 1
+        if moved:
+            _step(action_id, status, detail or error, at=now)
+    return moved
+
+
+def _record_submitted(action: RemoteAction, remote_action_id: str, how: str) -> None:
+    now = timezone.now()
+    with transaction.atomic():
+        moved = (
+            RemoteAction.objects.filter(pk=action.pk, status=ActionStatus.SUBMITTING).update(
+                status=ActionStatus.SUBMITTED, remote_action_id=remote_action_id, submitted_at=now, error=""
+            )
+            == 1
+        )
+        if moved:
+            _step(action.pk, ActionStatus.SUBMITTED, f"{how} · remoteActionId {remote_action_id}", at=now)
+    if moved:
+        # Notifications may have beaten the POST's answer; adopt them now that the id is
+        # committed (see callbacks.services.receive_delivery for the other half).
+        adopt_orphan_events(remote_action_ids=[remote_action_id])
+
+
+def submit_remote_action(*, action_id, client: FleetClient | None = None) -> str:
+    """Hand one queued action to Stellantis, at most once. Returns what happened, for logs.
+
+    A re-delivered task finds the action already claimed and does nothing. After a
+    time-out or a 5xx the vendor may have created the action: before any new POST we look
+    it up by its label (our id), and only POST again when it is not there.
+    """
+    if not _claim(action_id):
+        return "not claimed: another worker has it, or it is past submission"
+    action = RemoteAction.objects.select_related("vehicle__fleet", "callback").get(pk=action_id)
+    client = client or FleetClient.from_settings()
+    fleet_id, vehicle_id, callback_id = action.vehicle.fleet.external_id, action.vehicle.external_id, action.callback.external_id
+
+    if action.submit_attempts > 1:
+        # An earlier attempt may have reached the vendor (ambiguous answer, or a worker that
+        # died after sending). Ask before sending anything.
+        try:
+            found = client.find_remote_by_label(fleet_id, vehicle_id, callback_id, action.label)
+        except StellantisError as exc:
+            return _retry_later(action, f"Could not check whether Stellantis has it: {exc}")
+        if found:
+            _record_submitted(action, found["remoteActionId"], "Found at Stellantis by its label")
+            return "found by label"
+
+    if timezone.now() >= action.expires_at:
+        _finish_from(action.pk, status=ActionStatus.EXPIRED, detail="Not sent: its time to live ran out before Stellantis could take it.")
+        return "expired"
+
+    try:
+        reply = client.send_remote(fleet_id, vehicle_id, callback_id, action_remote_body(action))
+    except VendorRejected as exc:
+        _finish_from(action.pk, status=ActionStatus.REJECTED, detail="", error=exc.vendor_message or str(exc))
+        return "rejected"
+    except StellantisError as exc:
+        return _retry_later(action, str(exc))
+    _record_submitted(action, reply["remoteActionId"], "Accepted by the API")
+    return "submitted"
+
+
+def action_remote_body(action: RemoteAction) -> dict:
+    return {"label": action.label, **action.command}
+
+
+def _retry_later(action: RemoteAction, why: str) -> str:
+    backoff = settings.REMOTE_SUBMIT_BACKOFF
+    if action.submit_attempts > len(backoff):
+        _finish_from(action.pk, status=ActionStatus.ERROR, detail="", error=f"Gave up after {action.submit_attempts} attempts: {why}")
+        return "gave up"
+    delay = backoff[action.submit_attempts - 1]
+    with transaction.atomic():
+        moved = RemoteAction.objects.filter(pk=action.pk, status=ActionStatus.SUBMITTING).update(status=ActionStatus.QUEUED, error=why) == 1
+        if moved:
+            _step(action.pk, ActionStatus.QUEUED, f"{why} — will check and retry in {delay} s")
+            transaction.on_commit(lambda: enqueue_submit(action.pk, delay=delay))
+    return "retry scheduled"
+
+
+# --- notifications -------------------------------------------------------------------------
+
+
+@dataclass
+class ApplyResult:
+    new_events: int = 0
+    orphan_action_ids: list[str] = field(default_factory=list)
+    changed_actions: int = 0
+
+
+_DONE_TO_STATUS = {
+    DoneStatus.SUCCESS: ActionStatus.SUCCESS,
+    DoneStatus.ALREADY_DONE: ActionStatus.ALREADY_DONE,
+    DoneStatus.FAILED: ActionStatus.FAILED,
+}
+# Final states a notification may still correct: "error" means we stopped waiting, not
+# that we know the outcome, so a late Done from the vendor is the truth.
+_FINAL_BUT_CORRECTABLE = (ActionStatus.ERROR,)
+
+
+def _event_key(rid, event_type, status, event_date) -> tuple:
+    return (rid, event_type, status, event_date)
+
+
+def apply_events(events: list[ParsedEvent], *, delivery=None) -> ApplyResult:
+    """Store events (a duplicate is a no-op) and recompute their actions' status.
+
+    A constant number of queries whatever the batch size. Must run inside a transaction:
+    the actions are row-locked so two deliveries for one action cannot interleave their
+    recomputations (the later one sees both sets of events).
+    """
+    result = ApplyResult()
+    if not events:
+        return result
+    rids = sorted({e.remote_action_id for e in events})
+    actions = {
+        a.remote_action_id: a
+        for a in RemoteAction.objects.select_for_update().filter(remote_action_id__in=rids).order_by("pk")
+    }
+    existing = set(
+        RemoteEvent.objects.filter(remote_action_id__in=rids).values_list("remote_action_id", "event_type", "status", "event_date")
+    )
+    fresh, seen = [], set()
+    for e in events:
+        key = _event_key(e.remote_action_id, e.event_type, e.status, e.event_date)
+        if key in existing or key in seen:
+            continue
+        seen.add(key)
+        action = actions.get(e.remote_action_id)
+        fresh.append(
+            RemoteEvent(
+                action_id=action.pk if action else None,
+                remote_action_id=e.remote_action_id,
+                vin=e.vin[:17],
+                remote_type=e.remote_type[:40],
+                event_type=e.event_type,
+                status=e.status,
+                failure_cause=e.failure_cause,
+                feedback_detail=e.feedback_detail,
+                event_date=e.event_date,
+                delivery=delivery,
+            )
+        )
+    # ignore_conflicts: a concurrent delivery of the same batch may have inserted some of
+    # these since we looked; the unique constraint makes its copies no-ops, not errors.
+    RemoteEvent.objects.bulk_create(fresh, ignore_conflicts=True)
+    result.new_events = len(fresh)
+    result.orphan_action_ids = [rid for rid in rids if rid not in actions]
+    if actions:
+        result.changed_actions = _recompute(list(actions.values()))
+    return result
+
+
+def _recompute(actions: list[RemoteAction]) -> int:
+    """Derive each action's status from all its events; write only the ones that changed."""
+    by_action: dict = {a.pk: [] for a in actions}
+    for ev in RemoteEvent.objects.filter(action_id__in=list(by_action)).order_by("event_date", "pk"):
+        by_action[ev.action_id].append(ev)
+    changed = []
+    for action in actions:
+        if _derive(action, by_action[action.pk]):
+            changed.append(action)
+    if changed:
+        RemoteAction.objects.bulk_update(
+            changed, ["status", "pending_status", "pending_at", "failure_cause", "feedback_detail", "finished_at", "error"]
+        )
+    return len(changed)
+
+
+def _derive(action: RemoteAction, events: list[RemoteEvent]) -> bool:
+    """Apply the ordering rules to one action in memory; True when something changed.
+
+    A Done event is final whatever arrives after it; among Pending events the latest
+    eventDate wins; a final status never regresses.
+    """
+    before = (action.status, action.pending_status, action.pending_at, action.failure_cause, action.feedback_detail)
+    if action.status in FINAL_STATUSES and action.status not in _FINAL_BUT_CORRECTABLE:
+        return False
+    done = [e for e in events if e.event_type == EventType.DONE]
+    pending = [e for e in events if e.event_type == EventType.PENDING]
+    if pending:
+        latest = max(pending, key=lambda e: (e.event_date, e.pk or 0))
+        action.pending_status, action.pending_at = latest.status, latest.event_date
+    if done:
+        first = done[0]  # events are ordered by eventDate: the first Done is the one that counts
+        action.status = _DONE_TO_STATUS.get(first.status, ActionStatus.FAILED)
+        action.failure_cause = first.failure_cause
+        action.feedback_detail = first.feedback_detail
+        action.finished_at = first.event_date
+        action.error = ""
+    elif pending and action.status in (ActionStatus.SUBMITTED, ActionStatus.PENDING):
+        action.status = ActionStatus.PENDING
+    after = (action.status, action.pending_status, action.pending_at, action.failure_cause, action.feedback_detail)
+    return before != after
+
+
+def adopt_orphan_events(*, remote_action_ids: list[str] | None = None) -> int:
+    """Attach events that arrived before their action's id was known; recompute those actions."""
+    orphans = RemoteEvent.objects.filter(action__isnull=True)
+    if remote_action_ids is not None:
+        orphans = orphans.filter(remote_action_id__in=remote_action_ids)
+    with transaction.atomic():
+        rids = list(
+            orphans.filter(remote_action_id__in=RemoteAction.objects.filter(remote_action_id__isnull=False).values("remote_action_id"))
+            .values_list("remote_action_id", flat=True)
+            .distinct()
+        )
+        if not rids:
+            return 0
+        actions = list(RemoteAction.objects.select_for_update().filter(remote_action_id__in=rids).order_by("pk"))
+        adopted = RemoteEvent.objects.filter(action__isnull=True, remote_action_id__in=rids).update(
+            action_id=Subquery(RemoteAction.objects.filter(remote_action_id=OuterRef("remote_action_id")).values("pk")[:1])
+        )
+        _recompute(actions)
+    return adopted
+
+
+# --- housekeeping ----------------------------------------------------------------------------
+
+
+def sweep() -> dict:
+    """Catch what a crash could leave behind: never drop a command, never send one late.
+
+    - queued actions whose enqueue was lost (process died between commit and on_commit)
+      are enqueued again; the claim makes a duplicate task harmless;
+    - actions whose submitting worker went silent are handed to a new task, which looks
+      them up by label before anything else;
+    - orphan events are adopted.
+    """
+    now = timezone.now()
+    grace = now - dt.timedelta(seconds=30)
+    stale = now - dt.timedelta(seconds=settings.REMOTE_SUBMIT_CLAIM_TIMEOUT)
+    # A queued action with a retry scheduled was claimed before; leave it to its schedule
+    # unless that is long overdue.
+    overdue = now - dt.timedelta(seconds=max(settings.REMOTE_SUBMIT_BACKOFF) + 60)
+    requeue = list(
+        RemoteAction.objects.filter(
+            Q(status=ActionStatus.QUEUED, created_at__lt=grace, claimed_at__isnull=True)
+            | Q(status=ActionStatus.QUEUED, claimed_at__lt=overdue)
+            | Q(status=ActionStatus.SUBMITTING, claimed_at__lt=stale)
+        ).values_list("pk", flat=True)[:500]
+    )
+    for pk in requeue:
+        enqueue_submit(pk)
+    return {"requeued": len(requeue), "adopted": adopt_orphan_events()}

@@ -1,0 +1,140 @@
+"""Submitting to Stellantis (the simulator, over HTTP): at most once, never late, never lost."""
+
+import datetime as dt
+
+import pytest
+from django.utils import timezone
+
+from fleetportal.testing import FaultyProxy
+from remotes import services
+from remotes.models import ActionStatus, RemoteAction, Source
+from simulator.models import SimRemoteAction
+from stellantis.client import ClientConfig, FleetClient
+
+
+@pytest.fixture
+def action(demo_fleet, operator):
+    vehicle = demo_fleet.vehicles.order_by("vin").first()
+    return services.request_remote(vehicle=vehicle, command={"horn": {"state": "Activated"}}, by=operator, source=Source.API)
+
+
+@pytest.fixture
+def proxy(stack):
+    with FaultyProxy(stack.url) as p:
+        yield p
+
+
+def proxied_client(proxy, settings, read_timeout=5.0):
+    return FleetClient(ClientConfig(base_url=f"{proxy.url}/{settings.SIMULATOR_PATH}", client_id="t", timeout=(2.0, read_timeout)))
+
+
+def vendor_copies(action):
+    return SimRemoteAction.objects.filter(remote__label=str(action.pk)).count()
+
+
+def test_it_posts_once_and_records_the_remote_action_id(action):
+    assert services.submit_remote_action(action_id=action.pk) == "submitted"
+
+    action.refresh_from_db()
+    assert action.status == ActionStatus.SUBMITTED
+    assert action.remote_action_id == SimRemoteAction.objects.get().id
+    assert vendor_copies(action) == 1
+    assert [s.status for s in action.steps.all()] == [ActionStatus.QUEUED, ActionStatus.SUBMITTED]
+
+
+def test_a_redelivered_task_does_not_post_again(action, proxy, settings):
+    client = proxied_client(proxy, settings)
+    services.submit_remote_action(action_id=action.pk, client=client)
+    again = services.submit_remote_action(action_id=action.pk, client=client)
+
+    assert again.startswith("not claimed")
+    assert proxy.count("POST") == 1
+    assert vendor_copies(action) == 1
+
+
+def test_a_lost_answer_is_resolved_by_label_without_a_second_post(action, proxy, settings):
+    client = proxied_client(proxy, settings)
+    proxy.fail("POST", "lose_answer")  # the simulator creates the action, we get a 502
+
+    assert services.submit_remote_action(action_id=action.pk, client=client) == "retry scheduled"
+    action.refresh_from_db()
+    assert action.status == ActionStatus.QUEUED and "Stellantis failed" in action.error
+
+    assert services.submit_remote_action(action_id=action.pk, client=client) == "found by label"
+    action.refresh_from_db()
+    assert action.status == ActionStatus.SUBMITTED
+    assert proxy.count("POST") == 1
+    assert vendor_copies(action) == 1
+
+
+def test_a_read_timeout_is_treated_as_unknown_and_looked_up(action, proxy, settings):
+    client = proxied_client(proxy, settings, read_timeout=0.5)
+    proxy.hang_seconds = 1.5
+    proxy.fail("POST", "hang")
+
+    assert services.submit_remote_action(action_id=action.pk, client=client) == "retry scheduled"
+    assert services.submit_remote_action(action_id=action.pk, client=client) == "found by label"
+    assert proxy.count("POST") == 1
+    assert vendor_copies(action) == 1
+
+
+def test_a_refusal_before_the_vendor_saw_it_is_posted_again_once(action, proxy, settings):
+    client = proxied_client(proxy, settings)
+    proxy.fail("POST", "fail_before")
+
+    services.submit_remote_action(action_id=action.pk, client=client)
+    assert vendor_copies(action) == 0
+    assert services.submit_remote_action(action_id=action.pk, client=client) == "submitted"
+    assert proxy.count("POST") == 2
+    assert vendor_copies(action) == 1
+
+
+def test_a_worker_that_died_after_posting_is_recovered_by_label(action, settings):
+    # First worker claimed and posted, then died before writing anything down.
+    assert services._claim(action.pk)
+    client = FleetClient.from_settings()
+    fleet, vehicle, cb = action.vehicle.fleet.external_id, action.vehicle.external_id, action.callback.external_id
+    client.send_remote(fleet, vehicle, cb, services.action_remote_body(action))
+    RemoteAction.objects.filter(pk=action.pk).update(claimed_at=timezone.now() - dt.timedelta(seconds=settings.REMOTE_SUBMIT_CLAIM_TIMEOUT + 1))
+
+    assert services.submit_remote_action(action_id=action.pk) == "found by label"
+    action.refresh_from_db()
+    assert action.status == ActionStatus.SUBMITTED
+    assert vendor_copies(action) == 1
+
+
+def test_a_live_claim_is_not_taken_over(action):
+    assert services._claim(action.pk)
+    assert services.submit_remote_action(action_id=action.pk).startswith("not claimed")
+    assert vendor_copies(action) == 0
+
+
+def test_an_action_past_its_time_to_live_is_expired_never_sent(action):
+    RemoteAction.objects.filter(pk=action.pk).update(expires_at=timezone.now() - dt.timedelta(seconds=1))
+
+    assert services.submit_remote_action(action_id=action.pk) == "expired"
+    action.refresh_from_db()
+    assert action.status == ActionStatus.EXPIRED
+    assert action.steps.last().status == ActionStatus.EXPIRED
+    assert vendor_copies(action) == 0
+
+
+def test_a_vendor_refusal_is_final_and_says_why(action):
+    action.callback.external_id = "0123abcd"  # a callback the vendor never heard of
+    action.callback.save()
+
+    assert services.submit_remote_action(action_id=action.pk) == "rejected"
+    action.refresh_from_db()
+    assert action.status == ActionStatus.REJECTED
+    assert action.error  # the vendor's message, shown to the user
+    assert vendor_copies(action) == 0
+
+
+def test_it_gives_up_after_the_last_backoff_with_the_reason(action, settings):
+    settings.STELLANTIS_API_BASE = "http://127.0.0.1:9/nowhere"  # nothing listens there
+    for _ in settings.REMOTE_SUBMIT_BACKOFF:
+        assert services.submit_remote_action(action_id=action.pk) == "retry scheduled"
+    assert services.submit_remote_action(action_id=action.pk) == "gave up"
+    action.refresh_from_db()
+    assert action.status == ActionStatus.ERROR
+    assert "unreachable" in action.error

@@ -1,0 +1,103 @@
+"""Parser of the `RemoteEvents` body Stellantis POSTs to our webhook (the wire stays here)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass
+
+from .vocabulary import DoneStatus, EventType, FailureCause, FeedbackDetail, PendingStatus
+
+
+class WebhookPayloadError(ValueError):
+    """The body cannot be read as RemoteEvents; it is stored and flagged, never lost."""
+
+
+@dataclass(frozen=True)
+class ParsedEvent:
+    remote_action_id: str
+    vin: str
+    event_date: dt.datetime
+    remote_type: str
+    event_type: str
+    status: str
+    failure_cause: str = ""
+    feedback_detail: str = ""
+
+    @property
+    def is_done(self) -> bool:
+        return self.event_type == EventType.DONE
+
+
+@dataclass(frozen=True)
+class ParsedDelivery:
+    callback_id: str
+    attributes: list
+    events: list[ParsedEvent]
+
+
+def parse_datetime(value) -> dt.datetime:
+    if not isinstance(value, str):
+        raise WebhookPayloadError("eventDate must be a date-time string")
+    try:
+        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise WebhookPayloadError(f"eventDate {value!r} is not a date-time") from exc
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=dt.UTC)
+    return parsed
+
+
+def parse_remote_events(body: bytes | str) -> ParsedDelivery:
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise WebhookPayloadError(f"body is not JSON: {exc}") from exc
+    if not isinstance(data, dict) or not isinstance(data.get("events"), list):
+        raise WebhookPayloadError("body is not RemoteEvents: it needs an events list")
+    events = []
+    for i, raw in enumerate(data["events"]):
+        try:
+            events.append(_event(raw))
+        except WebhookPayloadError as exc:
+            raise WebhookPayloadError(f"events[{i}]: {exc}") from exc
+    attributes = data.get("attributes") if isinstance(data.get("attributes"), list) else []
+    return ParsedDelivery(callback_id=str(data.get("callbackId") or ""), attributes=attributes, events=events)
+
+
+def _event(raw) -> ParsedEvent:
+    if not isinstance(raw, dict):
+        raise WebhookPayloadError("event is not an object")
+    status = raw.get("eventStatus")
+    if not isinstance(status, dict):
+        raise WebhookPayloadError("eventStatus is missing")
+    event_type = status.get("type")
+    value = status.get("status")
+    if event_type == EventType.PENDING:
+        allowed = PendingStatus.values
+    elif event_type == EventType.DONE:
+        allowed = DoneStatus.values
+    else:
+        raise WebhookPayloadError(f"eventStatus.type {event_type!r} is neither Pending nor Done")
+    if value not in allowed:
+        raise WebhookPayloadError(f"eventStatus.status {value!r} is not a {event_type} status")
+    rid = raw.get("remoteActionId")
+    if not isinstance(rid, str) or not rid:
+        raise WebhookPayloadError("remoteActionId is missing")
+    cause = status.get("failureCause") or ""
+    if cause and cause not in FailureCause.values:
+        # Keep the vendor's word even when it is newer than our list.
+        pass
+    detail = status.get("feedbackDetail") or ""
+    if detail and detail not in FeedbackDetail.values:
+        pass
+    return ParsedEvent(
+        remote_action_id=rid,
+        vin=str(raw.get("vin") or ""),
+        event_date=parse_datetime(raw.get("eventDate")),
+        remote_type=str(raw.get("remoteType") or ""),
+        event_type=event_type,
+        status=value,
+        failure_cause=str(cause)[:64],
+        feedback_detail=str(detail)[:64],
+    )

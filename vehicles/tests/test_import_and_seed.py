@@ -1,0 +1,59 @@
+"""Fleet import and the demo seed, through the client and the simulator over HTTP."""
+
+import json
+import re
+
+import pytest
+from django.core.management import call_command
+from rest_framework.authtoken.models import Token
+from simulator.services import seed_world
+
+from callbacks.models import Callback
+from simulator.models import SimCallback
+from stellantis.vocabulary import CallbackStatus, RemoteType
+from vehicles.models import Vehicle
+from vehicles.services import import_fleet
+
+VIN = re.compile(r"^[A-HJ-NPR-Z0-9]{17}$")
+
+
+def test_import_creates_then_refreshes_without_duplicates(stack):
+    sim = seed_world(fleet_name="Imported", vehicle_count=75, seed=5)
+
+    first = import_fleet(fleet_id=sim.id)
+    again = import_fleet(fleet_id=sim.id)
+
+    assert (first.created, first.updated) == (75, 0)
+    assert (again.created, again.updated) == (0, 75)
+    assert Vehicle.objects.filter(fleet=first.fleet).count() == 75
+    assert first.fleet.name == "Imported"
+
+
+def test_import_fleet_command_reports_what_it_did(stack, capsys):
+    sim = seed_world(fleet_name="Cmd", vehicle_count=3, seed=6)
+    call_command("import_fleet", sim.id)
+    assert "3 new" in capsys.readouterr().out
+
+
+def test_seed_demo_prints_one_json_object_and_is_idempotent(stack, capsys):
+    call_command("seed_demo", "--json")
+    first = json.loads(capsys.readouterr().out)
+    call_command("seed_demo", "--json")
+    second = json.loads(capsys.readouterr().out)
+
+    assert set(first) == {"admin_username", "admin_password", "api_token", "fleet_id", "vins"}
+    assert first == second
+    assert len(first["vins"]) == 50 and all(VIN.match(v) for v in first["vins"])
+    assert Vehicle.objects.count() == 50
+    callback = Callback.objects.get()
+    assert callback.status == CallbackStatus.RUNNING and set(callback.remote_types) == set(RemoteType.values)
+    assert SimCallback.objects.get(id=callback.external_id)  # registered at the (simulated) vendor
+    assert Token.objects.get(key=first["api_token"]).user.has_perm("remotes.request_remote")
+
+
+def test_seed_demo_says_to_start_the_server_when_the_simulator_is_not_reachable(db, settings):
+    from django.core.management.base import CommandError
+
+    settings.STELLANTIS_API_BASE = "http://127.0.0.1:9/simulator/connectedcar/v3"
+    with pytest.raises(CommandError, match="Start the web server"):
+        call_command("seed_demo", "--json")
