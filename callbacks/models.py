@@ -10,10 +10,17 @@ def new_secret() -> str:
     return secrets.token_urlsafe(32)
 
 
+def new_webhook_key() -> str:
+    return secrets.token_hex(8)
+
+
 class CallbackQuerySet(models.QuerySet):
+    def live(self):
+        return self.filter(deleted_at__isnull=True)
+
     def serving(self, fleet, remote_type: str):
         """Running callbacks of `fleet` that serve `remote_type`, the oldest first."""
-        candidates = self.filter(fleet=fleet, status=CallbackStatus.RUNNING).exclude(external_id="").order_by("created_at", "pk")
+        candidates = self.live().filter(fleet=fleet, status=CallbackStatus.RUNNING).exclude(external_id="").order_by("created_at", "pk")
         # remote_types is a JSON list; filtered in Python because JSON containment differs
         # between SQLite and PostgreSQL and a fleet has a handful of callbacks at most.
         return [cb for cb in candidates if remote_type in cb.remote_types]
@@ -35,8 +42,19 @@ class Callback(models.Model):
     batch_time_window = models.PositiveIntegerField(null=True, blank=True, help_text="…or once the oldest has waited this many seconds (≥ 5).")
     remote_types = models.JSONField(default=list, help_text="Remote types this callback serves.")
     status = models.CharField(max_length=10, choices=CallbackStatus.choices, default=CallbackStatus.RUNNING)
+    webhook_key = models.CharField(
+        max_length=16, unique=True, default=new_webhook_key, help_text="Public half of the secret header: finds this row."
+    )
     secret = models.CharField(max_length=64, default=new_secret, help_text="Sent as a header attribute; our webhook checks it.")
     previous_secret = models.CharField(max_length=64, blank=True, help_text="Still accepted while a rotation is in flight.")
+    previous_secret_until = models.DateTimeField(
+        null=True, blank=True, help_text="The previous secret is refused after this (retries of old notifications are over)."
+    )
+    secret_at_vendor = models.BooleanField(
+        default=True, help_text="False for a callback imported from Stellantis whose header does not carry our secret yet."
+    )
+    last_synced_at = models.DateTimeField(null=True, blank=True)
+    deleted_at = models.DateTimeField(null=True, blank=True, help_text="Deleted at Stellantis; kept here for the actions' history.")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -50,8 +68,10 @@ class Callback(models.Model):
 
     @property
     def secret_header_value(self) -> str:
-        # "<pk>.<secret>": the pk finds the row, the secret is compared in constant time.
-        return f"{self.pk}.{self.secret}"
+        # "<key>.<secret>": the key finds the row, the secret is compared in constant time.
+        # Not the pk: the value must exist before the row does, so that the vendor is
+        # called without holding a transaction open (SQLite would deadlock on its own lock).
+        return f"{self.webhook_key}.{self.secret}"
 
     def subscribe_body(self) -> dict:
         """The RemoteCallbackSubscribe body Stellantis holds for this callback."""
@@ -68,6 +88,19 @@ class Callback(models.Model):
         if self.batch_size:
             body["batchNotify"] = {"size": self.batch_size, "timeWindow": self.batch_time_window or 60}
         return body
+
+    def clean(self):
+        from django.core.exceptions import ValidationError
+
+        from .rules import check
+
+        errors = check(
+            target=self.target, name=self.name, retry_policy=self.retry_policy, retry_number=self.retry_number,
+            retry_delay=self.retry_delay, batch_size=self.batch_size, batch_time_window=self.batch_time_window,
+            remote_types=self.remote_types, attributes=self.attributes, reserved_header=settings.WEBHOOK_SECRET_HEADER,
+        )
+        if errors:
+            raise ValidationError({k.split(".")[0]: f"{k}: {v}" if "." in k else v for k, v in errors.items()})
 
     def remote_type_labels(self) -> list[str]:
         return [RemoteType(t).label for t in self.remote_types if t in RemoteType.values]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hmac
 import logging
 from dataclasses import dataclass
@@ -9,12 +10,15 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.db import transaction
 from django.urls import reverse
+from django.utils import timezone
 
 from stellantis.client import FleetClient
-from stellantis.vocabulary import CallbackStatus, RemoteType, RetryPolicy
+from stellantis.errors import StellantisError
+from stellantis.vocabulary import NOTIFICATION_HORIZON_SECONDS, CallbackStatus, RemoteType, RetryPolicy
 from stellantis.webhook import WebhookPayloadError, parse_remote_events
 
-from .models import Callback, WebhookDelivery
+from . import rules
+from .models import Callback, WebhookDelivery, new_secret
 
 log = logging.getLogger(__name__)
 
@@ -26,44 +30,234 @@ def default_webhook_target() -> str:
     return settings.PORTAL_PUBLIC_URL + reverse("stellantis-webhook")
 
 
-def create_callback(
-    *,
-    fleet,
-    remote_types: list[str] | None = None,
-    label: str = "",
-    target: str = "",
-    retry_policy: str = RetryPolicy.BOUNDED,
-    retry_number: int = 3,
-    retry_delay: int = 10,
-    batch_size: int | None = None,
-    batch_time_window: int | None = None,
-    attributes: list | None = None,
-    client: FleetClient | None = None,
-) -> Callback:
+class CallbackSyncError(Exception):
+    """Stellantis refused or could not be reached; the local record is unchanged."""
+
+    def __init__(self, message: str, errors: dict | None = None):
+        super().__init__(message)
+        self.message = message
+        self.errors = errors or {"non_field_errors": message}
+
+
+class CallbackInvalid(CallbackSyncError):
+    pass
+
+
+class CallbackInUse(CallbackSyncError):
+    pass
+
+
+EDITABLE_FIELDS = (
+    "label", "target", "name", "attributes", "retry_policy", "retry_number", "retry_delay",
+    "batch_size", "batch_time_window", "remote_types",
+)
+
+
+def _validate(callback: Callback) -> None:
+    errors = rules.check(
+        target=callback.target, name=callback.name, retry_policy=callback.retry_policy,
+        retry_number=callback.retry_number, retry_delay=callback.retry_delay, batch_size=callback.batch_size,
+        batch_time_window=callback.batch_time_window, remote_types=callback.remote_types,
+        attributes=callback.attributes, reserved_header=settings.WEBHOOK_SECRET_HEADER,
+    )
+    if errors:
+        raise CallbackInvalid("; ".join(f"{k}: {v}" for k, v in errors.items()), errors=errors)
+
+
+def _vendor_call(what: str, call):
+    try:
+        return call()
+    except StellantisError as exc:
+        raise CallbackSyncError(f"Stellantis did not {what}: {exc.vendor_message or exc}. Nothing was changed here.") from exc
+
+
+def create_callback(*, fleet, client: FleetClient | None = None, **fields) -> Callback:
     """Register a callback at Stellantis, then keep it locally with the id it was given.
 
-    The local row is saved first (its pk is part of the secret header value), inside a
-    transaction that rolls back if Stellantis refuses: a failed sync leaves nothing behind.
+    Nothing is written here before Stellantis accepts it: a refusal leaves nothing behind,
+    and no database transaction is held open across the HTTP call.
     """
     client = client or FleetClient.from_settings()
-    with transaction.atomic():
-        callback = Callback.objects.create(
-            fleet=fleet,
-            label=label,
-            target=target or default_webhook_target(),
-            remote_types=list(remote_types or RemoteType.values),
-            retry_policy=retry_policy,
-            retry_number=retry_number,
-            retry_delay=retry_delay,
-            batch_size=batch_size,
-            batch_time_window=batch_time_window,
-            attributes=attributes or [],
-        )
-        reply = client.create_callback(fleet.external_id, callback.subscribe_body())
-        callback.external_id = reply["callbackId"]
-        callback.status = reply.get("status") or CallbackStatus.RUNNING
-        callback.save(update_fields=["external_id", "status"])
+    fields.setdefault("target", default_webhook_target())
+    fields.setdefault("remote_types", list(RemoteType.values))
+    if fields.get("batch_size") and not fields.get("batch_time_window"):
+        fields["batch_time_window"] = rules.DEFAULT_TIME_WINDOW
+    callback = Callback(fleet=fleet, **{k: v for k, v in fields.items() if k in EDITABLE_FIELDS})
+    _validate(callback)
+    reply = _vendor_call("create the callback", lambda: client.create_callback(fleet.external_id, callback.subscribe_body()))
+    callback.external_id = reply["callbackId"]
+    callback.status = reply.get("status") or CallbackStatus.RUNNING
+    callback.last_synced_at = timezone.now()
+    callback.save()
     return callback
+
+
+def update_callback(*, callback: Callback, changes: dict, client: FleetClient | None = None) -> Callback:
+    """Replace the whole callback at Stellantis (PUT), then save it here. Refused → nothing changes."""
+    client = client or FleetClient.from_settings()
+    candidate = Callback.objects.get(pk=callback.pk)
+    for field, value in changes.items():
+        if field not in EDITABLE_FIELDS:
+            raise CallbackInvalid(f"{field} cannot be edited", errors={field: "cannot be edited"})
+        setattr(candidate, field, value)
+    if candidate.batch_size and not candidate.batch_time_window:
+        candidate.batch_time_window = rules.DEFAULT_TIME_WINDOW
+    if not candidate.batch_size:
+        candidate.batch_time_window = None
+    _validate(candidate)
+    _vendor_call(
+        "accept the change",
+        lambda: client.replace_callback(candidate.fleet.external_id, candidate.external_id, candidate.subscribe_body()),
+    )
+    candidate.last_synced_at = timezone.now()
+    candidate.save()
+    return candidate
+
+
+def set_callback_status(*, callback: Callback, status: str, client: FleetClient | None = None) -> Callback:
+    """Pause or resume at Stellantis; a paused callback posts nothing and cannot be used to send."""
+    if status not in (CallbackStatus.RUNNING, CallbackStatus.PAUSED):
+        raise CallbackInvalid("status must be Running or Paused", errors={"status": "must be Running or Paused"})
+    client = client or FleetClient.from_settings()
+    reply = _vendor_call(
+        f"set the status to {status}",
+        lambda: client.set_callback_status(callback.fleet.external_id, callback.external_id, status),
+    )
+    callback.status = (reply or {}).get("status") or status
+    callback.last_synced_at = timezone.now()
+    callback.save(update_fields=["status", "last_synced_at", "updated_at"])
+    return callback
+
+
+def pending_action_count(callback: Callback) -> int:
+    from remotes.models import RemoteAction
+
+    return RemoteAction.objects.filter(callback=callback).open().count()
+
+
+def delete_callback(*, callback: Callback, client: FleetClient | None = None) -> None:
+    """Delete at Stellantis, refused while an action sent through it is still pending.
+
+    The row stays here, marked deleted, because finished actions point at it.
+    """
+    pending = pending_action_count(callback)
+    if pending:
+        raise CallbackInUse(
+            f"{pending} action(s) sent through this callback are still pending; Stellantis refuses to delete it until "
+            "they finish. Pause it instead to stop new commands."
+        )
+    client = client or FleetClient.from_settings()
+    _vendor_call("delete the callback", lambda: client.delete_callback(callback.fleet.external_id, callback.external_id))
+    callback.deleted_at = timezone.now()
+    callback.save(update_fields=["deleted_at", "updated_at"])
+
+
+def rotate_secret(*, callback: Callback, client: FleetClient | None = None) -> Callback:
+    """Give the callback a new secret. The old one stays valid for the vendor's retry horizon,
+    so notifications already queued with it at Stellantis are still accepted."""
+    client = client or FleetClient.from_settings()
+    candidate = Callback.objects.get(pk=callback.pk)
+    candidate.previous_secret, candidate.secret = candidate.secret, new_secret()
+    _vendor_call(
+        "accept the new secret",
+        lambda: client.replace_callback(candidate.fleet.external_id, candidate.external_id, candidate.subscribe_body()),
+    )
+    candidate.previous_secret_until = timezone.now() + dt.timedelta(seconds=NOTIFICATION_HORIZON_SECONDS)
+    candidate.secret_at_vendor = True
+    candidate.last_synced_at = timezone.now()
+    candidate.save()
+    return candidate
+
+
+def _fields_from_vendor(remote: dict) -> dict:
+    subscribe = remote.get("subscribe") or {}
+    webhook = ((subscribe.get("callback") or {}).get("webhook")) or {}
+    retry = subscribe.get("retryPolicy") or {}
+    batch = subscribe.get("batchNotify") or {}
+    return {
+        "label": subscribe.get("label") or "",
+        "target": webhook.get("target") or "",
+        "name": webhook.get("name") or "",
+        "attributes": [a for a in webhook.get("attributes") or [] if a.get("key") != settings.WEBHOOK_SECRET_HEADER],
+        "retry_policy": retry.get("policy") or RetryPolicy.NONE,
+        "retry_number": retry.get("retryNumber", 3),
+        "retry_delay": retry.get("retryDelay", 10),
+        "batch_size": batch.get("size"),
+        "batch_time_window": (batch.get("timeWindow") or rules.DEFAULT_TIME_WINDOW) if batch.get("size") else None,
+        "remote_types": list(subscribe.get("remoteTypes") or []),
+    }
+
+
+def _vendor_secret(remote: dict) -> str:
+    webhook = (((remote.get("subscribe") or {}).get("callback") or {}).get("webhook")) or {}
+    for attr in webhook.get("attributes") or []:
+        if attr.get("key") == settings.WEBHOOK_SECRET_HEADER:
+            return str(attr.get("value") or "")
+    return ""
+
+
+@dataclass(frozen=True)
+class CallbackImport:
+    created: int
+    updated: int
+    without_secret: int
+
+
+def import_callbacks(*, fleet, client: FleetClient | None = None) -> CallbackImport:
+    """Mirror every callback Stellantis holds for the fleet (all pages)."""
+    client = client or FleetClient.from_settings()
+    remotes = _vendor_call("list the callbacks", lambda: list(client.callbacks(fleet.external_id)))
+    known = {c.external_id: c for c in Callback.objects.filter(fleet=fleet, external_id__in=[r.get("id") for r in remotes])}
+    created = updated = without_secret = 0
+    now = timezone.now()
+    with transaction.atomic():
+        for remote in remotes:
+            fields = _fields_from_vendor(remote)
+            callback = known.get(remote["id"])
+            if callback is None:
+                callback = Callback(fleet=fleet, external_id=remote["id"])
+                created += 1
+            else:
+                updated += 1
+            for field, value in fields.items():
+                setattr(callback, field, value)
+            callback.status = remote.get("status") or CallbackStatus.RUNNING
+            callback.last_synced_at = now
+            callback.deleted_at = None
+            callback.save()
+            # Our webhook only trusts the secret it generated for this very row.
+            callback.secret_at_vendor = hmac.compare_digest(_vendor_secret(remote), callback.secret_header_value)
+            if not callback.secret_at_vendor:
+                without_secret += 1
+            callback.save(update_fields=["secret_at_vendor"])
+    return CallbackImport(created=created, updated=updated, without_secret=without_secret)
+
+
+@dataclass(frozen=True)
+class Difference:
+    field: str
+    ours: object
+    theirs: object
+
+
+def compare_with_vendor(*, callback: Callback, client: FleetClient | None = None) -> list[Difference]:
+    """What Stellantis holds for this callback that differs from what we hold (empty: in sync)."""
+    client = client or FleetClient.from_settings()
+    remote = _vendor_call("return the callback", lambda: client.callback(callback.fleet.external_id, callback.external_id))
+    theirs = {**_fields_from_vendor(remote), "status": remote.get("status")}
+    ours = {f: getattr(callback, f) for f in EDITABLE_FIELDS} | {"status": callback.status}
+    diffs = [Difference(f, ours[f], theirs.get(f)) for f in ours if _normal(f, ours[f]) != _normal(f, theirs.get(f))]
+    if not hmac.compare_digest(_vendor_secret(remote), callback.secret_header_value):
+        diffs.append(Difference("secret", "(our secret)", "(missing or different)"))
+    return diffs
+
+
+def _normal(field: str, value):
+    if field == "remote_types":
+        return sorted(value or [])
+    if field in ("retry_number", "retry_delay") and value is None:
+        return None
+    return value
 
 
 # --- the webhook inbox -------------------------------------------------------------------
@@ -84,16 +278,14 @@ def authenticate(header_value: str | None) -> Callback:
     """The callback whose secret header this is; constant-time compare against current and previous secret."""
     if not header_value or "." not in header_value:
         raise WebhookUnauthorized("missing secret header")
-    pk, _, secret = header_value.partition(".")
-    if not pk.isdigit():
-        raise WebhookUnauthorized("malformed secret header")
-    callback = Callback.objects.filter(pk=int(pk)).only("pk", "secret", "previous_secret").first()
+    key, _, secret = header_value.partition(".")
+    callback = Callback.objects.filter(webhook_key=key[:16]).only("pk", "secret", "previous_secret", "previous_secret_until").first()
     if callback is None:
-        # Compare anyway so an unknown pk costs the same time as a wrong secret.
+        # Compare anyway so an unknown key costs the same time as a wrong secret.
         hmac.compare_digest(secret, "x" * 43)
         raise WebhookUnauthorized("unknown callback")
     ok = hmac.compare_digest(secret.encode(), callback.secret.encode())
-    if callback.previous_secret:
+    if callback.previous_secret and (callback.previous_secret_until is None or callback.previous_secret_until > timezone.now()):
         ok = hmac.compare_digest(secret.encode(), callback.previous_secret.encode()) or ok
     if not ok:
         raise WebhookUnauthorized("wrong secret")

@@ -1,13 +1,22 @@
 import logging
 
 from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required, permission_required
 from django.db import DatabaseError
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
 from rest_framework import status
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from stellantis.vocabulary import CallbackStatus, RemoteType
+from vehicles.models import Fleet
+
 from . import services
+from .forms import CallbackForm
+from .models import Callback
 
 log = logging.getLogger(__name__)
 
@@ -44,3 +53,116 @@ class StellantisWebhook(APIView):
             log.exception("webhook delivery could not be stored")
             return Response({"detail": "Not stored; please retry."}, status=status.HTTP_500_INTERNAL_SERVER_ERROR)
         return Response({"received": receipt.delivery.pk, "events": receipt.events, "new": receipt.new_events})
+
+
+# --- callback pages ----------------------------------------------------------------------
+
+
+@login_required
+def callback_list(request):
+    callbacks = Callback.objects.live().select_related("fleet").order_by("fleet__name", "created_at")
+    return render(request, "callbacks/callback_list.html", {"callbacks": callbacks, "fleets": Fleet.objects.all()})
+
+
+@login_required
+@permission_required("callbacks.add_callback", raise_exception=True)
+def callback_create(request):
+    fleet = get_object_or_404(Fleet, external_id=request.GET.get("fleet") or request.POST.get("fleet")) if (request.GET.get("fleet") or request.POST.get("fleet")) else Fleet.objects.first()
+    if fleet is None:
+        messages.error(request, "Import a fleet first: a callback belongs to a fleet.")
+        return redirect("callback-list")
+    remote_type = request.GET.get("remote_type")
+    initial = {"target": services.default_webhook_target(), "remote_types": [remote_type] if remote_type in RemoteType.values else RemoteType.values}
+    form = CallbackForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            callback = services.create_callback(fleet=fleet, **form.cleaned_data)
+        except services.CallbackSyncError as exc:
+            form.add_error(None, exc.message)
+        else:
+            for warning in form.warnings():
+                messages.warning(request, warning)
+            messages.success(request, f"Callback {callback} created at Stellantis ({callback.external_id}).")
+            return redirect("callback-list")
+    return render(request, "callbacks/callback_form.html", {"form": form, "fleet": fleet, "fleets": Fleet.objects.all(), "callback": None})
+
+
+@login_required
+@permission_required("callbacks.change_callback", raise_exception=True)
+def callback_edit(request, pk):
+    callback = get_object_or_404(Callback.objects.live().select_related("fleet"), pk=pk)
+    form = CallbackForm(request.POST or None, initial=CallbackForm.initial_from(callback))
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.update_callback(callback=callback, changes=form.cleaned_data)
+        except services.CallbackSyncError as exc:
+            form.add_error(None, exc.message)
+        else:
+            for warning in form.warnings():
+                messages.warning(request, warning)
+            messages.success(request, f"Callback {callback} updated at Stellantis.")
+            return redirect("callback-list")
+    return render(request, "callbacks/callback_form.html", {"form": form, "fleet": callback.fleet, "callback": callback})
+
+
+def _run(request, what, call):
+    try:
+        call()
+    except services.CallbackSyncError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, what)
+    return redirect("callback-list")
+
+
+@login_required
+@require_POST
+@permission_required("callbacks.change_callback", raise_exception=True)
+def callback_status(request, pk):
+    callback = get_object_or_404(Callback.objects.live().select_related("fleet"), pk=pk)
+    new = CallbackStatus.PAUSED if request.POST.get("status") == CallbackStatus.PAUSED else CallbackStatus.RUNNING
+    return _run(request, f"{callback}: {new}.", lambda: services.set_callback_status(callback=callback, status=new))
+
+
+@login_required
+@permission_required("callbacks.delete_callback", raise_exception=True)
+def callback_delete(request, pk):
+    callback = get_object_or_404(Callback.objects.live().select_related("fleet"), pk=pk)
+    if request.method != "POST":
+        return render(request, "callbacks/callback_delete.html", {"callback": callback, "pending": services.pending_action_count(callback)})
+    return _run(request, f"{callback} deleted at Stellantis.", lambda: services.delete_callback(callback=callback))
+
+
+@login_required
+@require_POST
+@permission_required("callbacks.change_callback", raise_exception=True)
+def callback_rotate(request, pk):
+    callback = get_object_or_404(Callback.objects.live().select_related("fleet"), pk=pk)
+    return _run(request, f"{callback}: new webhook secret accepted by Stellantis; the old one stays valid 3 days.", lambda: services.rotate_secret(callback=callback))
+
+
+@login_required
+def callback_check(request, pk):
+    callback = get_object_or_404(Callback.objects.live().select_related("fleet"), pk=pk)
+    try:
+        differences = services.compare_with_vendor(callback=callback)
+        error = ""
+    except services.CallbackSyncError as exc:
+        differences, error = None, exc.message
+    return render(request, "callbacks/callback_check.html", {"callback": callback, "differences": differences, "error": error})
+
+
+@login_required
+@require_POST
+@permission_required("callbacks.add_callback", raise_exception=True)
+def callback_import(request):
+    fleet = get_object_or_404(Fleet, external_id=request.POST.get("fleet"))
+    try:
+        result = services.import_callbacks(fleet=fleet)
+    except services.CallbackSyncError as exc:
+        messages.error(request, exc.message)
+        return redirect("callback-list")
+    messages.success(request, f"{fleet}: {result.created} new, {result.updated} refreshed callbacks.")
+    if result.without_secret:
+        messages.warning(request, f"{result.without_secret} callback(s) do not carry this portal's webhook secret: rotate their secret so our webhook accepts their notifications.")
+    return redirect("callback-list")

@@ -4,6 +4,8 @@ from django.contrib.auth import views as auth_views
 from django.http import JsonResponse
 from django.urls import include, path
 
+from callbacks.urls import page_urlpatterns
+
 
 def healthz(request):
     return JsonResponse({"ok": True})
@@ -16,6 +18,7 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("api/v1/", include("fleetportal.api_urls")),
     path("webhooks/", include("callbacks.urls")),
+    path("callbacks/", include(page_urlpatterns)),
     path("", include("vehicles.urls")),
     path("actions/", include("remotes.urls")),
 ]

@@ -3,6 +3,8 @@ from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.db.models import OuterRef, Q, Subquery
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.html import format_html
 from django.views.decorators.http import require_http_methods
 
 from remotes import services as remote_services
@@ -66,6 +68,10 @@ def vehicle_remote(request, vin, preset):
         action = remote_services.request_remote(
             vehicle=vehicle, command=spec["command"], by=request.user, source=Source.WEB, reason=request.POST.get("reason", "")
         )
+    except remote_services.NoCallbackForType as exc:
+        create = reverse("callback-create") + f"?fleet={vehicle.fleet.external_id}&remote_type={exc.remote_type}"
+        messages.error(request, format_html('{} <a href="{}">Create a callback serving {}</a>.', exc.message, create, exc.remote_type))
+        return redirect("vehicle-detail", vin=vin)
     except remote_services.RemoteRequestError as exc:
         messages.error(request, exc.message)
         return redirect("vehicle-detail", vin=vin)

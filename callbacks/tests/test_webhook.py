@@ -56,7 +56,7 @@ def test_a_valid_delivery_is_stored_and_moves_the_action(hook):
 
 
 def test_a_wrong_secret_gets_401_and_nothing_is_stored(hook):
-    r = hook(body(event("Accepted")), secret=f"{hook.callback.pk}.not-the-secret")
+    r = hook(body(event("Accepted")), secret=f"{hook.callback.webhook_key}.not-the-secret")
     assert r.status_code == 401
     r = hook(body(event("Accepted")), secret=False)
     assert r.status_code == 401

@@ -1,0 +1,98 @@
+"""Vehicle pages and admin bulk actions, through Django's test client."""
+
+import pytest
+from django.contrib.auth.models import User
+
+from remotes.models import ActionStatus, RemoteAction, Source
+from stellantis.vocabulary import RemoteType
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def fleet_with_vehicles(make_fleet, make_vehicle, make_callback):
+    fleet = make_fleet()
+    make_callback(fleet)
+    return fleet, [make_vehicle(fleet=fleet) for _ in range(3)]
+
+
+@pytest.fixture
+def staff(client):
+    user = User.objects.create_superuser("boss", password="pw-boss-12345")
+    client.force_login(user)
+    return user
+
+
+def test_the_vehicle_list_needs_a_login(client):
+    r = client.get("/")
+    assert r.status_code == 302 and "/login/" in r["Location"]
+
+
+def test_the_vehicle_list_costs_the_same_queries_for_3_or_30_vehicles(client, staff, fleet_with_vehicles, make_vehicle, django_assert_max_num_queries):
+    fleet, _ = fleet_with_vehicles
+    with django_assert_max_num_queries(8):
+        r = client.get("/")
+    assert r.status_code == 200 and r.content.count(b'class="mono"') == 3
+    for _ in range(27):
+        make_vehicle(fleet=fleet)
+    with django_assert_max_num_queries(8):
+        r = client.get("/")
+    assert r.content.count(b'class="mono"') == 30
+
+
+def test_pressing_horn_queues_an_action_and_opens_its_page(client, staff, fleet_with_vehicles):
+    _, vehicles = fleet_with_vehicles
+    r = client.post(f"/vehicles/{vehicles[0].vin}/remote/horn/")
+
+    action = RemoteAction.objects.get()
+    assert r.status_code == 302 and r["Location"] == f"/actions/{action.pk}/"
+    assert action.source == Source.WEB and action.requested_by == staff
+    page = client.get(r["Location"])
+    assert b"Queued" in page.content
+
+
+def test_unlock_from_the_web_needs_a_confirmation(client, staff, fleet_with_vehicles):
+    _, vehicles = fleet_with_vehicles
+    r = client.post(f"/vehicles/{vehicles[0].vin}/remote/unlock/")
+    assert r.status_code == 200 and b"Unlock doors?" in r.content
+    assert RemoteAction.objects.count() == 0
+    client.post(f"/vehicles/{vehicles[0].vin}/remote/unlock/", {"confirm": "yes", "reason": "locked out"})
+    assert RemoteAction.objects.get().reason == "locked out"
+
+
+def test_a_missing_callback_is_told_not_swallowed(client, staff, make_vehicle):
+    vehicle = make_vehicle()  # a fleet with no callback at all
+    r = client.post(f"/vehicles/{vehicle.vin}/remote/horn/", follow=True)
+    assert b"No running callback" in r.content and b"Horn" in r.content
+    assert RemoteAction.objects.count() == 0
+
+
+def test_admin_bulk_horn_queues_one_action_per_selected_vehicle(client, staff, fleet_with_vehicles):
+    _, vehicles = fleet_with_vehicles
+    r = client.post(
+        "/admin/vehicles/vehicle/",
+        {"action": "sound_horn", "_selected_action": [v.pk for v in vehicles]},
+        follow=True,
+    )
+    assert r.status_code == 200
+    assert RemoteAction.objects.filter(source=Source.ADMIN, remote_type=RemoteType.HORN, status=ActionStatus.QUEUED).count() == 3
+    assert b"queued for 3 vehicle(s)" in r.content
+
+
+def test_admin_bulk_unlock_asks_first_then_sends(client, staff, fleet_with_vehicles):
+    _, vehicles = fleet_with_vehicles
+    selected = [v.pk for v in vehicles[:2]]
+    r = client.post("/admin/vehicles/vehicle/", {"action": "unlock_doors", "_selected_action": selected})
+    assert r.status_code == 200 and b"Yes, I'm sure" in r.content
+    assert RemoteAction.objects.count() == 0
+
+    client.post("/admin/vehicles/vehicle/", {"action": "unlock_doors", "_selected_action": selected, "confirm": "yes", "reason": "fleet day"})
+    assert sorted(a.command["door"]["state"] for a in RemoteAction.objects.all()) == ["Unlocked", "Unlocked"]
+
+
+def test_admin_bulk_action_reports_vehicles_it_could_not_serve(client, staff, fleet_with_vehicles, make_vehicle):
+    _, vehicles = fleet_with_vehicles
+    orphan = make_vehicle()  # other fleet, no callback
+    r = client.post("/admin/vehicles/vehicle/", {"action": "lock_doors", "_selected_action": [vehicles[0].pk, orphan.pk]}, follow=True)
+    assert RemoteAction.objects.count() == 1
+    assert orphan.vin.encode() in r.content and b"No running callback" in r.content
