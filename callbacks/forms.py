@@ -49,8 +49,6 @@ class CallbackForm(forms.Form):
 
     def clean(self):
         data = super().clean()
-        if self.errors:
-            return data
         if data.get("batch_size") and not data.get("batch_time_window"):
             data["batch_time_window"] = rules.DEFAULT_TIME_WINDOW
         errors = rules.check(
@@ -61,6 +59,8 @@ class CallbackForm(forms.Form):
         )
         for key, message in errors.items():
             field = key.split(".")[0]
+            if field in self.errors:  # already said by the field itself, in its own words
+                continue
             self.add_error(field if field in self.fields else None, f"{key}: {message}" if "." in key else message)
         data["remote_types"] = list(data.get("remote_types") or [])
         return data

@@ -13,7 +13,7 @@ from .models import Fleet, Vehicle
 class FleetAdmin(admin.ModelAdmin):
     list_display = ["name", "external_id", "vehicle_count", "last_synced_at"]
     search_fields = ["name", "external_id"]
-    actions = ["import_vehicles"]
+    actions = ["import_vehicles", "import_callbacks"]
 
     def get_queryset(self, request):
         from django.db.models import Count
@@ -33,6 +33,21 @@ class FleetAdmin(admin.ModelAdmin):
                 self.message_user(request, f"{fleet}: import failed, nothing changed — {exc}", messages.ERROR)
                 continue
             self.message_user(request, f"{fleet}: {result.created} new, {result.updated} refreshed vehicles.", messages.SUCCESS)
+
+
+    @admin.action(description="Import callbacks from Stellantis")
+    def import_callbacks(self, request, queryset):
+        from callbacks.services import CallbackSyncError, import_callbacks
+
+        for fleet in queryset:
+            try:
+                result = import_callbacks(fleet=fleet)
+            except CallbackSyncError as exc:
+                self.message_user(request, f"{fleet}: {exc.message}", messages.ERROR)
+                continue
+            self.message_user(request, f"{fleet}: {result.created} new, {result.updated} refreshed callbacks.", messages.SUCCESS)
+            if result.without_secret:
+                self.message_user(request, f"{fleet}: {result.without_secret} callback(s) lack our webhook secret; rotate it.", messages.WARNING)
 
 
 def _bulk_remote(modeladmin, request, queryset, command: dict, title: str, confirm: bool):

@@ -1,0 +1,156 @@
+"""Partner API for callbacks: every RemoteCallbackSubscribe field, synced with Stellantis."""
+
+from django.conf import settings
+from django.shortcuts import get_object_or_404
+from rest_framework import serializers, status
+from rest_framework.response import Response
+from rest_framework.reverse import reverse
+from rest_framework.views import APIView
+
+from stellantis.vocabulary import AttributeType, CallbackStatus, RemoteType, RetryPolicy
+from vehicles.models import Fleet
+
+from . import rules, services
+from .models import Callback
+
+
+class AttributeSerializer(serializers.Serializer):
+    type = serializers.ChoiceField(choices=AttributeType.values)
+    key = serializers.CharField(max_length=200)
+    value = serializers.CharField(max_length=500)
+
+
+class CallbackInputSerializer(serializers.Serializer):
+    fleet = serializers.CharField(required=False, help_text="Stellantis fleet id; required on create.")
+    label = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    target = serializers.URLField(max_length=500, required=False)
+    name = serializers.CharField(max_length=100, required=False, default="fleetportal")
+    remote_types = serializers.ListField(child=serializers.ChoiceField(choices=RemoteType.values))
+    retry_policy = serializers.ChoiceField(choices=RetryPolicy.values, default=RetryPolicy.BOUNDED)
+    retry_number = serializers.IntegerField(required=False, default=3)
+    retry_delay = serializers.IntegerField(required=False, default=10)
+    batch_size = serializers.IntegerField(required=False, allow_null=True, default=None)
+    batch_time_window = serializers.IntegerField(required=False, allow_null=True, default=None)
+    attributes = AttributeSerializer(many=True, required=False, default=list)
+
+    def validate(self, data):
+        if data.get("batch_size") and not data.get("batch_time_window"):
+            data["batch_time_window"] = rules.DEFAULT_TIME_WINDOW
+        errors = rules.check(
+            target=data.get("target") or services.default_webhook_target(), name=data.get("name", ""),
+            retry_policy=data["retry_policy"], retry_number=data.get("retry_number"), retry_delay=data.get("retry_delay"),
+            batch_size=data.get("batch_size"), batch_time_window=data.get("batch_time_window"),
+            remote_types=data.get("remote_types") or [], attributes=[dict(a) for a in data.get("attributes") or []],
+            reserved_header=settings.WEBHOOK_SECRET_HEADER,
+        )
+        if errors:
+            raise serializers.ValidationError(errors)
+        data["attributes"] = [dict(a) for a in data.get("attributes") or []]
+        return data
+
+
+class CallbackOutputSerializer(serializers.ModelSerializer):
+    url = serializers.SerializerMethodField()
+    fleet = serializers.CharField(source="fleet.external_id")
+    warnings = serializers.SerializerMethodField()
+    pending_actions = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Callback
+        fields = [
+            "id", "url", "fleet", "external_id", "label", "target", "name", "remote_types", "retry_policy", "retry_number",
+            "retry_delay", "batch_size", "batch_time_window", "attributes", "status", "secret_at_vendor", "last_synced_at",
+            "warnings", "pending_actions",
+        ]
+
+    def get_url(self, obj):
+        return reverse("api-callback-detail", args=[obj.pk], request=self.context.get("request"))
+
+    def get_warnings(self, obj):
+        return rules.warnings(batch_size=obj.batch_size, attributes=obj.attributes)
+
+    def get_pending_actions(self, obj):
+        return getattr(obj, "_pending", None)
+
+
+def _sync_error(exc: services.CallbackSyncError, code=status.HTTP_502_BAD_GATEWAY):
+    if isinstance(exc, services.CallbackInvalid):
+        return Response(exc.errors, status=status.HTTP_400_BAD_REQUEST)
+    if isinstance(exc, services.CallbackInUse):
+        return Response({"detail": exc.message}, status=status.HTTP_409_CONFLICT)
+    return Response({"detail": exc.message}, status=code)
+
+
+class CallbackList(APIView):
+    def get(self, request):
+        qs = Callback.objects.live().select_related("fleet")
+        if request.query_params.get("fleet"):
+            qs = qs.filter(fleet__external_id=request.query_params["fleet"])
+        return Response(CallbackOutputSerializer(qs, many=True, context={"request": request}).data)
+
+    def post(self, request):
+        if not request.user.has_perm("callbacks.add_callback"):
+            return Response({"detail": "You may not create callbacks."}, status=status.HTTP_403_FORBIDDEN)
+        data = CallbackInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        fields = dict(data.validated_data)
+        fleet_id = fields.pop("fleet", None)
+        if not fleet_id:
+            return Response({"fleet": ["This field is required."]}, status=status.HTTP_400_BAD_REQUEST)
+        fleet = get_object_or_404(Fleet, external_id=fleet_id)
+        if not fields.get("target"):
+            fields.pop("target", None)
+        try:
+            callback = services.create_callback(fleet=fleet, **fields)
+        except services.CallbackSyncError as exc:
+            return _sync_error(exc)
+        return Response(CallbackOutputSerializer(callback, context={"request": request}).data, status=status.HTTP_201_CREATED)
+
+
+class CallbackDetail(APIView):
+    def _get(self, pk):
+        return get_object_or_404(Callback.objects.live().select_related("fleet"), pk=pk)
+
+    def get(self, request, pk):
+        callback = self._get(pk)
+        callback._pending = services.pending_action_count(callback)
+        return Response(CallbackOutputSerializer(callback, context={"request": request}).data)
+
+    def put(self, request, pk):
+        if not request.user.has_perm("callbacks.change_callback"):
+            return Response({"detail": "You may not change callbacks."}, status=status.HTTP_403_FORBIDDEN)
+        callback = self._get(pk)
+        data = CallbackInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        changes = {k: v for k, v in data.validated_data.items() if k != "fleet"}
+        if not changes.get("target"):
+            changes["target"] = callback.target
+        try:
+            callback = services.update_callback(callback=callback, changes=changes)
+        except services.CallbackSyncError as exc:
+            return _sync_error(exc)
+        return Response(CallbackOutputSerializer(callback, context={"request": request}).data)
+
+    def delete(self, request, pk):
+        if not request.user.has_perm("callbacks.delete_callback"):
+            return Response({"detail": "You may not delete callbacks."}, status=status.HTTP_403_FORBIDDEN)
+        try:
+            services.delete_callback(callback=self._get(pk))
+        except services.CallbackSyncError as exc:
+            return _sync_error(exc)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class CallbackStatusView(APIView):
+    def put(self, request, pk):
+        if not request.user.has_perm("callbacks.change_callback"):
+            return Response({"detail": "You may not change callbacks."}, status=status.HTTP_403_FORBIDDEN)
+        wanted = request.data.get("status") if isinstance(request.data, dict) else None
+        if wanted not in (CallbackStatus.RUNNING, CallbackStatus.PAUSED):
+            return Response({"status": ["must be Running or Paused"]}, status=status.HTTP_400_BAD_REQUEST)
+        callback = get_object_or_404(Callback.objects.live().select_related("fleet"), pk=pk)
+        try:
+            callback = services.set_callback_status(callback=callback, status=wanted)
+        except services.CallbackSyncError as exc:
+            return _sync_error(exc)
+        return Response(CallbackOutputSerializer(callback, context={"request": request}).data)
