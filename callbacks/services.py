@@ -325,3 +325,25 @@ def receive_delivery(*, callback: Callback, body: bytes, headers: dict, query: s
         # does the same after its own commit; whichever comes second adopts them).
         adopt_orphan_events(remote_action_ids=result.orphan_action_ids)
     return Receipt(delivery=delivery, events=len(parsed.events), new_events=result.new_events)
+
+
+def replay_delivery(*, delivery: WebhookDelivery) -> Receipt:
+    """Process a stored delivery again (after a fix, say). Safe: known events are no-ops."""
+    from remotes.services import adopt_orphan_events, apply_events
+
+    with transaction.atomic():
+        delivery = WebhookDelivery.objects.select_for_update().get(pk=delivery.pk)
+        try:
+            parsed = parse_remote_events(delivery.body.encode())
+        except WebhookPayloadError as exc:
+            delivery.outcome, delivery.error = WebhookDelivery.Outcome.UNPARSEABLE, str(exc)
+            delivery.save(update_fields=["outcome", "error"])
+            return Receipt(delivery=delivery, events=0, new_events=0)
+        result = apply_events(parsed.events, delivery=delivery)
+        delivery.outcome, delivery.error = WebhookDelivery.Outcome.PROCESSED, ""
+        delivery.event_count = len(parsed.events)
+        delivery.new_event_count = delivery.new_event_count + result.new_events
+        delivery.save(update_fields=["outcome", "error", "event_count", "new_event_count"])
+    if result.orphan_action_ids:
+        adopt_orphan_events(remote_action_ids=result.orphan_action_ids)
+    return Receipt(delivery=delivery, events=len(parsed.events), new_events=result.new_events)

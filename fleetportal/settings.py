@@ -187,6 +187,10 @@ REMOTE_ACTION_TTL = env_int("REMOTE_ACTION_TTL", 300)
 REMOTE_SUBMIT_CLAIM_TIMEOUT = env_int("REMOTE_SUBMIT_CLAIM_TIMEOUT", 90)
 # Backoff (seconds) between ambiguous submit attempts.
 REMOTE_SUBMIT_BACKOFF = [env_int("REMOTE_SUBMIT_BACKOFF_BASE", 5) * (2**i) for i in range(4)]
+# Actions with no Done event this long after submission are read back from Stellantis,
+# at most once per RECONCILE_EVERY; past the vendor's 3-day horizon they end as errors.
+REMOTE_RECONCILE_AFTER = env_int("REMOTE_RECONCILE_AFTER", 180)
+REMOTE_RECONCILE_EVERY = env_int("REMOTE_RECONCILE_EVERY", 300)
 # Header the portal adds to each callback so our webhook can authenticate Stellantis.
 WEBHOOK_SECRET_HEADER = "X-Fleetportal-Secret"
 WEBHOOK_MAX_BODY_BYTES = env_int("WEBHOOK_MAX_BODY_BYTES", 1_000_000)

@@ -45,6 +45,10 @@ class RemoteActionQuerySet(models.QuerySet):
     def open(self):
         return self.exclude(status__in=FINAL_STATUSES)
 
+    def stuck(self, *, older_than):
+        """Handed to Stellantis before `older_than` and still without a final word."""
+        return self.filter(status__in=(ActionStatus.SUBMITTED, ActionStatus.PENDING), submitted_at__lt=older_than)
+
 
 class RemoteAction(models.Model):
     """One command to one vehicle. Its id goes to Stellantis as the `label` (correlation id)."""
@@ -72,6 +76,7 @@ class RemoteAction(models.Model):
     submit_attempts = models.PositiveIntegerField(default=0)
     submitted_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    reconciled_at = models.DateTimeField(null=True, blank=True, help_text="Last read back from Stellantis.")
 
     objects = RemoteActionQuerySet.as_manager()
 

@@ -53,6 +53,8 @@ def timeline(action: RemoteAction) -> list[TimelineEntry]:
     ]
     for e in action.events.all():
         title, detail = _vendor_title(e)
+        if e.delivery_id is None:
+            detail = (detail + " Read back from Stellantis (no notification received).").strip()
         entries.append(TimelineEntry(at=e.event_date, origin="stellantis", kind=e.event_type, status=e.status, title=title, detail=detail))
     entries.sort(key=lambda t: (t.at, 0 if t.origin == "portal" else 1))
     return entries

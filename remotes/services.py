@@ -18,7 +18,7 @@ from callbacks.models import Callback
 from stellantis.client import FleetClient
 from stellantis.errors import StellantisError, VendorRejected
 from stellantis.remotes import Command, CommandInvalid, is_dangerous, parse_remote
-from stellantis.vocabulary import DoneStatus, EventType, RemoteType
+from stellantis.vocabulary import NOTIFICATION_HORIZON_SECONDS, DoneStatus, EventType, PendingStatus, RemoteType
 from stellantis.webhook import ParsedEvent
 
 from .models import FINAL_STATUSES, ActionStatus, ActionStep, RemoteAction, RemoteEvent, Source
@@ -267,9 +267,13 @@ def apply_events(events: list[ParsedEvent], *, delivery=None) -> ApplyResult:
         a.remote_action_id: a
         for a in RemoteAction.objects.select_for_update().filter(remote_action_id__in=rids).order_by("pk")
     }
-    existing = set(
-        RemoteEvent.objects.filter(remote_action_id__in=rids).values_list("remote_action_id", "event_type", "status", "event_date")
-    )
+    existing, unattached = set(), set()
+    for rid, kind, status, date, action_id in RemoteEvent.objects.filter(remote_action_id__in=rids).values_list(
+        "remote_action_id", "event_type", "status", "event_date", "action_id"
+    ):
+        existing.add(_event_key(rid, kind, status, date))
+        if action_id is None and rid in actions:
+            unattached.add(rid)  # arrived before its action was known; attach it now
     fresh, seen = [], set()
     for e in events:
         key = _event_key(e.remote_action_id, e.event_type, e.status, e.event_date)
@@ -294,6 +298,10 @@ def apply_events(events: list[ParsedEvent], *, delivery=None) -> ApplyResult:
     # ignore_conflicts: a concurrent delivery of the same batch may have inserted some of
     # these since we looked; the unique constraint makes its copies no-ops, not errors.
     RemoteEvent.objects.bulk_create(fresh, ignore_conflicts=True)
+    if unattached:
+        RemoteEvent.objects.filter(action__isnull=True, remote_action_id__in=unattached).update(
+            action_id=Subquery(RemoteAction.objects.filter(remote_action_id=OuterRef("remote_action_id")).values("pk")[:1])
+        )
     result.new_events = len(fresh)
     result.orphan_action_ids = [rid for rid in rids if rid not in actions]
     if actions:
@@ -393,3 +401,82 @@ def sweep() -> dict:
     for pk in requeue:
         enqueue_submit(pk)
     return {"requeued": len(requeue), "adopted": adopt_orphan_events()}
+
+
+# --- reconciliation ----------------------------------------------------------------------------
+
+_VENDOR_DONE = {DoneStatus.SUCCESS, DoneStatus.ALREADY_DONE, DoneStatus.FAILED}
+
+
+def reconcile(*, now: dt.datetime | None = None, limit: int = 200, client: FleetClient | None = None) -> dict:
+    """Read back actions that have waited too long for their Done event, and apply the answer.
+
+    Notifications can be lost (our webhook down past the vendor's retries, a paused
+    callback); `GET …/remotes/{rid}` still knows. Past the vendor's 3-day horizon an
+    action that is still open ends as `error`: nobody will tell us more.
+    """
+    now = now or timezone.now()
+    client = client or FleetClient.from_settings()
+    horizon = now - dt.timedelta(seconds=NOTIFICATION_HORIZON_SECONDS)
+    gave_up = 0
+    for action in RemoteAction.objects.stuck(older_than=horizon).only("pk"):
+        if _finish_open(action.pk, "No final word from Stellantis within its 3-day notification horizon."):
+            gave_up += 1
+
+    due = (
+        RemoteAction.objects.stuck(older_than=now - dt.timedelta(seconds=settings.REMOTE_RECONCILE_AFTER))
+        .filter(Q(reconciled_at__isnull=True) | Q(reconciled_at__lt=now - dt.timedelta(seconds=settings.REMOTE_RECONCILE_EVERY)))
+        .select_related("vehicle__fleet", "callback")
+        .order_by("submitted_at")[:limit]
+    )
+    read = failed = 0
+    for action in due:
+        try:
+            remote = client.remote(action.vehicle.fleet.external_id, action.vehicle.external_id, action.callback.external_id, action.remote_action_id)
+        except StellantisError as exc:
+            failed += 1
+            log.info("reconcile %s: %s", action.pk, exc)
+            RemoteAction.objects.filter(pk=action.pk).update(reconciled_at=now)
+            continue
+        read += 1
+        _apply_read_back(action, remote, now)
+    return {"read": read, "failed": failed, "gave_up": gave_up}
+
+
+def _apply_read_back(action: RemoteAction, remote: dict, now: dt.datetime) -> None:
+    status = remote.get("status") or ""
+    event_type = EventType.DONE if status in _VENDOR_DONE else EventType.PENDING
+    if event_type == EventType.PENDING and status not in PendingStatus.values:
+        RemoteAction.objects.filter(pk=action.pk).update(reconciled_at=now)
+        return
+    if event_type == EventType.PENDING and action.pending_status == status:
+        RemoteAction.objects.filter(pk=action.pk).update(reconciled_at=now)  # nothing new
+        return
+    event = ParsedEvent(
+        remote_action_id=action.remote_action_id,
+        vin=action.vehicle.vin,
+        event_date=now,
+        remote_type=action.remote_type,
+        event_type=event_type,
+        status=status,
+        failure_cause=str(remote.get("failureCause") or ""),
+        feedback_detail=str(remote.get("feedbackDetail") or ""),
+    )
+    with transaction.atomic():
+        # Stored like a notification without a delivery: the timeline shows it as read back.
+        apply_events([event])
+        RemoteAction.objects.filter(pk=action.pk).update(reconciled_at=now)
+
+
+def _finish_open(action_id, why: str) -> bool:
+    now = timezone.now()
+    with transaction.atomic():
+        moved = (
+            RemoteAction.objects.filter(pk=action_id, status__in=(ActionStatus.SUBMITTED, ActionStatus.PENDING)).update(
+                status=ActionStatus.ERROR, error=why, finished_at=now
+            )
+            == 1
+        )
+        if moved:
+            _step(action_id, ActionStatus.ERROR, why, at=now)
+    return moved

@@ -9,3 +9,7 @@ def submit_remote_action(action_id: str) -> str:
 
 def sweep() -> dict:
     return services.sweep()
+
+
+def reconcile() -> dict:
+    return services.reconcile()
