@@ -29,6 +29,8 @@ class VehicleRemotes(APIView):
             return Response(exc.errors, status=status.HTTP_400_BAD_REQUEST)
         except services.NotAllowed as exc:
             return Response({"detail": exc.message}, status=status.HTTP_403_FORBIDDEN)
+        except services.NotCapable as exc:
+            return Response({"detail": exc.message}, status=status.HTTP_409_CONFLICT)
         except services.NoCallbackForType as exc:
             return Response(
                 {"detail": exc.message, "missing_remote_type": exc.remote_type}, status=status.HTTP_409_CONFLICT

@@ -48,6 +48,10 @@ class NotAllowed(RemoteRequestError):
     pass
 
 
+class NotCapable(RemoteRequestError):
+    """The vehicle cannot do this (motorization, subscription, vendor capabilities)."""
+
+
 class NoCallbackForType(RemoteRequestError):
     def __init__(self, fleet, remote_type: str):
         self.fleet = fleet
@@ -77,10 +81,19 @@ def check_permission(user, command: Command) -> None:
         raise NotAllowed(f"{command.remote_type.label} needs the 'send dangerous remote commands' permission.")
 
 
+def check_capability(vehicle, command: Command) -> None:
+    from vehicles.capabilities import availability
+
+    verdict = availability(vehicle, command.member)
+    if not verdict.available:
+        raise NotCapable(verdict.reason)
+
+
 def request_remote(*, vehicle, command: dict | Command, by=None, source: str = Source.SYSTEM, reason: str = "") -> RemoteAction:
     """Validate, authorise and queue one command; the submit task is enqueued after commit."""
     command = to_command(command)
     check_permission(by, command)
+    check_capability(vehicle, command)
     callbacks = Callback.objects.serving(vehicle.fleet, command.remote_type)
     if not callbacks:
         raise NoCallbackForType(vehicle.fleet, command.remote_type)
@@ -314,15 +327,27 @@ def _recompute(actions: list[RemoteAction]) -> int:
     by_action: dict = {a.pk: [] for a in actions}
     for ev in RemoteEvent.objects.filter(action_id__in=list(by_action)).order_by("event_date", "pk"):
         by_action[ev.action_id].append(ev)
-    changed = []
+    changed, refreshed = [], []
     for action in actions:
+        before = action.status
         if _derive(action, by_action[action.pk]):
             changed.append(action)
+            if action.remote_type == RemoteType.WAKE_UP and action.status == ActionStatus.SUCCESS != before:
+                refreshed.append(action.vehicle_id)
     if changed:
         RemoteAction.objects.bulk_update(
             changed, ["status", "pending_status", "pending_at", "failure_cause", "feedback_detail", "finished_at", "error"]
         )
+    for vehicle_id in refreshed:
+        # A finished State refresh: the vehicle has just reported, read what it said.
+        transaction.on_commit(lambda vid=vehicle_id: enqueue_status_refresh(vid))
     return len(changed)
+
+
+def enqueue_status_refresh(vehicle_id: int) -> None:
+    from django_q.tasks import async_task
+
+    async_task("vehicles.tasks.refresh_status", vehicle_id, task_name=f"status-{vehicle_id}")
 
 
 def _derive(action: RemoteAction, events: list[RemoteEvent]) -> bool:

@@ -142,8 +142,14 @@ class FleetClient:
     def vehicles(self, fleet_id: str, *, page_size: int = MAX_PAGE_SIZE) -> Iterator[dict]:
         return self._pages(f"fleets/{fleet_id}/vehicles", "vehicles", page_size=page_size)
 
-    def vehicle(self, fleet_id: str, vehicle_id: str) -> dict:
-        return self._request("GET", f"fleets/{fleet_id}/vehicles/{vehicle_id}")
+    def vehicle(self, fleet_id: str, vehicle_id: str, *, extension: tuple[str, ...] = ()) -> dict:
+        params = {"extension": ",".join(extension)} if extension else None
+        return self._request("GET", f"fleets/{fleet_id}/vehicles/{vehicle_id}", params=params)
+
+    def vehicle_capabilities(self, fleet_id: str, vehicle_id: str) -> dict:
+        """The vehicle's `onboardCapabilities` (empty when the vendor gives none)."""
+        body = self.vehicle(fleet_id, vehicle_id, extension=("onboardCapabilities",)) or {}
+        return (((body.get("_embedded") or {}).get("extension")) or {}).get("onboardCapabilities") or {}
 
     def vehicle_status(self, fleet_id: str, vehicle_id: str) -> dict:
         return self._request("GET", f"fleets/{fleet_id}/vehicles/{vehicle_id}/status")

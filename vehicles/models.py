@@ -31,6 +31,9 @@ class Vehicle(models.Model):
     vin = models.CharField(max_length=17, unique=True)
     brand = models.CharField(max_length=40, blank=True)
     motorization = models.CharField(max_length=16, choices=Motorization.choices, blank=True)
+    capabilities = models.JSONField(
+        default=dict, blank=True, help_text="The vendor's onboardCapabilities (data scopes and remote features); empty when unknown."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -46,3 +49,31 @@ class Vehicle(models.Model):
     @property
     def electrified(self) -> bool:
         return self.motorization in ELECTRIFIED
+
+
+class VehicleStatus(models.Model):
+    """The latest status Stellantis reported for a vehicle (read after a State refresh)."""
+
+    vehicle = models.OneToOneField(Vehicle, on_delete=models.CASCADE, related_name="status_snapshot")
+    captured_at = models.DateTimeField(null=True, blank=True, help_text="When the vehicle reported it.")
+    fetched_at = models.DateTimeField(help_text="When the portal read it.")
+    energy_type = models.CharField(max_length=16, blank=True)
+    energy_level = models.FloatField(null=True, blank=True, help_text="Percent.")
+    autonomy_km = models.PositiveIntegerField(null=True, blank=True)
+    charging_status = models.CharField(max_length=16, blank=True)
+    plugged = models.BooleanField(null=True, blank=True)
+    doors_locked = models.BooleanField(null=True, blank=True)
+    locked_states = models.JSONField(default=list, blank=True)
+    longitude = models.FloatField(null=True, blank=True)
+    latitude = models.FloatField(null=True, blank=True)
+    position_at = models.DateTimeField(null=True, blank=True)
+    preconditioning_status = models.CharField(max_length=16, blank=True)
+    ignition = models.CharField(max_length=16, blank=True)
+    moving = models.BooleanField(null=True, blank=True)
+    raw = models.JSONField(default=dict, help_text="The Status body as received.")
+
+    class Meta:
+        verbose_name_plural = "vehicle statuses"
+
+    def __str__(self):
+        return f"{self.vehicle} @ {self.captured_at}"

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 from django.db import transaction
 from django.utils import timezone
 
 from stellantis.client import FleetClient
+from stellantis.errors import StellantisError
+from stellantis.status import parse_status
 from stellantis.vocabulary import Motorization
 
-from .models import Fleet, Vehicle
+from .models import Fleet, Vehicle, VehicleStatus
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -29,6 +34,14 @@ def import_fleet(*, fleet_id: str, client: FleetClient | None = None) -> ImportR
     client = client or FleetClient.from_settings()
     info = client.fleet(fleet_id) or {}
     remote_vehicles = list(client.vehicles(fleet_id))  # all pages, before we write anything
+    capabilities = {}
+    for rv in remote_vehicles:
+        # What each vehicle can do is only in the single-vehicle resource. A failure here
+        # keeps what we knew: capabilities are advice, the vendor has the last word.
+        try:
+            capabilities[rv.get("vin")] = client.vehicle_capabilities(fleet_id, rv["id"])
+        except StellantisError as exc:
+            log.info("capabilities of %s not read: %s", rv.get("vin"), exc)
 
     with transaction.atomic():
         fleet, _ = Fleet.objects.update_or_create(
@@ -43,6 +56,8 @@ def import_fleet(*, fleet_id: str, client: FleetClient | None = None) -> ImportR
                 continue
             motorization = rv.get("motorization") if rv.get("motorization") in Motorization.values else ""
             values = {"fleet": fleet, "external_id": rv["id"], "brand": rv.get("brand") or "", "motorization": motorization}
+            if vin in capabilities:
+                values["capabilities"] = capabilities[vin]
             if vin in known:
                 vehicle = known[vin]
                 for field, value in values.items():
@@ -52,7 +67,9 @@ def import_fleet(*, fleet_id: str, client: FleetClient | None = None) -> ImportR
             else:
                 to_create.append(Vehicle(vin=vin, **values))
         Vehicle.objects.bulk_create(to_create, batch_size=500)
-        Vehicle.objects.bulk_update(to_update, ["fleet", "external_id", "brand", "motorization", "updated_at"], batch_size=500)
+        Vehicle.objects.bulk_update(
+            to_update, ["fleet", "external_id", "brand", "motorization", "capabilities", "updated_at"], batch_size=500
+        )
         fleet.last_synced_at = timezone.now()
         fleet.save(update_fields=["last_synced_at"])
     return ImportResult(fleet=fleet, created=len(to_create), updated=len(to_update))
@@ -61,3 +78,30 @@ def import_fleet(*, fleet_id: str, client: FleetClient | None = None) -> ImportR
 def import_all_fleets(*, client: FleetClient | None = None) -> list[ImportResult]:
     client = client or FleetClient.from_settings()
     return [import_fleet(fleet_id=f["id"], client=client) for f in client.fleets()]
+
+
+def refresh_status(*, vehicle: Vehicle, client: FleetClient | None = None) -> VehicleStatus:
+    """Read the vehicle's status from Stellantis and keep it as the latest snapshot."""
+    client = client or FleetClient.from_settings()
+    body = client.vehicle_status(vehicle.fleet.external_id, vehicle.external_id) or {}
+    snap = parse_status(body)
+    values = {
+        "captured_at": snap.captured_at,
+        "fetched_at": timezone.now(),
+        "energy_type": snap.energy_type,
+        "energy_level": snap.energy_level,
+        "autonomy_km": snap.autonomy_km,
+        "charging_status": snap.charging_status,
+        "plugged": snap.plugged,
+        "doors_locked": snap.doors_locked,
+        "locked_states": list(snap.locked_states),
+        "longitude": snap.longitude,
+        "latitude": snap.latitude,
+        "position_at": snap.position_at,
+        "preconditioning_status": snap.preconditioning_status,
+        "ignition": snap.ignition,
+        "moving": snap.moving,
+        "raw": body,
+    }
+    status, _ = VehicleStatus.objects.update_or_create(vehicle=vehicle, defaults=values)
+    return status

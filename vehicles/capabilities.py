@@ -1,0 +1,62 @@
+"""What each vehicle can do: the nine remote features, and why one is not available.
+
+Two sources: the motorization (charging and preconditioning need an electrified one) and
+the vendor's `onboardCapabilities.remote` (which also tells whether the remote-control
+service is subscribed at all). Unknown capabilities (never imported) are assumed available;
+the vendor then has the last word (`MissingRights`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from stellantis.vocabulary import ELECTRIFIED, RemoteType
+
+
+@dataclass(frozen=True)
+class Feature:
+    member: str  # the `Remote` member
+    remote_type: str
+    label: str
+    capability: str  # key in onboardCapabilities.remote
+    needs_electrified: bool = False
+    dangerous: bool = False
+
+
+FEATURES = [
+    Feature("charging", RemoteType.CHARGING, "Charging", "charging", needs_electrified=True),
+    Feature("preconditioning", RemoteType.THERMAL_PRECONDITIONING, "Preconditioning", "preconditioning", needs_electrified=True),
+    Feature("door", RemoteType.DOORS, "Doors", "door"),
+    Feature("horn", RemoteType.HORN, "Horn", "horn"),
+    Feature("lights", RemoteType.LIGHTS, "Lights", "lights"),
+    Feature("wakeUp", RemoteType.WAKE_UP, "State refresh", "wakeup"),
+    Feature("navigation", RemoteType.NAVIGATION, "Navigation", "navigation"),
+    Feature("immobilization", RemoteType.IMMOBILIZATION, "Immobilization", "stolen", dangerous=True),
+    Feature("stolen", RemoteType.STOLEN, "Stolen", "stolen", dangerous=True),
+]
+BY_MEMBER = {f.member: f for f in FEATURES}
+
+
+@dataclass(frozen=True)
+class Availability:
+    feature: Feature
+    available: bool
+    reason: str = ""
+
+
+def availability(vehicle, member: str) -> Availability:
+    feature = BY_MEMBER[member]
+    if feature.needs_electrified and vehicle.motorization and vehicle.motorization not in ELECTRIFIED:
+        return Availability(feature, False, f"{feature.label} needs an electric or plug-in hybrid vehicle; this one is {vehicle.get_motorization_display().lower()}.")
+    remote = (vehicle.capabilities or {}).get("remote")
+    if vehicle.capabilities and remote is None:
+        return Availability(feature, False, "This vehicle has no remote-control service subscribed.")
+    if remote is not None:
+        entry = remote.get(feature.capability)
+        if isinstance(entry, dict) and entry.get("supported") is False:
+            return Availability(feature, False, f"Stellantis reports that this vehicle does not support remote {feature.label.lower()}.")
+    return Availability(feature, True)
+
+
+def all_availability(vehicle) -> list[Availability]:
+    return [availability(vehicle, f.member) for f in FEATURES]
