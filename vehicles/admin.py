@@ -2,6 +2,7 @@ from django.contrib import admin, messages
 from django.template.response import TemplateResponse
 
 from remotes import services as remote_services
+from remotes.forms import FORMS
 from remotes.models import Source
 from stellantis.errors import StellantisError
 
@@ -50,15 +51,27 @@ class FleetAdmin(admin.ModelAdmin):
                 self.message_user(request, f"{fleet}: {result.without_secret} callback(s) lack our webhook secret; rotate it.", messages.WARNING)
 
 
-def _bulk_remote(modeladmin, request, queryset, command: dict, title: str, confirm: bool):
-    """Send one command to each selected vehicle: a service call per vehicle, then a message."""
-    if confirm and request.POST.get("confirm") != "yes":
+def _bulk_feature(modeladmin, request, queryset, member: str, preset: dict | None = None):
+    """Send one feature's command to each selected vehicle.
+
+    Commands with parameters (and dangerous ones) first show an intermediate page with the
+    feature's form; then one service call per vehicle, and one message per outcome.
+    """
+    form_class = FORMS[member]
+    if preset is not None:
+        form = form_class({**preset, "confirm": request.POST.get("confirm"), "reason": request.POST.get("reason", "")})
+    elif request.POST.get("apply"):
+        form = form_class(request.POST)
+    else:
+        form = form_class(initial=request.GET.dict())
+    if not form.is_bound or not form.is_valid():
         return TemplateResponse(
             request,
-            "admin/vehicles/confirm_remote.html",
+            "admin/vehicles/remote_params.html",
             {
                 **modeladmin.admin_site.each_context(request),
-                "title": f"{title}?",
+                "title": f"{form.title} — {queryset.count()} vehicle(s)",
+                "form": form,
                 "vehicles": queryset,
                 "action": request.POST.get("action"),
                 "selected": request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME),
@@ -68,15 +81,27 @@ def _bulk_remote(modeladmin, request, queryset, command: dict, title: str, confi
     sent, refused = 0, {}
     for vehicle in queryset.select_related("fleet"):
         try:
-            remote_services.request_remote(vehicle=vehicle, command=command, by=request.user, source=Source.ADMIN, reason=request.POST.get("reason", ""))
+            remote_services.request_remote(
+                vehicle=vehicle, command=form.command, by=request.user, source=Source.ADMIN, reason=form.cleaned_data.get("reason", "")
+            )
             sent += 1
         except remote_services.RemoteRequestError as exc:
             refused.setdefault(exc.message, []).append(vehicle.vin)
     if sent:
-        modeladmin.message_user(request, f"{title}: queued for {sent} vehicle(s). Follow them under Remote actions.", messages.SUCCESS)
+        modeladmin.message_user(request, f"{form.title}: queued for {sent} vehicle(s). Follow them under Remote actions.", messages.SUCCESS)
     for reason, vins in refused.items():
-        modeladmin.message_user(request, f"{title} refused for {', '.join(vins[:10])}{'…' if len(vins) > 10 else ''}: {reason}", messages.ERROR)
+        modeladmin.message_user(request, f"{form.title} refused for {', '.join(vins[:10])}{'…' if len(vins) > 10 else ''}: {reason}", messages.ERROR)
     return None
+
+
+def _action(member: str, description: str, preset: dict | None = None, permission: str = "request_remote"):
+    @admin.action(description=description, permissions=[permission])
+    def run(modeladmin, request, queryset):
+        return _bulk_feature(modeladmin, request, queryset, member, preset)
+
+    suffix = "_form" if preset is None else "".join(f"_{v}".lower() for v in preset.values())
+    run.__name__ = f"remote_{member}{suffix}"  # the admin tells actions apart by name
+    return run
 
 
 @admin.register(Vehicle)
@@ -85,19 +110,18 @@ class VehicleAdmin(admin.ModelAdmin):
     list_filter = ["fleet", "brand", "motorization"]
     search_fields = ["vin", "external_id"]
     list_select_related = ["fleet"]
-    actions = ["sound_horn", "lock_doors", "unlock_doors"]
-
-    @admin.action(description="Sound the horn", permissions=["request_remote"])
-    def sound_horn(self, request, queryset):
-        return _bulk_remote(self, request, queryset, {"horn": {"state": "Activated"}}, "Sound the horn", confirm=False)
-
-    @admin.action(description="Lock the doors", permissions=["request_remote"])
-    def lock_doors(self, request, queryset):
-        return _bulk_remote(self, request, queryset, {"door": {"state": "Locked"}}, "Lock the doors", confirm=False)
-
-    @admin.action(description="Unlock the doors (asks for confirmation)", permissions=["request_dangerous_remote"])
-    def unlock_doors(self, request, queryset):
-        return _bulk_remote(self, request, queryset, {"door": {"state": "Unlocked"}}, "Unlock the doors", confirm=True)
+    actions = [
+        _action("horn", "Sound the horn", preset={}),
+        _action("door", "Lock the doors", preset={"state": "Locked"}),
+        _action("door", "Unlock the doors (asks for confirmation)", preset={"state": "Unlocked"}, permission="request_dangerous_remote"),
+        _action("lights", "Lights…"),
+        _action("wakeUp", "Refresh the state", preset={}),
+        _action("charging", "Charging…"),
+        _action("preconditioning", "Preconditioning…"),
+        _action("navigation", "Send a route…"),
+        _action("immobilization", "Immobilization… (asks for confirmation)", permission="request_dangerous_remote"),
+        _action("stolen", "Stolen vehicle… (asks for confirmation)", permission="request_dangerous_remote"),
+    ]
 
     def has_request_remote_permission(self, request):
         return request.user.has_perm("remotes.request_remote")

@@ -5,5 +5,5 @@ from . import views
 urlpatterns = [
     path("", views.vehicle_list, name="vehicle-list"),
     path("vehicles/<str:vin>/", views.vehicle_detail, name="vehicle-detail"),
-    path("vehicles/<str:vin>/remote/<slug:preset>/", views.vehicle_remote, name="vehicle-remote"),
+    path("vehicles/<str:vin>/remote/<str:member>/", views.vehicle_remote, name="vehicle-remote"),
 ]

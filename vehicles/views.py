@@ -2,22 +2,26 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.db.models import OuterRef, Q, Subquery
+from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.html import format_html
 from django.views.decorators.http import require_http_methods
 
 from remotes import services as remote_services
+from remotes.forms import FORMS
 from remotes.models import RemoteAction, Source
 
+from .capabilities import all_availability, availability
 from .models import Fleet, Vehicle
 
-# The commands offered as buttons on a vehicle page (more arrive with the other features).
-PRESETS = {
-    "horn": {"label": "Sound horn", "command": {"horn": {"state": "Activated"}}, "confirm": False},
-    "lock": {"label": "Lock doors", "command": {"door": {"state": "Locked"}}, "confirm": False},
-    "unlock": {"label": "Unlock doors", "command": {"door": {"state": "Unlocked"}}, "confirm": True},
-}
+# One-click commands on the vehicle page: (label, member, form data). The rest open their form.
+QUICK = [
+    ("Sound horn", "horn", {}),
+    ("Lock doors", "door", {"state": "Locked"}),
+    ("Flash lights", "lights", {"on": "1"}),
+    ("Refresh state", "wakeUp", {}),
+]
 
 
 @login_required
@@ -44,36 +48,45 @@ def vehicle_list(request):
 
 @login_required
 def vehicle_detail(request, vin):
-    vehicle = get_object_or_404(Vehicle.objects.visible_to(request.user).select_related("fleet"), vin=vin)
+    vehicle = get_object_or_404(Vehicle.objects.visible_to(request.user).select_related("fleet", "status_snapshot"), vin=vin)
     actions = vehicle.remote_actions.select_related("requested_by").order_by("-created_at")[:15]
-    callbacks = list(vehicle.fleet.callbacks.all())
+    features = {a.feature.member: a for a in all_availability(vehicle)}
+    quick = [(label, member, data, features[member]) for label, member, data in QUICK]
     return render(
         request,
         "vehicles/vehicle_detail.html",
-        {"vehicle": vehicle, "actions": actions, "presets": PRESETS, "callbacks": callbacks},
+        {
+            "vehicle": vehicle,
+            "actions": actions,
+            "quick": quick,
+            "features": features.values(),
+            "callbacks": list(vehicle.fleet.callbacks.live()),
+            "snapshot": getattr(vehicle, "status_snapshot", None),
+        },
     )
 
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def vehicle_remote(request, vin, preset):
+def vehicle_remote(request, vin, member):
+    """A feature's form: GET shows it (fields pre-filled from the query), POST sends the command."""
     vehicle = get_object_or_404(Vehicle.objects.visible_to(request.user).select_related("fleet"), vin=vin)
-    if preset not in PRESETS:
-        messages.error(request, "Unknown command.")
-        return redirect("vehicle-detail", vin=vin)
-    spec = PRESETS[preset]
-    if request.method == "GET" or (spec["confirm"] and request.POST.get("confirm") != "yes"):
-        return render(request, "vehicles/confirm_remote.html", {"vehicle": vehicle, "preset": preset, "spec": spec})
-    try:
-        action = remote_services.request_remote(
-            vehicle=vehicle, command=spec["command"], by=request.user, source=Source.WEB, reason=request.POST.get("reason", "")
-        )
-    except remote_services.NoCallbackForType as exc:
-        create = reverse("callback-create") + f"?fleet={vehicle.fleet.external_id}&remote_type={exc.remote_type}"
-        messages.error(request, format_html('{} <a href="{}">Create a callback serving {}</a>.', exc.message, create, exc.remote_type))
-        return redirect("vehicle-detail", vin=vin)
-    except remote_services.RemoteRequestError as exc:
-        messages.error(request, exc.message)
-        return redirect("vehicle-detail", vin=vin)
-    messages.success(request, f"{spec['label']}: queued for {vehicle.vin}.")
-    return redirect("action-detail", pk=action.pk)
+    if member not in FORMS:
+        raise Http404("Unknown remote feature")
+    verdict = availability(vehicle, member)
+    form = FORMS[member](request.POST if request.method == "POST" else None, initial=request.GET.dict())
+    if request.method == "POST" and verdict.available and form.is_valid():
+        try:
+            action = remote_services.request_remote(
+                vehicle=vehicle, command=form.command, by=request.user, source=Source.WEB, reason=form.cleaned_data.get("reason", "")
+            )
+        except remote_services.NoCallbackForType as exc:
+            create = reverse("callback-create") + f"?fleet={vehicle.fleet.external_id}&remote_type={exc.remote_type}"
+            messages.error(request, format_html('{} <a href="{}">Create a callback serving {}</a>.', exc.message, create, exc.remote_type))
+            return redirect("vehicle-detail", vin=vin)
+        except remote_services.RemoteRequestError as exc:
+            form.add_error(None, exc.message)
+        else:
+            messages.success(request, f"{form.title}: queued for {vehicle.vin}.")
+            return redirect("action-detail", pk=action.pk)
+    return render(request, "vehicles/remote_form.html", {"vehicle": vehicle, "form": form, "member": member, "verdict": verdict})

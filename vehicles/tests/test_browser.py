@@ -62,12 +62,14 @@ def test_unlock_asks_for_confirmation_first(demo_fleet, stack, page, operator):
     vin = demo_fleet.vehicles.order_by("vin").first().vin
     log_in(page, stack.url, operator)
     page.goto(f"{stack.url}/vehicles/{vin}/")
-    page.click("button[data-remote=unlock]")
-
-    expect(page.locator("h1")).to_have_text("Unlock doors?")
-    assert RemoteAction.objects.count() == 0
+    page.click("a[data-feature=door]")
     page.fill("input[name=reason]", "Driver locked out")
-    page.click("text=Yes, unlock doors")
+    page.click("text=Send to the vehicle")
+
+    expect(page.locator("#field-confirm")).to_contain_text("Tick to confirm")
+    assert RemoteAction.objects.count() == 0
+    page.check("input[name=confirm]")
+    page.click("text=Send to the vehicle")
     expect(page.locator("#action-status")).to_be_visible()
     action = RemoteAction.objects.get()
     assert action.command == {"door": {"state": "Unlocked"}} and action.reason == "Driver locked out"

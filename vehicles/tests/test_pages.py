@@ -45,6 +45,7 @@ def test_pressing_horn_queues_an_action_and_opens_its_page(client, staff, fleet_
     r = client.post(f"/vehicles/{vehicles[0].vin}/remote/horn/")
 
     action = RemoteAction.objects.get()
+    assert action.command == {"horn": {"state": "Activated"}}
     assert r.status_code == 302 and r["Location"] == f"/actions/{action.pk}/"
     assert action.source == Source.WEB and action.requested_by == staff
     page = client.get(r["Location"])
@@ -53,11 +54,12 @@ def test_pressing_horn_queues_an_action_and_opens_its_page(client, staff, fleet_
 
 def test_unlock_from_the_web_needs_a_confirmation(client, staff, fleet_with_vehicles):
     _, vehicles = fleet_with_vehicles
-    r = client.post(f"/vehicles/{vehicles[0].vin}/remote/unlock/")
-    assert r.status_code == 200 and b"Unlock doors?" in r.content
+    r = client.post(f"/vehicles/{vehicles[0].vin}/remote/door/", {"state": "Unlocked"})
+    assert r.status_code == 200 and b"Tick to confirm" in r.content
     assert RemoteAction.objects.count() == 0
-    client.post(f"/vehicles/{vehicles[0].vin}/remote/unlock/", {"confirm": "yes", "reason": "locked out"})
-    assert RemoteAction.objects.get().reason == "locked out"
+    client.post(f"/vehicles/{vehicles[0].vin}/remote/door/", {"state": "Unlocked", "confirm": "on", "reason": "locked out"})
+    action = RemoteAction.objects.get()
+    assert action.reason == "locked out" and action.command == {"door": {"state": "Unlocked"}}
 
 
 def test_a_missing_callback_is_told_not_swallowed(client, staff, make_vehicle):
@@ -71,7 +73,7 @@ def test_admin_bulk_horn_queues_one_action_per_selected_vehicle(client, staff, f
     _, vehicles = fleet_with_vehicles
     r = client.post(
         "/admin/vehicles/vehicle/",
-        {"action": "sound_horn", "_selected_action": [v.pk for v in vehicles]},
+        {"action": "remote_horn", "_selected_action": [v.pk for v in vehicles]},
         follow=True,
     )
     assert r.status_code == 200
@@ -82,17 +84,17 @@ def test_admin_bulk_horn_queues_one_action_per_selected_vehicle(client, staff, f
 def test_admin_bulk_unlock_asks_first_then_sends(client, staff, fleet_with_vehicles):
     _, vehicles = fleet_with_vehicles
     selected = [v.pk for v in vehicles[:2]]
-    r = client.post("/admin/vehicles/vehicle/", {"action": "unlock_doors", "_selected_action": selected})
-    assert r.status_code == 200 and b"Yes, I'm sure" in r.content
+    r = client.post("/admin/vehicles/vehicle/", {"action": "remote_door_unlocked", "_selected_action": selected})
+    assert r.status_code == 200 and b"Tick to confirm" in r.content
     assert RemoteAction.objects.count() == 0
 
-    client.post("/admin/vehicles/vehicle/", {"action": "unlock_doors", "_selected_action": selected, "confirm": "yes", "reason": "fleet day"})
+    client.post("/admin/vehicles/vehicle/", {"action": "remote_door_unlocked", "_selected_action": selected, "apply": "1", "confirm": "on", "reason": "fleet day"})
     assert sorted(a.command["door"]["state"] for a in RemoteAction.objects.all()) == ["Unlocked", "Unlocked"]
 
 
 def test_admin_bulk_action_reports_vehicles_it_could_not_serve(client, staff, fleet_with_vehicles, make_vehicle):
     _, vehicles = fleet_with_vehicles
     orphan = make_vehicle()  # other fleet, no callback
-    r = client.post("/admin/vehicles/vehicle/", {"action": "lock_doors", "_selected_action": [vehicles[0].pk, orphan.pk]}, follow=True)
+    r = client.post("/admin/vehicles/vehicle/", {"action": "remote_door_locked", "_selected_action": [vehicles[0].pk, orphan.pk]}, follow=True)
     assert RemoteAction.objects.count() == 1
     assert orphan.vin.encode() in r.content and b"No running callback" in r.content

@@ -1,0 +1,322 @@
+"""Drive the benchmark loads against the two running gunicorns and print the table.
+
+Started by `bench/run` (which owns the database and the processes); standard library
+plus psycopg only, no Django. Each wrk load runs a warm-up, then the measured period;
+every event of every request is new (see remote_events.lua). Beside the rates it records
+where the CPU went — the gunicorn workers, the PostgreSQL backends serving the bench
+database, wrk itself — and checks that every acknowledged event became one new row
+(a smaller count would mean the load measured the duplicate path).
+"""
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import resource
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import openloop
+import psycopg
+
+HERE = Path(__file__).resolve().parent
+WEBHOOK = "/webhooks/stellantis/remote/"
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+OFFSET_STEP = 1_000_000_000  # event numbers reserved per load: far more than one load can send
+
+TARGETS = {"single": 0.5, "batch": 0.33, "p99_ms": 50.0}
+
+
+# --- CPU accounting from /proc ------------------------------------------------------------------
+
+
+def _stat(pid: int) -> list[str] | None:
+    try:
+        data = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return data[data.rindex(")") + 2 :].split()  # fields from `state` on; the command may hold spaces
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    total = 0
+    for pid in pids:
+        rest = _stat(pid)
+        if rest:
+            total += int(rest[11]) + int(rest[12])  # utime + stime
+    return total / CLK_TCK
+
+
+def children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            rest = _stat(int(entry.name))
+            if rest and int(rest[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def machine_jiffies() -> tuple[int, int]:
+    """(busy, total) jiffies of all CPUs since boot."""
+    values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:9]]
+    idle = values[3] + values[4]
+    return sum(values) - idle, sum(values)
+
+
+class CpuMeter:
+    """CPU used between start() and stop() by the workers of one gunicorn, the PostgreSQL
+    backends connected to the bench database, this script's children (wrk) and the machine."""
+
+    def __init__(self, master_pid: int, dsn_conn: psycopg.Connection, dbname: str):
+        self.master_pid, self.conn, self.dbname = master_pid, dsn_conn, dbname
+
+    def _backends(self) -> list[int]:
+        rows = self.conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()", (self.dbname,)
+        ).fetchall()
+        return [r[0] for r in rows]
+
+    def start(self) -> None:
+        self.workers, self.backends = children(self.master_pid), self._backends()
+        self.w0, self.b0 = cpu_seconds(self.workers), cpu_seconds(self.backends)
+        self.c0 = _children_cpu()
+        self.m0 = machine_jiffies()
+
+    def stop(self) -> dict:
+        m1 = machine_jiffies()
+        busy, total = m1[0] - self.m0[0], m1[1] - self.m0[1]
+        return {
+            "app_cpu_s": cpu_seconds(self.workers) - self.w0,
+            "pg_cpu_s": cpu_seconds(self.backends) - self.b0,
+            "loadgen_cpu_s": _children_cpu() - self.c0,
+            "machine_busy": busy / total if total else 0.0,
+            "workers": len(self.workers),
+            "backends": len(self.backends),
+        }
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+# --- loads ------------------------------------------------------------------------------------
+
+
+@dataclass
+class Load:
+    key: str
+    title: str
+    url: str
+    events: int  # per request; 0 = GET without a body
+    master_pid: int
+    table: str | None  # where its events land, to check they were all new
+    result: dict = field(default_factory=dict)
+
+
+class Driver:
+    def __init__(self, args):
+        self.args = args
+        self.offset_index = 1  # 0 is left to bench/queries.py
+        self.conn = psycopg.connect(args.dsn, autocommit=True)
+        self.dbname = self.conn.info.dbname
+
+    def next_offset(self) -> int:
+        offset = self.offset_index * OFFSET_STEP
+        self.offset_index += 1
+        return offset
+
+    def count(self, table: str | None) -> int:
+        return self.conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0] if table else 0  # noqa: S608
+
+    def wrk(self, load: Load, duration: float) -> dict:
+        a = self.args
+        env = {
+            **os.environ,
+            "BENCH_SECRET_HEADER": a.header,
+            "BENCH_EVENTS": str(load.events),
+            "BENCH_ACTIONS": str(a.actions),
+            "BENCH_EVENT_OFFSET": str(self.next_offset()),
+            "BENCH_THREADS": str(a.threads),
+        }
+        cmd = ["wrk", f"-t{a.threads}", f"-c{a.connections}", f"-d{duration}s", "--timeout", "5s", "-s", str(HERE / "remote_events.lua"), load.url]
+        done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=duration + 60, check=False)
+        if done.returncode != 0:
+            raise SystemExit(f"wrk failed ({done.returncode}): {done.stderr or done.stdout}")
+        for line in done.stdout.splitlines():
+            if line.startswith("BENCH_JSON "):
+                return json.loads(line[len("BENCH_JSON ") :])
+        raise SystemExit(f"wrk printed no BENCH_JSON line:\n{done.stdout}\n{done.stderr}")
+
+    def run_wrk_load(self, load: Load, duration: float) -> None:
+        print(f"  {load.title}: {self.args.warmup:g} s warm-up, {duration:g} s measured …", flush=True)
+        if self.args.warmup:
+            self.wrk(load, self.args.warmup)
+        meter = CpuMeter(load.master_pid, self.conn, self.dbname)
+        rows_before = self.count(load.table)
+        meter.start()
+        raw = self.wrk(load, duration)
+        cpu = meter.stop()
+        rows = self.count(load.table) - rows_before
+        seconds = raw["duration_us"] / 1e6
+        ok = raw["requests"] - raw["non2xx"]
+        errors = raw["connect_errors"] + raw["read_errors"] + raw["write_errors"] + raw["timeouts"]
+        load.result = {
+            **raw,
+            **cpu,
+            "seconds": seconds,
+            "rps": raw["requests"] / seconds,
+            "eps": ok * load.events / seconds,
+            "socket_errors": errors,
+            "acked_events": ok * load.events,
+            "new_rows": rows,
+        }
+
+    def run_latency(self, url: str, master_pid: int) -> dict:
+        a = self.args
+        print(f"  open loop at {a.rate:g} deliveries/s for {a.latency_duration:g} s …", flush=True)
+        meter = CpuMeter(master_pid, self.conn, self.dbname)
+        meter.start()
+        result = openloop.run(url=url, header=a.header, rate=a.rate, duration=a.latency_duration, actions=a.actions, offset=self.next_offset())
+        return {**result, **meter.stop()}
+
+
+# --- report -----------------------------------------------------------------------------------
+
+
+def machine() -> dict:
+    meminfo = dict(line.split(":", 1) for line in Path("/proc/meminfo").read_text().splitlines() if ":" in line)
+    model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")), "?")
+    return {
+        "nproc": os.cpu_count(),
+        "cpu": model,
+        "memory_gib": round(int(meminfo["MemTotal"].split()[0]) / 1024 / 1024, 1),
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "loadavg_before": Path("/proc/loadavg").read_text().split()[:3],
+    }
+
+
+def fmt(value, spec: str = ",.0f") -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def report(loads: dict[str, Load], latency: dict, info: dict, args) -> tuple[str, dict]:
+    a_ours, b_ours = loads["ours_single"].result, loads["ours_batch"].result
+    a_ref, b_ref = loads["ref_single"].result, loads["ref_batch"].result
+    ratios = {
+        "single": a_ours["rps"] / a_ref["rps"] if a_ref["rps"] else 0.0,
+        "batch": b_ours["eps"] / b_ref["eps"] if b_ref["eps"] else 0.0,
+    }
+    ratio_of = {"ours_single": ratios["single"], "ours_batch": ratios["batch"]}
+    lines = []
+    header = (
+        f"{'load':<44} {'req/s':>8} {'events/s':>9} {'ours/ceiling':>12} {'non-2xx':>7} {'sock err':>8}"
+        f" {'new rows/acked':>14} {'app CPU ms/req':>14} {'PG CPU ms/req':>13} {'wrk CPU':>7} {'busy':>5}"
+    )
+    lines += [header, "-" * len(header)]
+    for load in loads.values():
+        r = load.result
+        n = r["requests"] or 1
+        rows = f"{r['new_rows']:,}/{r['acked_events']:,}" if load.table else "-"
+        ratio = f"{ratio_of[load.key]:.2f}" if load.key in ratio_of else "-"
+        lines.append(
+            f"{load.title:<44} {fmt(r['rps']):>8} {fmt(r['eps'] if load.events else None):>9} {ratio:>12} {r['non2xx']:>7}"
+            f" {r['socket_errors']:>8} {rows:>14} {r['app_cpu_s'] * 1000 / n:>14.2f} {r['pg_cpu_s'] * 1000 / n:>13.2f}"
+            f" {r['loadgen_cpu_s'] / r['seconds']:>6.0%} {r['machine_busy']:>5.0%}"
+        )
+    lines.append("")
+    lines.append(
+        f"acknowledgement latency, open loop at {latency['planned_rate']:g} single-event deliveries/s for {args.latency_duration:g} s "
+        f"({latency['sent']} sent): p50 {latency['p50_ms']:.1f} ms, p99 {latency['p99_ms']:.1f} ms, max {latency['max_ms']:.1f} ms; "
+        f"non-200 {latency['non200']} ({latency['answers']}); generator lag max {latency['max_send_lag_ms']:.1f} ms; "
+        f"app CPU {latency['app_cpu_s'] * 1000 / max(latency['sent'], 1):.2f} ms/req, machine busy {latency['machine_busy']:.0%}"
+    )
+    lines.append("")
+    checks = [
+        ("(a) single-event deliveries/s ÷ ceiling", ratios["single"], f"≥ {TARGETS['single']}", ratios["single"] >= TARGETS["single"]),
+        ("(b) batched events/s ÷ ceiling", ratios["batch"], f"≥ {TARGETS['batch']}", ratios["batch"] >= TARGETS["batch"]),
+        (f"p99 at {latency['planned_rate']:g}/s (ms)", latency["p99_ms"], f"< {TARGETS['p99_ms']:g}", latency["p99_ms"] < TARGETS["p99_ms"] and latency["non200"] == 0),
+    ]
+    lines.append("targets:")
+    for name, value, target, met in checks:
+        lines.append(f"  {name:<42} {value:>8.2f}  target {target:<7} {'MET' if met else 'MISSED'}")
+    problems = [
+        load.title
+        for load in loads.values()
+        if load.result["non2xx"] or load.result["socket_errors"] or (load.table and load.result["new_rows"] != load.result["acked_events"])
+    ]
+    if problems:
+        lines.append(f"WARNING: non-2xx answers, socket errors or events not stored as new rows in: {', '.join(problems)}")
+    lines.append("")
+    lines.append(
+        f"machine: {info['nproc']} CPUs ({info['cpu']}), {info['memory_gib']} GiB, kernel {info['kernel']}, "
+        f"PostgreSQL {info['postgresql']}, Python {info['python']}; load average before the run {' '.join(info['loadavg_before'])}"
+    )
+    lines.append(
+        f"settings: gunicorn 2 sync workers per app, wrk -t{args.threads} -c{args.connections}, {args.warmup:g} s warm-up + "
+        f"{args.duration:g} s per load, {args.actions:,} seeded actions, database {info['database']}"
+    )
+    data = {
+        "ratios": ratios,
+        "targets": TARGETS,
+        "met": {name: met for name, _, _, met in checks},
+        "loads": {k: {"title": v.title, "events_per_request": v.events, **v.result} for k, v in loads.items()},
+        "latency": latency,
+        "machine": info,
+        "settings": {k: v for k, v in vars(args).items() if k not in ("header", "dsn")},
+    }
+    return "\n".join(lines), data
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--ours", required=True, help="base URL of the portal's gunicorn")
+    parser.add_argument("--ours-pid", type=int, required=True, help="its master pid")
+    parser.add_argument("--ref", required=True, help="base URL of the reference gunicorn")
+    parser.add_argument("--ref-pid", type=int, required=True)
+    parser.add_argument("--header", required=True, help="X-Fleetportal-Secret value")
+    parser.add_argument("--dsn", required=True, help="the bench database")
+    parser.add_argument("--actions", type=int, default=50000)
+    parser.add_argument("--duration", type=float, default=15)
+    parser.add_argument("--warmup", type=float, default=3)
+    parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--rate", type=float, default=200)
+    parser.add_argument("--latency-duration", type=float, default=15)
+    parser.add_argument("--json", type=Path, help="also write the numbers here")
+    args = parser.parse_args()
+
+    driver = Driver(args)
+    info = {
+        **machine(),
+        "postgresql": driver.conn.execute("SHOW server_version").fetchone()[0],
+        "database": driver.dbname,
+        "started": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+    }
+    loads = {
+        load.key: load
+        for load in [
+            Load("ours_single", "(a) our webhook, 1 event/request", args.ours + WEBHOOK, 1, args.ours_pid, "remotes_remoteevent"),
+            Load("ours_batch", "(b) our webhook, 100 events/request", args.ours + WEBHOOK, 100, args.ours_pid, "remotes_remoteevent"),
+            Load("ref_single", "(c) ceiling: raw INSERT view, 1 event/request", args.ref + "/", 1, args.ref_pid, "bench_ref_event"),
+            Load("ref_batch", "(c) ceiling: raw INSERT view, 100 events/req", args.ref + "/", 100, args.ref_pid, "bench_ref_event"),
+            Load("bare", "(scale) our gunicorn, GET /healthz", args.ours + "/healthz", 0, args.ours_pid, None),
+        ]
+    }
+    print("loads:", flush=True)
+    for load in loads.values():
+        driver.run_wrk_load(load, args.duration if load.events else min(args.duration, 5))
+    latency = driver.run_latency(args.ours + WEBHOOK, args.ours_pid)
+    text, data = report(loads, latency, info, args)
+    print()
+    print(text)
+    if args.json:
+        args.json.write_text(json.dumps(data, indent=2, default=str))
+
+
+if __name__ == "__main__":
+    main()
