@@ -76,7 +76,7 @@ def main() -> None:
     parser.add_argument("--offset", type=int, default=0, help="first event number (bench/run keeps the loads above it)")
     parser.add_argument("--profile", type=int, default=0, help="also cProfile this many single-event deliveries")
     args = parser.parse_args()
-    client = Client()
+    client = Client(HTTP_HOST="127.0.0.1")  # bench/run allows only that host
     show(client, args.header, "single-event delivery", body(args.offset, 1), body(args.offset + 1, 1))
     show(client, args.header, "100-event delivery", body(args.offset + 1000, 100), body(args.offset + 2000, 100))
     if args.profile:

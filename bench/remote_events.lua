@@ -8,7 +8,7 @@
 -- run, with a later Pending status each time — as real traffic would.
 --
 -- Environment: BENCH_SECRET_HEADER (X-Fleetportal-Secret value), BENCH_EVENTS (events per
--- body), BENCH_ACTIONS, BENCH_EVENT_OFFSET, BENCH_THREADS (same as wrk -t).
+-- body; 0 = plain GET), BENCH_ACTIONS, BENCH_EVENT_OFFSET, BENCH_THREADS (same as wrk -t).
 -- done() prints one line "BENCH_JSON {...}" that bench/drive.py reads.
 
 local events_per_body = tonumber(os.getenv("BENCH_EVENTS") or "1")
@@ -51,6 +51,9 @@ local function event(n)
 end
 
 function request()
+   if events_per_body == 0 then
+      return wrk.format("GET") -- BENCH_EVENTS=0: a plain GET of the URL (the bare-view scale row)
+   end
    local seq = counter * nthreads + tid
    counter = counter + 1
    local parts = {}

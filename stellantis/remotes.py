@@ -97,10 +97,29 @@ def parse_remote(data) -> Command:
     if errors:
         raise CommandInvalid(dict(errors))
     member = members[0]
+    # No field of any member is nullable: a null is an error where it stands, never "absent".
+    _nulls(data[member], member, errors)
+    if errors:
+        raise CommandInvalid(dict(errors))
     body = _VALIDATORS[member](data[member], member, errors)
     if errors:
         raise CommandInvalid(dict(errors))
     return Command(member=member, body=body)
+
+
+def _nulls(value, path, errors: _Errors) -> None:
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if item is None:
+                errors[f"{path}.{key}"] = "must not be null; leave it out instead"
+            else:
+                _nulls(item, f"{path}.{key}", errors)
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            if item is None:
+                errors[f"{path}.{i}"] = "must not be null"
+            else:
+                _nulls(item, f"{path}.{i}", errors)
 
 
 def _horn(value, path, errors: _Errors):
@@ -274,7 +293,9 @@ def _preconditioning(value, path, errors: _Errors):
             errors.choice(action, ("Set", "Delete"), f"{pp}.actionsType")
             errors.integer(prog.get("slot"), f"{pp}.slot", minimum=1, maximum=4, required=True)
             if action == "Delete":
-                out.append({"slot": prog.get("slot"), "actionsType": "Delete"})
+                # The vendor's docs need only the slot to delete a program, but the official
+                # schema (Program) requires `start` on every item: send a neutral one.
+                out.append({"slot": prog.get("slot"), "actionsType": "Delete", "start": prog.get("start") or "PT0M"})
                 continue
             errors.boolean(prog.get("enabled"), f"{pp}.enabled", required=True)
             errors.choice(prog.get("recurrence", "Daily"), ("None", "Daily"), f"{pp}.recurrence")
