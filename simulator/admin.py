@@ -1,0 +1,120 @@
+"""Admin for the simulator's world, so a demo can put a vehicle to sleep, offline or unlock it."""
+
+from django.contrib import admin, messages
+
+from stellantis.vocabulary import CallbackStatus
+
+from . import services
+from .models import SimCallback, SimEvent, SimFleet, SimNotification, SimPumpLease, SimRemoteAction, SimVehicle
+
+
+@admin.register(SimFleet)
+class SimFleetAdmin(admin.ModelAdmin):
+    list_display = ["name", "id", "seed", "created_at"]
+    search_fields = ["name", "id"]
+    readonly_fields = ["id"]
+
+
+def _vehicle_action(description: str, **changes):
+    def action(modeladmin, request, queryset):
+        count = services.set_vehicles_state(vehicle_ids=list(queryset.values_list("pk", flat=True)), **changes)
+        modeladmin.message_user(request, f"{count} vehicle(s): {description.lower()}.", messages.SUCCESS)
+
+    action.__name__ = "set_" + "_".join(f"{k}_{v}" for k, v in changes.items()).lower()
+    return admin.action(description=description)(action)
+
+
+@admin.register(SimVehicle)
+class SimVehicleAdmin(admin.ModelAdmin):
+    list_display = [
+        "vin",
+        "brand",
+        "motorization",
+        "fleet",
+        "asleep",
+        "awake_until",
+        "online",
+        "doors_locked",
+        "energy_level",
+    ]
+    list_editable = ["asleep", "online", "doors_locked"]
+    list_filter = ["fleet", "brand", "motorization", "asleep", "online", "doors_locked"]
+    search_fields = ["vin", "id"]
+    readonly_fields = ["id", "created_at", "updated_at"]
+    actions = [
+        _vehicle_action("Put to sleep", asleep=True, awake_until=None),
+        _vehicle_action("Keep awake", asleep=False),
+        _vehicle_action("Take offline (out of coverage)", online=False),
+        _vehicle_action("Bring back online", online=True),
+        _vehicle_action("Lock doors", doors_locked=True),
+        _vehicle_action("Unlock doors", doors_locked=False),
+    ]
+
+
+@admin.register(SimCallback)
+class SimCallbackAdmin(admin.ModelAdmin):
+    list_display = ["id", "fleet", "__str__", "status", "created_at"]
+    list_filter = ["status", "fleet"]
+    search_fields = ["id"]
+    readonly_fields = ["id", "created_at", "updated_at"]
+    actions = ["pause", "resume", "mark_failed"]
+
+    def _set(self, request, queryset, status):
+        for callback in queryset:
+            services.change_callback_status(callback=callback, status=status)
+        self.message_user(request, f"{queryset.count()} callback(s) now {status}.", messages.SUCCESS)
+
+    @admin.action(description="Pause (post nothing)")
+    def pause(self, request, queryset):
+        self._set(request, queryset, CallbackStatus.PAUSED)
+
+    @admin.action(description="Resume (Running)")
+    def resume(self, request, queryset):
+        self._set(request, queryset, CallbackStatus.RUNNING)
+
+    @admin.action(description="Mark Failed")
+    def mark_failed(self, request, queryset):
+        self._set(request, queryset, CallbackStatus.FAILED)
+
+
+class SimEventInline(admin.TabularInline):
+    model = SimEvent
+    extra = 0
+    can_delete = False
+    fields = ["seq", "event_type", "status", "failure_cause", "feedback_detail", "effects", "due_at", "raised_at"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(SimRemoteAction)
+class SimRemoteActionAdmin(admin.ModelAdmin):
+    list_display = ["id", "remote_type", "vehicle", "status", "failure_cause", "created_at"]
+    list_filter = ["status", "remote_type", "fleet"]
+    search_fields = ["id", "vehicle__vin"]
+    readonly_fields = ["id", "fleet", "vehicle", "callback", "remote", "remote_type", "created_at", "updated_at"]
+    inlines = [SimEventInline]
+
+
+@admin.register(SimNotification)
+class SimNotificationAdmin(admin.ModelAdmin):
+    list_display = ["id", "callback", "event", "state", "attempts", "next_attempt_at", "delivered_at", "last_error"]
+    list_filter = ["state", "callback"]
+    list_select_related = ["callback", "event"]
+    readonly_fields = ["callback", "event", "created_at", "delivered_at"]
+    actions = ["retry_now"]
+
+    @admin.action(description="Send again now")
+    def retry_now(self, request, queryset):
+        count = services.retry_notifications(notification_ids=list(queryset.values_list("pk", flat=True)))
+        self.message_user(request, f"{count} notification(s) queued again.", messages.SUCCESS)
+
+
+@admin.register(SimPumpLease)
+class SimPumpLeaseAdmin(admin.ModelAdmin):
+    list_display = ["id", "holder", "leased_until"]
+    readonly_fields = ["id", "holder", "leased_until"]
+
+    def has_add_permission(self, request):
+        return False

@@ -1,0 +1,219 @@
+"""Tables of the embedded Stellantis simulator: its own world, never the portal's rows.
+
+The simulator speaks to the portal only over HTTP, so nothing here points at `vehicles`,
+`callbacks` or `remotes`. Ids are uuid4 hex strings, which fit the vendor's path pattern
+`([0-9a-fA-F]|-|_)*`.
+"""
+
+import uuid
+
+from django.db import models
+from django.utils import timezone
+
+from stellantis.vocabulary import (
+    CallbackStatus,
+    DoneStatus,
+    EventType,
+    FailureCause,
+    FeedbackDetail,
+    Motorization,
+    PendingStatus,
+    RemoteType,
+)
+
+# The vendor's RemoteActionStatus: every Pending and Done status.
+ACTION_STATUSES = [*PendingStatus.choices, *DoneStatus.choices]
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+class SimFleet(models.Model):
+    id = models.CharField(primary_key=True, max_length=32, default=new_id, editable=False)
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    seed = models.IntegerField(null=True, blank=True, help_text="The seed `seed_world` built this fleet from, if any.")
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        verbose_name = "simulated fleet"
+
+    def __str__(self):
+        return self.name
+
+
+class SimVehicle(models.Model):
+    id = models.CharField(primary_key=True, max_length=32, default=new_id, editable=False)
+    fleet = models.ForeignKey(SimFleet, on_delete=models.CASCADE, related_name="vehicles")
+    vin = models.CharField(max_length=17, unique=True)
+    brand = models.CharField(max_length=40)
+    motorization = models.CharField(max_length=16, choices=Motorization.choices)
+    asleep = models.BooleanField(
+        default=False,
+        help_text="The vehicle dozes off when idle: while `awake_until` is past, a remote first has to wake it (slower).",
+    )
+    awake_until = models.DateTimeField(
+        null=True, blank=True, help_text="A vehicle that received a message stays awake until then, even when `asleep`."
+    )
+    online = models.BooleanField(
+        default=True, help_text="Off means out of coverage: every remote ends in a connection time-out."
+    )
+    doors_locked = models.BooleanField(default=True)
+    energy_level = models.FloatField(default=80.0, help_text="Battery (electrified) or fuel (thermic) level, percent.")
+    autonomy_km = models.PositiveIntegerField(default=300, help_text="Range left for that energy, km.")
+    plugged = models.BooleanField(default=False, help_text="Charging cable connected (electrified vehicles).")
+    charging = models.BooleanField(default=False, help_text="A charge is in progress.")
+    longitude = models.FloatField(default=2.3522)
+    latitude = models.FloatField(default=48.8566)
+    last_driven_at = models.DateTimeField(
+        null=True, blank=True, help_text="End of the last trip; shown as the position's date."
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["vin"]
+        verbose_name = "simulated vehicle"
+
+    def __str__(self):
+        return self.vin
+
+    def is_asleep(self, now=None) -> bool:
+        now = now or timezone.now()
+        return self.asleep and (self.awake_until is None or self.awake_until <= now)
+
+
+class SimCallback(models.Model):
+    id = models.CharField(primary_key=True, max_length=32, default=new_id, editable=False)
+    fleet = models.ForeignKey(SimFleet, on_delete=models.CASCADE, related_name="callbacks")
+    subscribe = models.JSONField(
+        help_text="The RemoteCallbackSubscribe body as accepted (defaults are applied when read)."
+    )
+    status = models.CharField(max_length=16, choices=CallbackStatus.choices, default=CallbackStatus.RUNNING)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        verbose_name = "simulated callback"
+
+    def __str__(self):
+        webhook = (self.subscribe or {}).get("callback", {}).get("webhook", {})
+        return f"{webhook.get('name') or self.id} ({self.status})"
+
+    @property
+    def remote_types(self) -> list[str]:
+        return list((self.subscribe or {}).get("remoteTypes") or [])
+
+    @property
+    def target(self) -> str:
+        return self.subscribe["callback"]["webhook"]["target"]
+
+    @property
+    def attributes(self) -> list[dict]:
+        return list(self.subscribe["callback"]["webhook"].get("attributes") or [])
+
+
+class SimRemoteAction(models.Model):
+    id = models.CharField(primary_key=True, max_length=32, default=new_id, editable=False)
+    fleet = models.ForeignKey(SimFleet, on_delete=models.CASCADE, related_name="remote_actions")
+    vehicle = models.ForeignKey(SimVehicle, on_delete=models.CASCADE, related_name="remote_actions")
+    # The vendor's paths nest actions under their callback, so they go when it goes.
+    callback = models.ForeignKey(SimCallback, on_delete=models.CASCADE, related_name="remote_actions")
+    remote = models.JSONField(help_text="The Remote body as posted, label included.")
+    remote_type = models.CharField(max_length=40, choices=RemoteType.choices)
+    status = models.CharField(
+        max_length=32,
+        choices=ACTION_STATUSES,
+        default=PendingStatus.ACCEPTED,
+        help_text="Vendor RemoteActionStatus: follows the latest raised event.",
+    )
+    failure_cause = models.CharField(max_length=64, blank=True, choices=FailureCause.choices)
+    feedback_detail = models.CharField(max_length=64, blank=True, choices=FeedbackDetail.choices)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        verbose_name = "simulated remote action"
+
+    def __str__(self):
+        return f"{self.remote_type} {self.id} ({self.status})"
+
+    @property
+    def label(self) -> str:
+        return str((self.remote or {}).get("label") or "")
+
+
+class SimEvent(models.Model):
+    action = models.ForeignKey(SimRemoteAction, on_delete=models.CASCADE, related_name="events")
+    seq = models.PositiveSmallIntegerField(
+        help_text="Position in the action's scenario; breaks ties between equal due times."
+    )
+    event_type = models.CharField(max_length=16, choices=EventType.choices)
+    status = models.CharField(max_length=32, choices=ACTION_STATUSES)
+    failure_cause = models.CharField(max_length=64, blank=True, choices=FailureCause.choices)
+    feedback_detail = models.CharField(max_length=64, blank=True, choices=FeedbackDetail.choices)
+    effects = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text='SimVehicle fields set when this event is raised, e.g. {"doors_locked": false}.',
+    )
+    due_at = models.DateTimeField(help_text="When the scenario raises it; also the eventDate sent to the webhook.")
+    raised_at = models.DateTimeField(null=True, blank=True, help_text="Empty until the pump raised it.")
+
+    class Meta:
+        ordering = ["due_at", "seq", "id"]
+        verbose_name = "simulated event"
+        constraints = [models.UniqueConstraint(fields=["action", "seq"], name="simevent_unique_seq")]
+        indexes = [
+            models.Index(fields=["due_at"], condition=models.Q(raised_at__isnull=True), name="simevent_unraised_due"),
+        ]
+
+    def __str__(self):
+        return f"{self.event_type} {self.status}"
+
+
+class SimNotification(models.Model):
+    class State(models.TextChoices):
+        PENDING = "pending", "Pending"
+        DELIVERED = "delivered", "Delivered"
+        DEAD = "dead", "Dead (gave up)"
+
+    callback = models.ForeignKey(SimCallback, on_delete=models.CASCADE, related_name="notifications")
+    event = models.ForeignKey(SimEvent, on_delete=models.CASCADE, related_name="notifications")
+    state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING)
+    attempts = models.PositiveIntegerField(default=0, help_text="HTTP POSTs made so far.")
+    next_attempt_at = models.DateTimeField(
+        help_text="When it may be sent next: now, the end of its batch window, or after the retry delay."
+    )
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        verbose_name = "simulated notification"
+        indexes = [
+            models.Index(fields=["next_attempt_at"], condition=models.Q(state="pending"), name="simnotif_pending_due"),
+        ]
+
+    def __str__(self):
+        return f"{self.event} → {self.callback_id} ({self.state})"
+
+
+class SimPumpLease(models.Model):
+    """One row: whoever moves `leased_until` into the future with a conditional UPDATE runs the pump."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    holder = models.CharField(max_length=64, blank=True, help_text="Token of the pump holding the lease.")
+    leased_until = models.DateTimeField(help_text="The lease is free once this is past.")
+
+    class Meta:
+        verbose_name = "simulator pump lease"
+
+    def __str__(self):
+        return f"pump lease until {self.leased_until:%H:%M:%S}"

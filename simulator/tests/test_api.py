@@ -1,0 +1,337 @@
+"""The simulated Fleet Owner API over real HTTP: shapes (checked against api-b2b.yaml), auth, paging, errors."""
+
+import base64
+
+import pytest
+import requests
+
+from simulator import services
+from simulator.models import SimCallback, SimRemoteAction
+from stellantis import spec
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.urls("simulator.tests.urls")]
+
+
+def assert_schema(schema: str, body):
+    errors = spec.schema_errors(spec.API_FILE, schema, body)
+    assert errors == [], f"{schema}: {errors}"
+
+
+def test_fleet_and_vehicle_endpoints_answer_the_vendor_schemas(api, fleet, awake_vehicle, reference_dir):
+    fleets = api.get("fleets")
+    assert fleets.status_code == 200
+    assert fleets.headers["Content-Type"].startswith("application/hal+json")
+    assert_schema("Fleets", fleets.json())
+    assert [f["id"] for f in fleets.json()["_embedded"]["fleets"]] == [fleet.id]
+
+    one = api.get(f"fleets/{fleet.id}")
+    assert_schema("Fleet", one.json())
+    assert one.json()["name"] == "Test fleet"
+
+    vehicles = api.get(f"fleets/{fleet.id}/vehicles")
+    assert_schema("Vehicles", vehicles.json())
+    assert vehicles.json()["total"] == 6
+
+    vehicle = api.get(f"fleets/{fleet.id}/vehicles/{awake_vehicle.id}")
+    assert_schema("Vehicle", vehicle.json())
+    assert vehicle.json()["vin"] == awake_vehicle.vin
+
+
+@pytest.mark.parametrize("motorization", ["Electric", "Hybrid", "Thermic", "Hydrogen"])
+def test_status_reports_the_vehicle_state_in_the_status_schema(api, fleet, awake_vehicle, motorization, reference_dir):
+    type(awake_vehicle).objects.filter(pk=awake_vehicle.pk).update(motorization=motorization, energy_level=42.5)
+
+    response = api.get(f"fleets/{fleet.id}/vehicles/{awake_vehicle.id}/status")
+
+    assert response.status_code == 200
+    body = response.json()
+    assert_schema("Status", body)
+    assert body["vin"] == awake_vehicle.vin
+    assert body["doorsState"]["lockedStates"] == ["Locked"]
+    assert body["lastPosition"]["geometry"]["coordinates"] == [awake_vehicle.longitude, awake_vehicle.latitude]
+    energy = body["energies"][0]
+    assert energy["level"] == 42.5
+    assert energy["type"] == ("Fuel" if motorization == "Thermic" else "Electric")
+    if motorization != "Thermic":
+        assert "charging" in energy["extension"]["electric"]
+
+
+def test_callback_lifecycle_answers_the_vendor_schemas(api, fleet, receiver, reference_dir):
+    subscribe = {
+        "label": "portal",
+        "callback": {"webhook": {"target": receiver.url, "name": "hook", "attributes": []}},
+        "retryPolicy": {"policy": "Bounded", "retryNumber": 2, "retryDelay": 5},
+        "batchNotify": {"size": 5, "timeWindow": 10},
+        "remoteTypes": ["Horn", "Doors"],
+    }
+    created = api.post(f"fleets/{fleet.id}/remote/callbacks", subscribe)
+    assert created.status_code == 200
+    assert_schema("CallbackRef", created.json())
+    assert created.json()["status"] == "Running"
+    callback_id = created.json()["callbackId"]
+
+    one = api.get(f"fleets/{fleet.id}/remote/callbacks/{callback_id}")
+    assert_schema("RemoteCallback", one.json())
+    assert one.json()["subscribe"] == subscribe
+    assert one.json()["_links"]["remotes"]["templated"] is True
+
+    listing = api.get(f"fleets/{fleet.id}/remote/callbacks")
+    assert_schema("RemoteCallbacks", listing.json())
+    assert [c["id"] for c in listing.json()["_embedded"]["callbacks"]] == [callback_id]
+    assert api.get(f"fleets/{fleet.id}/remote/callbacks", params={"remoteType": "Lights"}).json()["total"] == 0
+
+    replaced = api.put(f"fleets/{fleet.id}/remote/callbacks/{callback_id}", {**subscribe, "remoteTypes": ["Lights"]})
+    assert replaced.status_code == 202
+    assert_schema("CallbackRef", replaced.json())
+    assert SimCallback.objects.get(pk=callback_id).subscribe["remoteTypes"] == ["Lights"]
+
+    paused = api.put(f"fleets/{fleet.id}/remote/callbacks/{callback_id}/status", {"status": "Paused"})
+    assert paused.status_code == 202
+    assert paused.json()["status"] == "Paused"
+    assert SimCallback.objects.get(pk=callback_id).status == "Paused"
+
+    deleted = api.delete(f"fleets/{fleet.id}/remote/callbacks/{callback_id}")
+    assert deleted.status_code == 204
+    assert api.get(f"fleets/{fleet.id}/remote/callbacks/{callback_id}").status_code == 404
+
+
+def test_remote_post_and_reads_answer_the_vendor_schemas(api, fleet, awake_vehicle, receiver, pump_all, reference_dir):
+    callback_id = api.create_callback(fleet.id, receiver.url)
+
+    posted = api.send(awake_vehicle, callback_id, {"label": "corr-1", "horn": {"state": "Activated"}})
+
+    assert posted.status_code == 202
+    assert_schema("RemotePostResponse", posted.json())
+    action_id = posted.json()["remoteActionId"]
+    assert posted.json()["type"] == "Horn"
+    base = f"fleets/{fleet.id}/vehicles/{awake_vehicle.id}/callbacks/{callback_id}/remotes"
+    pump_all()
+
+    listing = api.get(base)
+    assert_schema("RemoteActions", listing.json())
+    [item] = listing.json()["_embedded"]["remoteActions"]
+    assert item["remote"] == {"label": "corr-1", "horn": {"state": "Activated"}}
+
+    one = api.get(f"{base}/{action_id}")
+    assert_schema("RemoteAction", one.json())
+    assert one.json()["status"] == "Success"
+    assert one.json()["remoteActionId"] == action_id
+
+
+def test_the_portal_client_reads_every_vehicle_once_across_pages(api, live_server):
+    big = services.seed_world(fleet_name="Big fleet", vehicle_count=130, seed=3)
+    client = api.client()
+
+    vins = [v["vin"] for v in client.vehicles(big.id, page_size=60)]
+
+    assert len(vins) == 130
+    assert sorted(vins) == sorted(big.vehicles.values_list("vin", flat=True))
+
+
+def test_pages_carry_totals_and_links(api, reference_dir):
+    big = services.seed_world(fleet_name="Big fleet", vehicle_count=130, seed=3)
+
+    first = api.get(f"fleets/{big.id}/vehicles", params={"pageSize": 60}).json()
+
+    assert_schema("Vehicles", first)
+    assert (first["total"], first["totalPage"], first["currentPage"]) == (130, 3, 1)
+    assert "pageToken=" in first["_links"]["next"]["href"]
+    assert "prev" not in first["_links"]
+    second = requests.get(first["_links"]["next"]["href"], timeout=10).json()
+    third = requests.get(second["_links"]["next"]["href"], timeout=10).json()
+    assert (second["currentPage"], third["currentPage"]) == (2, 3)
+    assert len(third["_embedded"]["vehicles"]) == 10
+    assert "next" not in third["_links"]
+    assert third["_links"]["last"]["href"] == second["_links"]["next"]["href"]
+
+
+def test_index_range_limits_the_collection(api):
+    big = services.seed_world(fleet_name="Big fleet", vehicle_count=20, seed=3)
+
+    body = api.get(f"fleets/{big.id}/vehicles", params={"indexRange": "5-9"}).json()
+
+    assert body["total"] == 5
+    expected = list(big.vehicles.order_by("vin").values_list("vin", flat=True)[5:10])
+    assert [v["vin"] for v in body["_embedded"]["vehicles"]] == expected
+
+
+@pytest.mark.parametrize("params", [{"pageSize": 0}, {"pageSize": 61}, {"pageSize": "x"}, {"pageToken": "nonsense"}])
+def test_bad_paging_is_a_400(api, fleet, params, reference_dir):
+    response = api.get(f"fleets/{fleet.id}/vehicles", params=params)
+
+    assert response.status_code == 400
+    assert_schema("xError", response.json())
+
+
+def test_missing_client_id_is_a_401(api, fleet, reference_dir):
+    response = api.get("fleets", client_id=None)
+
+    assert response.status_code == 401
+    assert_schema("xError", response.json())
+    assert "client_id" in response.json()["message"]
+
+
+def test_credentials_are_enforced_when_configured(api, fleet, settings):
+    settings.SIMULATOR_CREDENTIALS = "sim-user:s3cret"
+
+    assert api.get("fleets").status_code == 401
+    assert api.get("fleets", auth=("sim-user", "wrong")).status_code == 401
+    assert api.get("fleets", auth=("sim-user", "s3cret")).status_code == 200
+    garbage = {"Authorization": "Basic " + base64.b64encode(b"\xff\xfe").decode()}
+    assert api.get("fleets", headers=garbage).status_code == 401
+
+
+def test_no_credentials_are_needed_when_none_are_configured(api, fleet):
+    assert api.get("fleets", auth=("anyone", "anything")).status_code == 200
+    assert api.get("fleets").status_code == 200
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "fleets/nope",
+        "fleets/{fid}/vehicles/nope",
+        "fleets/{fid}/vehicles/nope/status",
+        "fleets/{fid}/remote/callbacks/abc123",
+        "fleets/{fid}/vehicles/{vid}/callbacks/abc123/remotes",
+        "fleets/{fid}/vehicles/{vid}/callbacks/{cbid}/remotes/abc123",
+        "no/such/path",
+    ],
+)
+def test_unknown_resources_are_a_404_xerror(api, fleet, awake_vehicle, receiver, path, reference_dir):
+    callback_id = api.create_callback(fleet.id, receiver.url)
+
+    response = api.get(path.format(fid=fleet.id, vid=awake_vehicle.id, cbid=callback_id))
+
+    assert response.status_code == 404
+    assert_schema("xError", response.json())
+    assert response.json()["code"] == 40400
+
+
+def test_a_vehicle_of_another_fleet_is_not_found(api, fleet):
+    other = services.seed_world(fleet_name="Other fleet", vehicle_count=1, seed=9)
+    stranger = other.vehicles.get()
+
+    assert api.get(f"fleets/{fleet.id}/vehicles/{stranger.id}").status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        (lambda b: b["callback"]["webhook"].pop("target"), "callback.webhook.target"),
+        (lambda b: b["callback"]["webhook"].pop("name"), "callback.webhook.name"),
+        (lambda b: b.update(remoteTypes=[]), "remoteTypes"),
+        (lambda b: b.update(remoteTypes=["Teleport"]), "remoteTypes"),
+        (lambda b: b.update(retryPolicy={"policy": "Always"}), "retryPolicy.policy"),
+        (lambda b: b.update(retryPolicy={"policy": "Bounded", "retryNumber": 0}), "retryPolicy.retryNumber"),
+        (lambda b: b.update(retryPolicy={"policy": "Bounded", "retryDelay": 0}), "retryPolicy.retryDelay"),
+        (lambda b: b.update(batchNotify={"timeWindow": 10}), "batchNotify.size"),
+        (lambda b: b.update(batchNotify={"size": 0}), "batchNotify.size"),
+        (lambda b: b.update(batchNotify={"size": 2, "timeWindow": 4}), "batchNotify.timeWindow"),
+        (
+            lambda b: b["callback"]["webhook"].update(attributes=[{"type": "Cookie", "key": "k", "value": "v"}]),
+            "attributes.0.type",
+        ),
+        (lambda b: b["callback"]["webhook"].update(attributes=[{"type": "Header", "value": "v"}]), "attributes.0.key"),
+        (
+            lambda b: b["callback"]["webhook"].update(attributes=[{"type": "Query", "key": "k", "value": "$plate"}]),
+            "attributes.0.value",
+        ),
+    ],
+)
+def test_an_invalid_subscription_is_a_400_naming_the_field(api, fleet, receiver, change, field, reference_dir):
+    body = {"callback": {"webhook": {"target": receiver.url, "name": "hook"}}, "remoteTypes": ["Horn"]}
+    change(body)
+
+    response = api.post(f"fleets/{fleet.id}/remote/callbacks", body)
+
+    assert response.status_code == 400, response.text
+    assert_schema("xError", response.json())
+    assert field in response.json()["message"]
+    assert not SimCallback.objects.exists()
+
+
+def test_status_setter_takes_only_running_or_paused(api, fleet, receiver):
+    callback_id = api.create_callback(fleet.id, receiver.url)
+
+    response = api.put(f"fleets/{fleet.id}/remote/callbacks/{callback_id}/status", {"status": "Failed"})
+
+    assert response.status_code == 400
+    assert SimCallback.objects.get(pk=callback_id).status == "Running"
+
+
+def test_an_invalid_remote_is_a_400_naming_the_field(api, fleet, awake_vehicle, receiver, reference_dir):
+    callback_id = api.create_callback(fleet.id, receiver.url)
+
+    response = api.send(awake_vehicle, callback_id, {"label": "x", "horn": {"state": "Loud"}})
+
+    assert response.status_code == 400
+    assert_schema("xError", response.json())
+    assert "horn.state" in response.json()["message"]
+    assert not SimRemoteAction.objects.exists()
+
+
+def test_a_body_that_is_not_json_is_a_400(api, fleet, awake_vehicle, receiver):
+    callback_id = api.create_callback(fleet.id, receiver.url)
+
+    response = api.call(
+        "POST",
+        f"fleets/{fleet.id}/vehicles/{awake_vehicle.id}/callbacks/{callback_id}/remotes",
+        data=b"{horn",
+        headers={"Content-Type": "application/json"},
+    )
+
+    assert response.status_code == 400
+
+
+def test_a_remote_needs_a_running_callback_that_serves_its_type(api, fleet, awake_vehicle, receiver):
+    callback_id = api.create_callback(fleet.id, receiver.url, remoteTypes=["Horn"])
+
+    wrong_type = api.send(awake_vehicle, callback_id, {"lights": {"on": True}})
+    api.put(f"fleets/{fleet.id}/remote/callbacks/{callback_id}/status", {"status": "Paused"})
+    paused = api.send(awake_vehicle, callback_id, {"horn": {"state": "Activated"}})
+
+    assert wrong_type.status_code == 400
+    assert "Lights" in wrong_type.json()["message"]
+    assert paused.status_code == 400
+    assert "Paused" in paused.json()["message"]
+    assert not SimRemoteAction.objects.exists()
+
+
+def test_deleting_a_callback_with_a_pending_action_is_refused_until_it_is_done(
+    api, fleet, awake_vehicle, receiver, pump_all, reference_dir
+):
+    callback_id = api.create_callback(fleet.id, receiver.url)
+    api.send(awake_vehicle, callback_id, {"horn": {"state": "Activated"}})
+
+    refused = api.delete(f"fleets/{fleet.id}/remote/callbacks/{callback_id}")
+    pump_all()
+    accepted = api.delete(f"fleets/{fleet.id}/remote/callbacks/{callback_id}")
+
+    assert refused.status_code == 400
+    assert_schema("xError", refused.json())
+    assert "pending" in refused.json()["message"]
+    assert accepted.status_code == 204
+    assert not SimCallback.objects.exists()
+
+
+def test_ids_fit_the_vendor_path_pattern(api, fleet, awake_vehicle, receiver):
+    callback_id = api.create_callback(fleet.id, receiver.url)
+    action_id = api.send(awake_vehicle, callback_id, {"horn": {"state": "Activated"}}).json()["remoteActionId"]
+
+    for value in (callback_id, action_id):
+        assert len(value) == 32
+        assert set(value) <= set("0123456789abcdef")
+
+
+def test_find_remote_by_label_through_the_portal_client(api, fleet, awake_vehicle, receiver):
+    callback_id = api.create_callback(fleet.id, receiver.url)
+    api.send(awake_vehicle, callback_id, {"label": "other", "horn": {"state": "Activated"}})
+    action_id = api.send(awake_vehicle, callback_id, {"label": "mine", "horn": {"state": "Activated"}}).json()[
+        "remoteActionId"
+    ]
+    client = api.client()
+
+    found = client.find_remote_by_label(fleet.id, awake_vehicle.id, callback_id, "mine")
+
+    assert found["remoteActionId"] == action_id

@@ -1,0 +1,265 @@
+"""The simulated API's bodies, shaped like api-b2b.yaml: HAL links, collections, xError.
+
+Links are absolute (built from the request), as the vendor's are; the portal's client reads
+`_links.next.href` to find the next `pageToken`.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import math
+import re
+import uuid
+
+from django.urls import reverse
+from django.utils import timezone
+
+from stellantis.vocabulary import ELECTRIFIED
+
+from .dispatch import rfc3339
+from .models import SimCallback, SimFleet, SimRemoteAction, SimVehicle
+from .services import SimInvalid
+
+MAX_PAGE_SIZE = 60
+_INDEX_RANGE = re.compile(r"^(\d+)-(\d*)$")
+
+
+class Links:
+    def __init__(self, request):
+        self.request = request
+
+    def __call__(self, name: str, **kwargs) -> dict:
+        return {"href": self.request.build_absolute_uri(reverse(f"simulator:{name}", kwargs=kwargs))}
+
+    def fleet(self, fleet_id: str) -> dict:
+        return self("fleet", fleet_id=fleet_id)
+
+    def vehicle(self, vehicle: SimVehicle) -> dict:
+        return self("vehicle", fleet_id=vehicle.fleet_id, vehicle_id=vehicle.id)
+
+    def callback(self, callback: SimCallback) -> dict:
+        return self("callback", fleet_id=callback.fleet_id, callback_id=callback.id)
+
+    def action(self, action: SimRemoteAction) -> dict:
+        return self(
+            "remote",
+            fleet_id=action.fleet_id,
+            vehicle_id=action.vehicle_id,
+            callback_id=action.callback_id,
+            action_id=action.id,
+        )
+
+
+def error_body(*, code: int, message: str) -> dict:
+    return {"code": code, "uuid": str(uuid.uuid4()), "message": message, "timestamp": rfc3339(timezone.now())}
+
+
+def fleet_body(links: Links, fleet: SimFleet) -> dict:
+    return {
+        "_links": {
+            "self": links.fleet(fleet.id),
+            "vehicles": links("vehicles", fleet_id=fleet.id),
+            "callbacks": links("callbacks", fleet_id=fleet.id),
+        },
+        "id": fleet.id,
+        "name": fleet.name,
+        "description": fleet.description,
+        "createdAt": rfc3339(fleet.created_at),
+        "updatedAt": rfc3339(fleet.updated_at),
+    }
+
+
+def vehicle_body(links: Links, vehicle: SimVehicle) -> dict:
+    return {
+        "_links": {
+            "self": links.vehicle(vehicle),
+            "fleet": links.fleet(vehicle.fleet_id),
+            "status": links("vehicle-status", fleet_id=vehicle.fleet_id, vehicle_id=vehicle.id),
+        },
+        "id": vehicle.id,
+        "vin": vehicle.vin,
+        "motorization": vehicle.motorization,
+        "brand": vehicle.brand,
+        "createdAt": rfc3339(vehicle.created_at),
+        "updatedAt": rfc3339(vehicle.updated_at),
+    }
+
+
+def status_body(links: Links, vehicle: SimVehicle) -> dict:
+    """The vehicle's latest status, as its telematics box would report it."""
+    at = rfc3339(vehicle.updated_at)
+    if vehicle.motorization in ELECTRIFIED:
+        energy = {
+            "createdAt": at,
+            "type": "Electric",
+            "subType": "ElectricEnergy",
+            "level": round(vehicle.energy_level, 1),
+            "autonomy": vehicle.autonomy_km,
+            "extension": {
+                "electric": {
+                    "charging": {
+                        "plugged": vehicle.plugged,
+                        "status": "InProgress"
+                        if vehicle.charging
+                        else ("Stopped" if vehicle.plugged else "Disconnected"),
+                        "chargingMode": "Slow" if vehicle.charging else "No",
+                    }
+                }
+            },
+        }
+    else:
+        energy = {
+            "createdAt": at,
+            "type": "Fuel",
+            "subType": "FossilEnergy",
+            "level": round(vehicle.energy_level, 1),
+            "autonomy": vehicle.autonomy_km,
+        }
+    energies = [energy]
+    position_at = rfc3339(vehicle.last_driven_at or vehicle.updated_at)
+    return {
+        "_links": {
+            "self": links("vehicle-status", fleet_id=vehicle.fleet_id, vehicle_id=vehicle.id),
+            "vehicle": links.vehicle(vehicle),
+            "fleet": links.fleet(vehicle.fleet_id),
+        },
+        "vin": vehicle.vin,
+        "createdAt": at,
+        "updatedAt": at,
+        "energies": energies,
+        "doorsState": {"createdAt": at, "lockedStates": ["Locked" if vehicle.doors_locked else "Unlocked"]},
+        "lastPosition": {
+            "type": "Feature",
+            "geometry": {"type": "Point", "coordinates": [vehicle.longitude, vehicle.latitude]},
+            "properties": {"createdAt": position_at, "type": "Acquire", "fixStatus": "3D", "vin": vehicle.vin},
+        },
+        "ignition": {"createdAt": position_at, "type": "Stop"},
+        "kinetic": {"createdAt": position_at, "moving": False, "speed": 0.0, "acceleration": 0.0},
+    }
+
+
+def callback_body(links: Links, callback: SimCallback) -> dict:
+    return {
+        "_links": {
+            "self": links.callback(callback),
+            "fleet": links.fleet(callback.fleet_id),
+            # The vendor's `remotes` link is templated on the vehicle id.
+            "remotes": {
+                "href": links.fleet(callback.fleet_id)["href"] + f"/vehicles/{{vid}}/callbacks/{callback.id}/remotes",
+                "templated": True,
+            },
+        },
+        "id": callback.id,
+        "subscribe": callback.subscribe,
+        "status": callback.status,
+    }
+
+
+def callback_ref(links: Links, callback: SimCallback) -> dict:
+    return {
+        "_links": {"fleet": links.fleet(callback.fleet_id), "callback": links.callback(callback)},
+        "callbackId": callback.id,
+        "status": callback.status,
+    }
+
+
+def action_body(links: Links, action: SimRemoteAction) -> dict:
+    body = {
+        "_links": {
+            "self": links.action(action),
+            "fleet": links.fleet(action.fleet_id),
+            "callback": links("callback", fleet_id=action.fleet_id, callback_id=action.callback_id),
+        },
+        "remoteActionId": action.id,
+        "type": action.remote_type,
+        "status": action.status,
+        "remote": action.remote,
+    }
+    if action.failure_cause:
+        body["failureCause"] = action.failure_cause
+    if action.feedback_detail:
+        body["feedbackDetail"] = action.feedback_detail
+    return body
+
+
+def post_response(links: Links, action: SimRemoteAction) -> dict:
+    return {
+        "_links": {
+            "fleet": links.fleet(action.fleet_id),
+            "callback": links("callback", fleet_id=action.fleet_id, callback_id=action.callback_id),
+            "remote": links.action(action),
+        },
+        "remoteActionId": action.id,
+        "type": action.remote_type,
+    }
+
+
+# --- collections ----------------------------------------------------------------------------
+
+
+def _encode_token(offset: int) -> str:
+    return base64.urlsafe_b64encode(f"offset:{offset}".encode()).decode().rstrip("=")
+
+
+def _decode_token(token: str) -> int:
+    try:
+        text = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        text = ""
+    prefix, _, number = text.partition(":")
+    if prefix != "offset" or not number.isdigit():
+        raise SimInvalid("pageToken: not a token this server issued; start again without it.")
+    return int(number)
+
+
+def _paging(request) -> tuple[int, int, int, int | None]:
+    """(page size, offset within the range, range start, range end inclusive or None)."""
+    raw = request.GET.get("pageSize", "")
+    if raw == "":
+        size = MAX_PAGE_SIZE
+    elif raw.isdigit() and 1 <= int(raw) <= MAX_PAGE_SIZE:
+        size = int(raw)
+    else:
+        raise SimInvalid(f"pageSize: must be a whole number from 1 to {MAX_PAGE_SIZE}.")
+    start, end = 0, None
+    index_range = request.GET.get("indexRange", "")
+    if index_range:
+        match = _INDEX_RANGE.match(index_range)
+        if not match or (match.group(2) and int(match.group(2)) < int(match.group(1))):
+            raise SimInvalid("indexRange: must look like 0-9 or 5- (start-end, end optional).")
+        start, end = int(match.group(1)), (int(match.group(2)) if match.group(2) else None)
+    token = request.GET.get("pageToken", "")
+    offset = _decode_token(token) if token else 0
+    return size, offset, start, end
+
+
+def collection(request, items, *, key: str, render) -> dict:
+    """One page of `items` (a queryset or list) as a HAL CollectionResult with `_embedded.<key>`."""
+    size, offset, start, end = _paging(request)
+    count = items.count() if hasattr(items, "count") and not isinstance(items, list) else len(items)
+    stop = count if end is None else min(count, end + 1)
+    total = max(0, stop - start)
+    page = list(items[start + offset : start + min(offset + size, total)]) if offset < total else []
+    total_page = max(1, math.ceil(total / size))
+
+    def link(page_offset: int | None) -> dict:
+        query = request.GET.copy()
+        query.pop("pageToken", None)
+        if page_offset:
+            query["pageToken"] = _encode_token(page_offset)
+        encoded = query.urlencode()
+        return {"href": request.build_absolute_uri(request.path + (f"?{encoded}" if encoded else ""))}
+
+    links = {"self": {"href": request.build_absolute_uri()}, "first": link(None), "last": link((total_page - 1) * size)}
+    if offset + size < total:
+        links["next"] = link(offset + size)
+    if offset > 0:
+        links["prev"] = link(max(0, offset - size))
+    return {
+        "_links": links,
+        "total": total,
+        "totalPage": total_page,
+        "currentPage": offset // size + 1,
+        "_embedded": {key: [render(item) for item in page]},
+    }
