@@ -150,3 +150,13 @@ def api(stack):
         return s
 
     return session
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix):
+    # Live-server threads must not keep connections between requests: a kept-alive
+    # connection would stop PostgreSQL from dropping the test database at the end.
+    from django.db import connections
+
+    for alias in connections:
+        connections.settings[alias]["CONN_MAX_AGE"] = 0

@@ -2,10 +2,16 @@
 
 Run by `bench/run` after `migrate`, with DATABASE_URL pointing at the bench database:
 one fleet, one vehicle, one Running callback with a known secret, and BENCH_ACTIONS
-submitted RemoteActions whose remoteActionIds are `bench-000000`, `bench-000001`, … so every
+pending RemoteActions whose remoteActionIds are `bench-000000`, `bench-000001`, … so every
 benchmark event attaches to an action (the normal path, not the early-arrival one). The
 load scripts spread events over all of them, a few events per action, as in real traffic.
-Also (re)creates `bench_ref_event`, the table of the reference view (bench/reference.py).
+
+Each action starts with BENCH_HISTORY earlier Pending events (dated the day before the
+benchmark's events), and `bench_ref_event` — the table of the reference view
+(bench/reference.py), recreated here — gets the same rows: both unique indexes start at
+the same size, and the planner sees a table with a few events per remoteActionId rather
+than an empty one (this machine's PostgreSQL runs without autovacuum, so the statistics
+taken here are the ones the whole run plans with).
 Prints the secret header value on its last line.
 """
 
@@ -32,6 +38,8 @@ from vehicles.models import Fleet, Vehicle  # noqa: E402
 WEBHOOK_KEY = "benchbenchbench0"  # 16 characters, like callbacks.models.new_webhook_key()
 SECRET = "bench-secret-not-for-production-use-0000000"
 ACTIONS = int(os.environ.get("BENCH_ACTIONS", "50000"))
+HISTORY = int(os.environ.get("BENCH_HISTORY", "2"))
+HISTORY_STATUSES = ["Accepted", "WakingUpVehicle", "CheckingVehicle", "SentToVehicle"]
 
 # Every table the seed or the webhook writes; emptied so each run starts from the same state.
 TABLES = [
@@ -98,9 +106,36 @@ def main() -> None:
             ),
             batch_size=2000,
         )
+        statuses = HISTORY_STATUSES[: max(0, min(HISTORY, len(HISTORY_STATUSES)))]
+        if statuses:
+            RemoteAction.objects.update(status=ActionStatus.PENDING, pending_status=statuses[-1])
+            history = ", ".join(f"({k}, '{status}')" for k, status in enumerate(statuses))
+            # Set-based: a few SQL statements instead of 100,000 model instances.
+            cur.execute(
+                f"""
+                INSERT INTO remotes_remoteevent (action_id, remote_action_id, vin, remote_type, event_type, status,
+                                                 failure_cause, feedback_detail, event_date, received_at, delivery_id)
+                SELECT a.id, a.remote_action_id, 'VR3BENCH000000001', 'Horn', 'Pending', h.status, '', '',
+                       timestamptz '2026-11-24 10:00:00+00' + h.k * interval '1 minute', now(), NULL
+                FROM remotes_remoteaction a CROSS JOIN (VALUES {history}) AS h(k, status)
+                """
+            )
+            cur.execute(
+                """
+                INSERT INTO bench_ref_event (remote_action_id, vin, remote_type, event_type, status, event_date)
+                SELECT remote_action_id, vin, remote_type, event_type, status, event_date FROM remotes_remoteevent
+                """
+            )
+            cur.execute(
+                """
+                UPDATE remotes_remoteaction a SET pending_at = e.last
+                FROM (SELECT action_id, max(event_date) AS last FROM remotes_remoteevent GROUP BY action_id) e
+                WHERE a.id = e.action_id
+                """
+            )
     with connection.cursor() as cur:
-        cur.execute("ANALYZE")
-    print(f"seeded {ACTIONS} actions in {name}", file=sys.stderr)
+        cur.execute("VACUUM ANALYZE")
+    print(f"seeded {ACTIONS} actions with {len(statuses)} earlier events each in {name}", file=sys.stderr)
     print(callback.secret_header_value)
 
 
