@@ -85,3 +85,27 @@ class FaultyProxy:
 
     def count(self, method: str, contains: str = "") -> int:
         return sum(1 for m, p in self.seen if m == method and contains in p)
+
+
+def drive(action_id, *, horizon_seconds: float = 900, passes: int = 12):
+    """Carry one action through submit and the simulator's notifications, without a q2 worker.
+
+    Every crossing is still real HTTP (client → simulator, simulator → our webhook); only
+    the scheduling is done here: submit now, then let the simulator's clock run ahead.
+    """
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from remotes import services
+    from remotes.models import RemoteAction
+    from simulator import services as sim
+
+    services.submit_remote_action(action_id=action_id)
+    action = RemoteAction.objects.get(pk=action_id)
+    for _ in range(passes):
+        if action.is_final:
+            break
+        sim.run_due(now=timezone.now() + dt.timedelta(seconds=horizon_seconds))
+        action.refresh_from_db()
+    return action

@@ -1,0 +1,72 @@
+"""Query counts of the pages and endpoints people poll: flat, whatever the history."""
+
+import datetime as dt
+
+import pytest
+from django.contrib.auth.models import User
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
+from rest_framework.authtoken.models import Token
+
+from remotes import services
+from remotes.models import ActionStatus, RemoteAction
+from stellantis.webhook import ParsedEvent
+
+pytestmark = pytest.mark.django_db
+
+T0 = dt.datetime(2026, 11, 25, 9, 0, tzinfo=dt.UTC)
+
+
+@pytest.fixture
+def action(make_vehicle, make_callback):
+    vehicle = make_vehicle()
+    cb = make_callback(vehicle.fleet)
+    return RemoteAction.objects.create(
+        vehicle=vehicle, callback=cb, remote_type="Horn", command={"horn": {"state": "Activated"}}, source="api",
+        status=ActionStatus.SUBMITTED, remote_action_id="ab12", expires_at=T0,
+    )
+
+
+def add_events(n, offset=0):
+    with transaction.atomic():
+        services.apply_events([
+            ParsedEvent(remote_action_id="ab12", vin="V", event_date=T0 + dt.timedelta(seconds=offset + i), remote_type="Horn", event_type="Pending", status="Accepted")
+            for i in range(n)
+        ])
+
+
+def cost(fetch):
+    with CaptureQueriesContext(connection) as ctx:
+        response = fetch()
+    assert response.status_code == 200
+    return len(ctx.captured_queries)
+
+
+def test_the_action_page_and_its_live_fragment_cost_the_same_for_2_or_40_events(action, client):
+    client.force_login(User.objects.create_user("u", password="pw-u-123456"))
+    add_events(2)
+    page, fragment = cost(lambda: client.get(f"/actions/{action.pk}/")), cost(lambda: client.get(f"/actions/{action.pk}/timeline/"))
+    add_events(38, offset=10)
+    assert cost(lambda: client.get(f"/actions/{action.pk}/")) == page <= 8
+    assert cost(lambda: client.get(f"/actions/{action.pk}/timeline/")) == fragment <= 8
+
+
+def test_the_api_action_detail_costs_the_same_for_2_or_40_events(action):
+    from rest_framework.test import APIClient
+
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=User.objects.create_user('p')).key}")
+    add_events(2)
+    first = cost(lambda: api.get(f"/api/v1/remotes/{action.pk}/"))
+    add_events(38, offset=10)
+    assert cost(lambda: api.get(f"/api/v1/remotes/{action.pk}/")) == first <= 8
+
+
+def test_the_callback_list_costs_the_same_for_1_or_12_callbacks(client, make_fleet, make_callback):
+    client.force_login(User.objects.create_superuser("b", password="pw-b-123456"))
+    fleet = make_fleet()
+    make_callback(fleet)
+    one = cost(lambda: client.get("/callbacks/"))
+    for _ in range(11):
+        make_callback(fleet)
+    assert cost(lambda: client.get("/callbacks/")) == one <= 8
