@@ -1,8 +1,8 @@
 """The client against the simulator over HTTP: auth on every call, paging, typed errors."""
 
 import pytest
-from simulator.services import seed_world
 
+from simulator.services import seed_world
 from stellantis.client import ClientConfig, FleetClient
 from stellantis.errors import AmbiguousOutcome, AuthenticationFailed, NotFound, VendorRejected, VendorUnavailable
 

@@ -6,10 +6,10 @@ import re
 import pytest
 from django.core.management import call_command
 from rest_framework.authtoken.models import Token
-from simulator.services import seed_world
 
 from callbacks.models import Callback
 from simulator.models import SimCallback
+from simulator.services import seed_world
 from stellantis.vocabulary import CallbackStatus, RemoteType
 from vehicles.models import Vehicle
 from vehicles.services import import_fleet
