@@ -29,4 +29,4 @@ bench: $(VENV)/.installed-dev
 	bash bench/run
 
 clean:
-	rm -rf $(VENV) db.sqlite3* .test-db.sqlite3* staticfiles
+	rm -rf $(VENV) db.sqlite3* .test-db*.sqlite3* staticfiles

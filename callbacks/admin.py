@@ -114,10 +114,10 @@ class CallbackAdmin(admin.ModelAdmin):
 class WebhookDeliveryAdmin(admin.ModelAdmin):
     """The raw inbox: what Stellantis sent, what we made of it, and a safe replay."""
 
-    list_display = ["pk", "received_at", "callback", "outcome", "event_count", "new_event_count", "remote_addr"]
+    list_display = ["pk", "received_at", "callback", "outcome", "event_count", "remote_addr"]
     list_filter = ["outcome", "callback"]
     list_select_related = ["callback"]
-    readonly_fields = ["received_at", "callback", "remote_addr", "outcome", "error", "event_count", "new_event_count", "headers", "query", "pretty_body", "linked_actions"]
+    readonly_fields = ["received_at", "callback", "remote_addr", "outcome", "error", "event_count", "headers", "query", "pretty_body", "linked_actions"]
     exclude = ["body"]
     actions = ["replay"]
 

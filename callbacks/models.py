@@ -124,7 +124,6 @@ class WebhookDelivery(models.Model):
     outcome = models.CharField(max_length=12, choices=Outcome.choices, default=Outcome.RECEIVED)
     error = models.TextField(blank=True)
     event_count = models.PositiveIntegerField(default=0)
-    new_event_count = models.PositiveIntegerField(default=0, help_text="Events seen for the first time in this delivery.")
 
     class Meta:
         ordering = ["-received_at", "-pk"]

@@ -5,10 +5,11 @@ from __future__ import annotations
 import datetime as dt
 import hmac
 import logging
+import traceback
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.urls import reverse
 from django.utils import timezone
 
@@ -293,38 +294,50 @@ def authenticate(header_value: str | None) -> Callback:
 
 
 def receive_delivery(*, callback: Callback, body: bytes, headers: dict, query: str = "", remote_addr: str | None = None) -> Receipt:
-    """Store a notification as received, then apply its events, in one transaction.
+    """Store a notification as received and apply its events, in one transaction.
 
-    A body we cannot read is stored and flagged (the sender is told we received it, so it
-    does not retry forever); a database failure propagates so the caller answers 500.
+    Raw first: the delivery row is written whatever the body says. A body we cannot read,
+    or whose processing fails on our side, is stored and flagged, and the sender is told
+    we received it (it would retry forever otherwise); a database failure propagates and
+    rolls everything back, so the caller answers 500 and the sender retries.
     """
     from remotes.services import adopt_orphan_events, apply_events
 
     clean_headers = {k: v for k, v in headers.items() if k.lower() not in _SECRET_HEADERS}
-    text = body.decode("utf-8", errors="replace")
+    try:
+        parsed, outcome, error = parse_remote_events(body), WebhookDelivery.Outcome.PROCESSED, ""
+    except WebhookPayloadError as exc:
+        parsed, outcome, error = None, WebhookDelivery.Outcome.UNPARSEABLE, str(exc)
+        log.warning("webhook delivery unparseable: %s", exc)
+    events = parsed.events if parsed else []
     with transaction.atomic():
         delivery = WebhookDelivery.objects.create(
-            callback=callback, body=text, headers=clean_headers, query=query[:2000], remote_addr=remote_addr
+            callback=callback,
+            body=body.decode("utf-8", errors="replace"),
+            headers=clean_headers,
+            query=query[:2000],
+            remote_addr=remote_addr,
+            outcome=outcome,
+            error=error,
+            event_count=len(events),
         )
-        try:
-            parsed = parse_remote_events(body)
-        except WebhookPayloadError as exc:
-            delivery.outcome = WebhookDelivery.Outcome.UNPARSEABLE
-            delivery.error = str(exc)
-            delivery.save(update_fields=["outcome", "error"])
-            log.warning("webhook delivery %s unparseable: %s", delivery.pk, exc)
-            return Receipt(delivery=delivery, events=0, new_events=0)
-        result = apply_events(parsed.events, delivery=delivery)
-        delivery.outcome = WebhookDelivery.Outcome.PROCESSED
-        delivery.event_count = len(parsed.events)
-        delivery.new_event_count = result.new_events
-        delivery.save(update_fields=["outcome", "event_count", "new_event_count"])
-    if result.orphan_action_ids:
+        result = None
+        if events:
+            try:
+                with transaction.atomic():  # a savepoint: our bug must not cost the raw row
+                    result = apply_events(events, delivery=delivery)
+            except DatabaseError:
+                raise
+            except Exception:
+                log.exception("webhook delivery %s could not be processed", delivery.pk)
+                delivery.outcome, delivery.error = WebhookDelivery.Outcome.FAILED, traceback.format_exc()[-4000:]
+                delivery.save(update_fields=["outcome", "error"])
+    if result and result.orphan_action_ids:
         # Events for actions whose submit is recording its id right now: that commit and
         # ours may have crossed, so look again now that ours is visible (the submit side
         # does the same after its own commit; whichever comes second adopts them).
         adopt_orphan_events(remote_action_ids=result.orphan_action_ids)
-    return Receipt(delivery=delivery, events=len(parsed.events), new_events=result.new_events)
+    return Receipt(delivery=delivery, events=len(events), new_events=result.new_events if result else 0)
 
 
 def replay_delivery(*, delivery: WebhookDelivery) -> Receipt:
@@ -342,8 +355,7 @@ def replay_delivery(*, delivery: WebhookDelivery) -> Receipt:
         result = apply_events(parsed.events, delivery=delivery)
         delivery.outcome, delivery.error = WebhookDelivery.Outcome.PROCESSED, ""
         delivery.event_count = len(parsed.events)
-        delivery.new_event_count = delivery.new_event_count + result.new_events
-        delivery.save(update_fields=["outcome", "error", "event_count", "new_event_count"])
+        delivery.save(update_fields=["outcome", "error", "event_count"])
     if result.orphan_action_ids:
         adopt_orphan_events(remote_action_ids=result.orphan_action_ids)
     return Receipt(delivery=delivery, events=len(parsed.events), new_events=result.new_events)

@@ -141,3 +141,24 @@ def test_concurrent_pending_and_done_on_postgresql_never_regress(setup):
             t.join()
         action.refresh_from_db()
         assert action.status == ActionStatus.SUCCESS
+
+
+def test_a_delivery_our_code_fails_to_process_is_kept_flagged_and_acknowledged(setup, monkeypatch):
+    from remotes import services as remote_services
+
+    server, callback, action = setup
+
+    def bug(*args, **kwargs):
+        raise ValueError("a bug of ours")
+
+    monkeypatch.setattr(remote_services, "_recompute", bug)
+    r = post(server, callback, events())
+
+    assert r.status_code == 200  # received: the sender must not retry our bug forever
+    delivery = WebhookDelivery.objects.get()
+    assert delivery.outcome == WebhookDelivery.Outcome.FAILED and "a bug of ours" in delivery.error
+    assert RemoteEvent.objects.count() == 0  # nothing half-applied; replay once fixed
+    monkeypatch.undo()
+    services.replay_delivery(delivery=delivery)
+    action.refresh_from_db()
+    assert action.status == ActionStatus.SUCCESS
