@@ -1,4 +1,4 @@
-"""Admin for the simulator's world, so a demo can put a vehicle to sleep, offline or unlock it."""
+"""Admin for the simulator's world, so a demo can put a vehicle to sleep, offline, open a door, spend its wake-ups…"""
 
 from django.contrib import admin, messages
 
@@ -34,13 +34,76 @@ class SimVehicleAdmin(admin.ModelAdmin):
         "asleep",
         "awake_until",
         "online",
+        "remote_subscribed",
         "doors_locked",
+        "door_open",
+        "in_use",
+        "stolen",
+        "immobilized",
+        "plugged",
+        "charging",
         "energy_level",
+        "wake_ups_used",
+        "wake_up_budget",
+        "last_driven_at",
     ]
-    list_editable = ["asleep", "online", "doors_locked"]
-    list_filter = ["fleet", "brand", "motorization", "asleep", "online", "doors_locked"]
+    # What a demo flips to show a failure (see the help text of each field for the one it causes).
+    list_editable = [
+        "asleep",
+        "online",
+        "remote_subscribed",
+        "doors_locked",
+        "door_open",
+        "in_use",
+        "stolen",
+        "immobilized",
+        "plugged",
+        "charging",
+        "energy_level",
+        "wake_ups_used",
+        "wake_up_budget",
+    ]
+    list_filter = [
+        "fleet",
+        "brand",
+        "motorization",
+        "asleep",
+        "online",
+        "remote_subscribed",
+        "doors_locked",
+        "door_open",
+        "in_use",
+        "stolen",
+        "immobilized",
+        "plugged",
+        "charging",
+    ]
     search_fields = ["vin", "id"]
     readonly_fields = ["id", "created_at", "updated_at"]
+    fieldsets = [
+        (None, {"fields": ["id", "fleet", "vin", "brand", "motorization", "created_at", "updated_at"]}),
+        ("Connectivity", {"fields": ["online", "asleep", "awake_until", "last_driven_at", "remote_subscribed"]}),
+        ("Wake-ups this month", {"fields": ["wake_up_budget", "wake_ups_used", "wake_up_month"]}),
+        ("Body", {"fields": ["doors_locked", "door_open", "in_use", "lights_on", "longitude", "latitude"]}),
+        ("Theft", {"fields": ["stolen", "stolen_since", "immobilized", "tracking_running", "tracking_shutdown"]}),
+        (
+            "Energy",
+            {
+                "fields": [
+                    "energy_level",
+                    "autonomy_km",
+                    "plugged",
+                    "charging",
+                    "next_delayed_charge",
+                    "charge_programs",
+                    "charge_preferences",
+                    "preconditioning_on",
+                    "preconditioning_programs",
+                ]
+            },
+        ),
+        ("Navigation", {"fields": ["navigation_positions"]}),
+    ]
     actions = [
         _vehicle_action("Put to sleep", asleep=True, awake_until=None),
         _vehicle_action("Keep awake", asleep=False),
@@ -48,7 +111,13 @@ class SimVehicleAdmin(admin.ModelAdmin):
         _vehicle_action("Bring back online", online=True),
         _vehicle_action("Lock doors", doors_locked=True),
         _vehicle_action("Unlock doors", doors_locked=False),
+        "reset_wake_ups",
     ]
+
+    @admin.action(description="Reset the monthly wake-up counter")
+    def reset_wake_ups(self, request, queryset):
+        count = services.reset_wake_ups(vehicle_ids=list(queryset.values_list("pk", flat=True)))
+        self.message_user(request, f"{count} vehicle(s): wake-up budget available again.", messages.SUCCESS)
 
 
 @admin.register(SimCallback)

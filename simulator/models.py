@@ -5,6 +5,7 @@ The simulator speaks to the portal only over HTTP, so nothing here points at `ve
 `([0-9a-fA-F]|-|_)*`.
 """
 
+import datetime as dt
 import uuid
 
 from django.db import models
@@ -23,6 +24,10 @@ from stellantis.vocabulary import (
 
 # The vendor's RemoteActionStatus: every Pending and Done status.
 ACTION_STATUSES = [*PendingStatus.choices, *DoneStatus.choices]
+
+# Asleep and not driven for this long, a vehicle is in deep sleep: it no longer wakes up.
+DEEP_SLEEP_AFTER = dt.timedelta(days=14)
+DEFAULT_WAKE_UP_BUDGET = 20  # per month
 
 
 def new_id() -> str:
@@ -69,7 +74,50 @@ class SimVehicle(models.Model):
     longitude = models.FloatField(default=2.3522)
     latitude = models.FloatField(default=48.8566)
     last_driven_at = models.DateTimeField(
-        null=True, blank=True, help_text="End of the last trip; shown as the position's date."
+        null=True,
+        blank=True,
+        help_text="End of the last trip; shown as the position's date. Asleep and not driven for "
+        "14 days, the vehicle is in deep sleep and no longer wakes up.",
+    )
+    # --- demo traits: what makes a remote fail, and where its outcome shows in /status ----------
+    remote_subscribed = models.BooleanField(
+        default=True, help_text="Off: no remote-control subscription; every remote fails with MissingRights."
+    )
+    wake_up_budget = models.PositiveIntegerField(
+        default=DEFAULT_WAKE_UP_BUDGET, help_text="Wake-ups allowed per calendar month (UTC) to spare the 12 V battery."
+    )
+    wake_ups_used = models.PositiveIntegerField(default=0, help_text="Wake-ups spent in `wake_up_month`.")
+    wake_up_month = models.CharField(
+        max_length=7, blank=True, help_text='"YYYY-MM" the count belongs to; another month starts from zero.'
+    )
+    door_open = models.BooleanField(default=False, help_text="A door is open: a lock fails with DoorsOpen.")
+    in_use = models.BooleanField(
+        default=False,
+        help_text="Being driven (ignition on, moving): awake, and charging or immobilizing fails with VehicleInUse.",
+    )
+    stolen = models.BooleanField(
+        default=False, help_text="Reported stolen: only stolen and immobilization commands are taken."
+    )
+    stolen_since = models.DateTimeField(null=True, blank=True, help_text="When the stolen state started.")
+    immobilized = models.BooleanField(default=False)
+    preconditioning_on = models.BooleanField(default=False, help_text="Air conditioning running (electrified).")
+    preconditioning_programs = models.JSONField(
+        default=list, blank=True, help_text="Preconditioning programs by slot, as the Remote body set them."
+    )
+    lights_on = models.BooleanField(default=False)
+    charge_programs = models.JSONField(default=list, blank=True, help_text="Charge schedule programs.")
+    charge_preferences = models.JSONField(
+        default=dict, blank=True, help_text='e.g. {"level": "Level3", "type": "Full"}'
+    )
+    next_delayed_charge = models.DateTimeField(null=True, blank=True, help_text="A delayed charge starts then.")
+    tracking_running = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Stolen-vehicle tracking period while running, seconds."
+    )
+    tracking_shutdown = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Stolen-vehicle tracking period while shut down, seconds."
+    )
+    navigation_positions = models.JSONField(
+        default=list, blank=True, help_text="The last itinerary sent to the navigation system."
     )
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
@@ -82,8 +130,24 @@ class SimVehicle(models.Model):
         return self.vin
 
     def is_asleep(self, now=None) -> bool:
+        """Dozing: a remote first has to wake it. A vehicle being driven is awake."""
         now = now or timezone.now()
-        return self.asleep and (self.awake_until is None or self.awake_until <= now)
+        return self.asleep and not self.in_use and (self.awake_until is None or self.awake_until <= now)
+
+    def is_deep_asleep(self, now=None) -> bool:
+        """Asleep and parked for longer than DEEP_SLEEP_AFTER: it no longer answers a wake-up."""
+        now = now or timezone.now()
+        return self.is_asleep(now) and self.last_driven_at is not None and now - self.last_driven_at > DEEP_SLEEP_AFTER
+
+    def wake_ups_left(self, now=None) -> int:
+        """Wake-ups still allowed this month (the count starts again each calendar month)."""
+        used = self.wake_ups_used if self.wake_up_month == current_month(now) else 0
+        return max(0, self.wake_up_budget - used)
+
+
+def current_month(now=None) -> str:
+    """The "YYYY-MM" (UTC) a wake-up spent at `now` counts against."""
+    return (now or timezone.now()).astimezone(dt.UTC).strftime("%Y-%m")
 
 
 class SimCallback(models.Model):

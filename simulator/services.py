@@ -26,10 +26,13 @@ from django.utils import timezone
 from stellantis.remotes import CommandInvalid, parse_remote
 from stellantis.vocabulary import (
     ATTRIBUTE_VARIABLES,
+    ELECTRIFIED,
     NOTIFICATION_HORIZON_SECONDS,
     AttributeType,
     CallbackStatus,
     DoneStatus,
+    EventType,
+    FailureCause,
     Motorization,
     RemoteType,
     RetryPolicy,
@@ -37,6 +40,7 @@ from stellantis.vocabulary import (
 
 from . import dispatch, scenario
 from .models import (
+    DEEP_SLEEP_AFTER,
     SimCallback,
     SimEvent,
     SimFleet,
@@ -44,6 +48,7 @@ from .models import (
     SimPumpLease,
     SimRemoteAction,
     SimVehicle,
+    current_month,
 )
 
 log = logging.getLogger(__name__)
@@ -277,10 +282,17 @@ def send_remote(*, fleet_id: str, vehicle_id: str, callback_id: str, body) -> Si
             raise SimInvalid(
                 f"The callback does not serve {command.remote_type}; it serves {', '.join(callback.remote_types)}."
             )
-        # Locked so two remotes posted together plan against each other's wake-up.
+        # Locked so two remotes posted together plan against each other's wake-up, wake-up
+        # count and action in progress.
         vehicle = SimVehicle.objects.select_for_update().get(pk=vehicle.pk)
         now = timezone.now()
-        plan = scenario.plan(member=command.member, body=command.body, vehicle=vehicle, now=now)
+        plan = scenario.plan(
+            member=command.member,
+            body=command.body,
+            vehicle=vehicle,
+            now=now,
+            busy=_action_in_progress(vehicle=vehicle, remote_type=command.remote_type),
+        )
         action = SimRemoteAction.objects.create(
             fleet_id=fleet_id,
             vehicle=vehicle,
@@ -305,25 +317,87 @@ def send_remote(*, fleet_id: str, vehicle_id: str, callback_id: str, body) -> Si
                 )
             )
         SimEvent.objects.bulk_create(events)
+        # Booked now rather than when the events are raised, so the next remote sees them.
+        changed = []
+        if plan.wakes:
+            month = current_month(now)
+            vehicle.wake_ups_used = (vehicle.wake_ups_used if vehicle.wake_up_month == month else 0) + 1
+            vehicle.wake_up_month = month
+            changed += ["wake_ups_used", "wake_up_month"]
         if plan.reached_after is not None:
-            # Booked now rather than when the event is raised, so the next remote sees it.
             awake_until = now + dispatch.scaled(plan.reached_after + scenario.AWAKE_FOR)
             if vehicle.awake_until is None or vehicle.awake_until < awake_until:
                 vehicle.awake_until = awake_until
-                vehicle.save(update_fields=["awake_until", "updated_at"])
+                changed.append("awake_until")
+        if changed:
+            SimVehicle.objects.filter(pk=vehicle.pk).update(**{f: getattr(vehicle, f) for f in changed})
         transaction.on_commit(enqueue_pump, robust=True)
     return action
 
 
-VEHICLE_DEMO_FIELDS = frozenset({"asleep", "awake_until", "online", "doors_locked", "plugged", "charging"})
+def _action_in_progress(*, vehicle: SimVehicle, remote_type: str) -> bool:
+    """Another action of this type on the vehicle still waits for its Done event.
+
+    Actions refused as SameActionInProgress do not count: they are not in progress on the vehicle.
+    """
+    return (
+        SimEvent.objects.filter(
+            action__vehicle=vehicle,
+            action__remote_type=remote_type,
+            event_type=EventType.DONE,
+            raised_at__isnull=True,
+        )
+        .exclude(failure_cause=FailureCause.SAME_ACTION_IN_PROGRESS)
+        .exists()
+    )
+
+
+VEHICLE_DEMO_FIELDS = frozenset(
+    {
+        "asleep",
+        "awake_until",
+        "online",
+        "doors_locked",
+        "plugged",
+        "charging",
+        "energy_level",
+        "autonomy_km",
+        "last_driven_at",
+        "remote_subscribed",
+        "wake_up_budget",
+        "wake_ups_used",
+        "wake_up_month",
+        "door_open",
+        "in_use",
+        "stolen",
+        "stolen_since",
+        "immobilized",
+        "preconditioning_on",
+        "preconditioning_programs",
+        "lights_on",
+        "charge_programs",
+        "charge_preferences",
+        "next_delayed_charge",
+        "tracking_running",
+        "tracking_shutdown",
+        "navigation_positions",
+    }
+)
 
 
 def set_vehicles_state(*, vehicle_ids: list[str], **changes) -> int:
-    """Flip demo state (asleep, online, doors…) on some vehicles; answers how many changed."""
+    """Flip demo state (asleep, online, doors, traits…) on some vehicles; answers how many changed."""
     unknown = set(changes) - VEHICLE_DEMO_FIELDS
     if unknown:
         raise ValueError(f"not a demo field: {', '.join(sorted(unknown))}")
     return SimVehicle.objects.filter(pk__in=vehicle_ids).update(**changes, updated_at=timezone.now())
+
+
+def reset_wake_ups(*, vehicle_ids: list[str]) -> int:
+    """Give some vehicles their whole monthly wake-up budget back; answers how many changed."""
+    return SimVehicle.objects.filter(pk__in=vehicle_ids).update(
+        wake_ups_used=0, wake_up_month="", updated_at=timezone.now()
+    )
 
 
 def retry_notifications(*, notification_ids: list[int]) -> int:
@@ -503,8 +577,14 @@ def _raise_event(*, event_id: int, now: dt.datetime) -> int:
             return 0
         event = SimEvent.objects.select_related("action__callback").get(pk=event_id)
         action = event.action
-        effects = {k: v for k, v in (event.effects or {}).items() if k in scenario.EFFECT_FIELDS}
-        if effects:
+        effects = {
+            k: (now if v == scenario.NOW else v)
+            for k, v in (event.effects or {}).items()
+            if k in scenario.EFFECT_FIELDS
+        }
+        # A vehicle that answered sends a fresh status along (a WakeUp is asked for just that).
+        answered = event.event_type == EventType.DONE and event.status != DoneStatus.FAILED
+        if effects or answered:
             SimVehicle.objects.filter(pk=action.vehicle_id).update(**effects, updated_at=now)
         SimRemoteAction.objects.filter(pk=action.pk).update(
             status=event.status,
@@ -648,8 +728,19 @@ def _make_vin(rng: random.Random, wmi: str) -> str:
     return vin[:8] + vin_check_digit(vin) + vin[9:]
 
 
+# Fleets this large get a demo's mix of troubled vehicles; smaller ones (tests) stay healthy.
+TRAITS_FROM = 20
+# The first vehicles by VIN are always fit for every command: the portal's tests and a demo's
+# first click pick them.
+SAFE_FIRST = 2
+LOW_BATTERY_LEVELS = (5.0, 12.0)
+
+
 def seed_world(*, fleet_name: str, vehicle_count: int, seed: int) -> SimFleet:
-    """A fleet of `vehicle_count` plausible vehicles, the same every time for the same name and seed."""
+    """A fleet of `vehicle_count` plausible vehicles, the same every time for the same name and seed.
+
+    From TRAITS_FROM vehicles on, a few are troubled so a demo shows failures (see `_give_traits`).
+    """
     fleet_id = uuid.uuid5(_ID_NAMESPACE, f"fleet:{fleet_name}:{seed}").hex
     fleet, _ = SimFleet.objects.get_or_create(
         pk=fleet_id,
@@ -669,14 +760,11 @@ def seed_world(*, fleet_name: str, vehicle_count: int, seed: int) -> SimFleet:
         motorization = rng.choices(MOTORIZATIONS, weights=[m[1] for m in MOTORIZATIONS])[0][0]
         electrified = motorization != Motorization.THERMIC
         level = round(rng.uniform(12.0, 96.0), 1)
-        if motorization == Motorization.ELECTRIC:
-            autonomy = level / 100 * rng.uniform(250, 420)
-        elif motorization == Motorization.HYBRID:
-            autonomy = level / 100 * rng.uniform(45, 65)
-        elif motorization == Motorization.HYDROGEN:
-            autonomy = level / 100 * rng.uniform(350, 420)
-        else:
-            autonomy = level / 100 * rng.uniform(600, 900)
+        if level < scenario.LOW_BATTERY_LEVEL:
+            # Only the low-battery trait goes below the threshold (lifted without a new draw,
+            # so the VINs stay those earlier seeds gave).
+            level = round(level + scenario.LOW_BATTERY_LEVEL, 1)
+        range_km = _range_km(rng, motorization)
         plugged = electrified and rng.random() < 0.3
         lon, lat = rng.choice(CITIES[_MARKET.get(brand, "FR")])
         vehicles.append(
@@ -691,7 +779,7 @@ def seed_world(*, fleet_name: str, vehicle_count: int, seed: int) -> SimFleet:
                 online=True,
                 doors_locked=True,
                 energy_level=level,
-                autonomy_km=math.floor(autonomy),
+                autonomy_km=math.floor(level / 100 * range_km),
                 plugged=plugged,
                 charging=plugged and level < 80 and rng.random() < 0.5,
                 longitude=round(lon + rng.uniform(-0.08, 0.08), 6),
@@ -700,6 +788,116 @@ def seed_world(*, fleet_name: str, vehicle_count: int, seed: int) -> SimFleet:
                 created_at=now,
             )
         )
+    by_vin = sorted(vehicles, key=lambda v: v.vin)
+    for vehicle in by_vin[:SAFE_FIRST]:
+        _make_fit(vehicle)
+    if vehicle_count >= TRAITS_FROM:
+        given = _give_traits(by_vin[SAFE_FIRST:], rng=random.Random(f"{fleet_name}:{seed}:traits"), now=now)
+        log.info("seeding %s: troubled vehicles %s", fleet_name, given)
     # Idempotent and safe against a concurrent seeding: existing rows are left alone.
     SimVehicle.objects.bulk_create(vehicles, ignore_conflicts=True, batch_size=500)
     return fleet
+
+
+def _range_km(rng: random.Random, motorization: str) -> float:
+    """Range on a full tank or battery, km."""
+    if motorization == Motorization.ELECTRIC:
+        return rng.uniform(250, 420)
+    if motorization == Motorization.HYBRID:
+        return rng.uniform(45, 65)
+    if motorization == Motorization.HYDROGEN:
+        return rng.uniform(350, 420)
+    return rng.uniform(600, 900)
+
+
+def _make_fit(vehicle: SimVehicle) -> None:
+    """Electrified, plugged in and not yet charging: every command can succeed on it."""
+    if vehicle.motorization not in ELECTRIFIED:
+        vehicle.motorization = Motorization.ELECTRIC
+        vehicle.autonomy_km = math.floor(vehicle.energy_level / 100 * 330)
+    vehicle.plugged, vehicle.charging = True, False
+
+
+# One vehicle each (two offline from 50 vehicles on), in this order; see `_give_traits`.
+TRAITS = ("offline", "deep_sleep", "no_subscription", "door_open", "in_use", "low_battery", "wake_ups_spent")
+
+
+def _give_traits(candidates: list[SimVehicle], *, rng: random.Random, now: dt.datetime) -> dict[str, list[str]]:
+    """Make a few vehicles troubled, each in one way, so a demo meets every common failure.
+
+    offline → VehicleConnectionTimeout; deep sleep → VehicleConnectionTimeout after a long
+    wait; no subscription → MissingRights; door open → DoorsOpen on a lock; in use →
+    VehicleInUse on a charge or immobilization; low battery (an EV) → preconditioning refused
+    (NotPossibleDueToVehicleBatteryLevel); wake-ups spent → TooManyWakeUpsOverMonth.
+    Answers the VINs per trait.
+    """
+    pool = list(candidates)
+    rng.shuffle(pool)
+    given: dict[str, list[str]] = defaultdict(list)
+
+    def take(*, prefer=None) -> SimVehicle | None:
+        for vehicle in pool:
+            if prefer is None or prefer(vehicle):
+                pool.remove(vehicle)
+                return vehicle
+        return pool.pop(0) if pool and prefer is not None else None
+
+    offline_count = 2 if len(candidates) + SAFE_FIRST >= 50 else 1
+    for trait in TRAITS:
+        for _ in range(offline_count if trait == "offline" else 1):
+            prefer = (lambda v: v.motorization == Motorization.ELECTRIC) if trait == "low_battery" else None
+            vehicle = take(prefer=prefer)
+            if vehicle is None:
+                return dict(given)
+            _TRAIT_SETTERS[trait](vehicle, rng, now)
+            given[trait].append(vehicle.vin)
+    return dict(given)
+
+
+def _offline(vehicle: SimVehicle, rng: random.Random, now: dt.datetime) -> None:
+    vehicle.online = False
+
+
+def _deep_sleep(vehicle: SimVehicle, rng: random.Random, now: dt.datetime) -> None:
+    vehicle.asleep, vehicle.charging = True, False
+    vehicle.last_driven_at = now - DEEP_SLEEP_AFTER - dt.timedelta(days=rng.randrange(5, 40))
+
+
+def _no_subscription(vehicle: SimVehicle, rng: random.Random, now: dt.datetime) -> None:
+    vehicle.remote_subscribed = False
+
+
+def _door_open(vehicle: SimVehicle, rng: random.Random, now: dt.datetime) -> None:
+    vehicle.door_open, vehicle.doors_locked = True, False
+
+
+def _in_use(vehicle: SimVehicle, rng: random.Random, now: dt.datetime) -> None:
+    vehicle.in_use, vehicle.asleep, vehicle.plugged, vehicle.charging = True, False, False, False
+    vehicle.last_driven_at = now
+
+
+def _low_battery(vehicle: SimVehicle, rng: random.Random, now: dt.datetime) -> None:
+    if vehicle.motorization not in ELECTRIFIED:
+        vehicle.motorization = Motorization.ELECTRIC
+    old = vehicle.energy_level
+    vehicle.energy_level = round(rng.uniform(*LOW_BATTERY_LEVELS), 1)
+    vehicle.autonomy_km = math.floor(vehicle.autonomy_km * vehicle.energy_level / old) if old else 0
+    vehicle.charging = False
+
+
+def _wake_ups_spent(vehicle: SimVehicle, rng: random.Random, now: dt.datetime) -> None:
+    # Asleep, so the next remote needs a wake-up the budget no longer allows (until next month).
+    vehicle.asleep, vehicle.charging = True, False
+    vehicle.wake_ups_used = vehicle.wake_up_budget
+    vehicle.wake_up_month = current_month(now)
+
+
+_TRAIT_SETTERS = {
+    "offline": _offline,
+    "deep_sleep": _deep_sleep,
+    "no_subscription": _no_subscription,
+    "door_open": _door_open,
+    "in_use": _in_use,
+    "low_battery": _low_battery,
+    "wake_ups_spent": _wake_ups_spent,
+}

@@ -106,7 +106,9 @@ def vehicles(request, links, fleet_id):
 
 @endpoint("GET")
 def vehicle(request, links, fleet_id, vehicle_id):
-    return 200, wire.vehicle_body(links, services.get_vehicle(fleet_id=fleet_id, vehicle_id=vehicle_id))
+    extensions = wire.parse_extensions(request)
+    found = services.get_vehicle(fleet_id=fleet_id, vehicle_id=vehicle_id)
+    return 200, wire.vehicle_body(links, found, extensions=extensions)
 
 
 @endpoint("GET")

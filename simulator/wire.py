@@ -70,8 +70,8 @@ def fleet_body(links: Links, fleet: SimFleet) -> dict:
     }
 
 
-def vehicle_body(links: Links, vehicle: SimVehicle) -> dict:
-    return {
+def vehicle_body(links: Links, vehicle: SimVehicle, *, extensions: tuple[str, ...] = ()) -> dict:
+    body = {
         "_links": {
             "self": links.vehicle(vehicle),
             "fleet": links.fleet(vehicle.fleet_id),
@@ -84,29 +84,118 @@ def vehicle_body(links: Links, vehicle: SimVehicle) -> dict:
         "createdAt": rfc3339(vehicle.created_at),
         "updatedAt": rfc3339(vehicle.updated_at),
     }
+    # Branding and pictures are accepted but the simulator has none to give.
+    if "onboardCapabilities" in extensions:
+        body["_embedded"] = {"extension": {"onboardCapabilities": onboard_capabilities(vehicle)}}
+    return body
+
+
+VEHICLE_EXTENSIONS = ("onboardCapabilities", "branding", "pictures")
+
+_DATA_SCOPES = [
+    "data:telemetry",
+    "data:telemetry:vehicle",
+    "data:telemetry:vehicle:ignition",
+    "data:telemetry:vehicle:energies",
+    "data:telemetry:vehicle:doorsState",
+    "data:telemetry:vehicle:kinetic",
+    "data:telemetry:vehicle:odometer",
+    "data:telemetry:vehicle:lightingSystem",
+    "data:position",
+    "data:trip",
+    "data:alert",
+]
+_ELECTRIC_DATA_SCOPES = ["data:telemetry:vehicle:preconditioning", "data:telemetry:vehicle:battery"]
+PROGRAM_SLOTS = 4
+
+
+def onboard_capabilities(vehicle: SimVehicle) -> dict:
+    """What the vehicle reports it can do; no `remote` at all without a remote-control subscription."""
+    electrified = vehicle.motorization in ELECTRIFIED
+    capabilities: dict = {"data": _DATA_SCOPES + (_ELECTRIC_DATA_SCOPES if electrified else [])}
+    if not vehicle.remote_subscribed:
+        return capabilities
+
+    def simple(scope: str) -> dict:
+        return {"supported": True, "scopeName": scope, "parameters": {}}
+
+    preferences = {"level": electrified, "type": electrified}
+    capabilities["remote"] = {
+        "preconditioning": {
+            "supported": electrified,
+            "scopeName": "remote:preconditioning:write",
+            "parameters": {"programs": {"size": PROGRAM_SLOTS}, "immediate": True} if electrified else {},
+        },
+        "charging": {
+            "supported": electrified,
+            "scopeName": "remote:charging:write",
+            "parameters": {
+                "immediate": {"start": True, "stop": True},
+                "schedule": {
+                    "programs": {"supported": True, "size": PROGRAM_SLOTS},
+                    "nextDelayedTime": True,
+                    "preferences": preferences,
+                },
+                "preferences": preferences,
+            }
+            if electrified
+            else {},
+        },
+        "door": simple("remote:door:write"),
+        "horn": simple("remote:horn:write"),
+        "lights": simple("remote:lights:write"),
+        "wakeup": simple("remote:wakeup:write"),
+        "navigation": simple("remote:navigation:write"),
+        # The vendor's schema names no scope for the stolen-vehicle service.
+        "stolen": {
+            "supported": True,
+            "scopeName": "remote:stolen:write",
+            "parameters": {"immobilization": True, "trackingPeriod": True},
+        },
+    }
+    return capabilities
+
+
+def parse_extensions(request) -> tuple[str, ...]:
+    """The `extension` query parameter: repeated or comma-separated VehicleExtensionType values."""
+    values = [v.strip() for raw in request.GET.getlist("extension") for v in raw.split(",") if v.strip()]
+    unknown = [v for v in values if v not in VEHICLE_EXTENSIONS]
+    if unknown:
+        raise SimInvalid(f"extension: unknown {', '.join(unknown)}; use {', '.join(VEHICLE_EXTENSIONS)}.")
+    return tuple(dict.fromkeys(values))
+
+
+_DOORS = ("Driver", "Passenger", "RearLeft", "RearRight", "Trunk")
+_LIGHTS = [("Left", "Front"), ("Right", "Front"), ("Left", "Rear"), ("Right", "Rear")]
+DRIVING_SPEED = 50.0  # km/h, shown while the vehicle is in use
 
 
 def status_body(links: Links, vehicle: SimVehicle) -> dict:
     """The vehicle's latest status, as its telematics box would report it."""
     at = rfc3339(vehicle.updated_at)
-    if vehicle.motorization in ELECTRIFIED:
+    electrified = vehicle.motorization in ELECTRIFIED
+    if electrified:
+        charging = {
+            "plugged": vehicle.plugged,
+            "status": "InProgress" if vehicle.charging else ("Stopped" if vehicle.plugged else "Disconnected"),
+            "chargingMode": "Slow" if vehicle.charging else "No",
+        }
+        if vehicle.next_delayed_charge:
+            charging["nextDelayedTime"] = rfc3339(vehicle.next_delayed_charge)
+        preferences = vehicle.charge_preferences or {}
+        if preferences.get("level"):
+            charging["chargingPowerLevel"] = preferences["level"]
+        if preferences.get("type"):
+            charging["type"] = preferences["type"]
+        if vehicle.charge_programs:
+            charging["schedule"] = {"programs": list(vehicle.charge_programs)}
         energy = {
             "createdAt": at,
             "type": "Electric",
             "subType": "ElectricEnergy",
             "level": round(vehicle.energy_level, 1),
             "autonomy": vehicle.autonomy_km,
-            "extension": {
-                "electric": {
-                    "charging": {
-                        "plugged": vehicle.plugged,
-                        "status": "InProgress"
-                        if vehicle.charging
-                        else ("Stopped" if vehicle.plugged else "Disconnected"),
-                        "chargingMode": "Slow" if vehicle.charging else "No",
-                    }
-                }
-            },
+            "extension": {"electric": {"charging": charging}},
         }
     else:
         energy = {
@@ -116,9 +205,9 @@ def status_body(links: Links, vehicle: SimVehicle) -> dict:
             "level": round(vehicle.energy_level, 1),
             "autonomy": vehicle.autonomy_km,
         }
-    energies = [energy]
-    position_at = rfc3339(vehicle.last_driven_at or vehicle.updated_at)
-    return {
+    # While driven, the position and the ignition are live; parked, they date from the last trip.
+    position_at = rfc3339(vehicle.updated_at if vehicle.in_use else (vehicle.last_driven_at or vehicle.updated_at))
+    body = {
         "_links": {
             "self": links("vehicle-status", fleet_id=vehicle.fleet_id, vehicle_id=vehicle.id),
             "vehicle": links.vehicle(vehicle),
@@ -127,15 +216,58 @@ def status_body(links: Links, vehicle: SimVehicle) -> dict:
         "vin": vehicle.vin,
         "createdAt": at,
         "updatedAt": at,
-        "energies": energies,
-        "doorsState": {"createdAt": at, "lockedStates": ["Locked" if vehicle.doors_locked else "Unlocked"]},
+        "energies": [energy],
+        "doorsState": {
+            "createdAt": at,
+            "lockedStates": ["Locked" if vehicle.doors_locked else "Unlocked"],
+            "opening": [
+                {"identifier": door, "state": "Open" if vehicle.door_open and door == "Driver" else "Closed"}
+                for door in _DOORS
+            ],
+        },
         "lastPosition": {
             "type": "Feature",
             "geometry": {"type": "Point", "coordinates": [vehicle.longitude, vehicle.latitude]},
             "properties": {"createdAt": position_at, "type": "Acquire", "fixStatus": "3D", "vin": vehicle.vin},
         },
-        "ignition": {"createdAt": position_at, "type": "Stop"},
-        "kinetic": {"createdAt": position_at, "moving": False, "speed": 0.0, "acceleration": 0.0},
+        "ignition": {"createdAt": position_at, "type": "Start" if vehicle.in_use else "Stop"},
+        "kinetic": {
+            "createdAt": position_at,
+            "moving": vehicle.in_use,
+            "speed": DRIVING_SPEED if vehicle.in_use else 0.0,
+            "acceleration": 0.0,
+        },
+        "lightingSystem": {
+            "createdAt": at,
+            # Remote lights flash the indicators, as the hazard lights do.
+            "turn": [
+                {"direction": d, "position": p, "status": "On" if vehicle.lights_on else "Off"} for d, p in _LIGHTS
+            ],
+        },
+    }
+    if electrified:
+        air = {"createdAt": at, "status": "Enabled" if vehicle.preconditioning_on else "Disabled"}
+        if vehicle.preconditioning_on:
+            air["startingCause"] = "Immediate"
+        if vehicle.preconditioning_programs:
+            air["programs"] = list(vehicle.preconditioning_programs)
+        body["preconditioning"] = {"airConditioning": air}
+    if vehicle.stolen:
+        body["stolen"] = stolen_body(links, vehicle)
+    return body
+
+
+def stolen_body(links: Links, vehicle: SimVehicle) -> dict:
+    """The StolenObj the status carries only while the vehicle is reported stolen."""
+    since = vehicle.stolen_since or vehicle.updated_at
+    stolen_id = uuid.uuid5(uuid.NAMESPACE_URL, f"stolen:{vehicle.id}:{since.isoformat()}").hex
+    vehicle_href = links.vehicle(vehicle)["href"]
+    return {
+        "_links": {"self": {"href": f"{vehicle_href}/stolen/{stolen_id}"}, "vehicle": {"href": vehicle_href}},
+        "id": stolen_id,
+        "state": True,
+        "createdAt": rfc3339(since),
+        "startedAt": rfc3339(since),
     }
 
 

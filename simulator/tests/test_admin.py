@@ -18,6 +18,43 @@ def test_every_changelist_opens(admin_client, fleet, model):
     assert response.status_code == 200
 
 
+def test_a_vehicle_change_form_shows_every_trait(admin_client, fleet, awake_vehicle):
+    response = admin_client.get(reverse("admin:simulator_simvehicle_change", args=[awake_vehicle.pk]))
+
+    assert response.status_code == 200
+    form = response.context["adminform"].form
+    assert {"remote_subscribed", "door_open", "in_use", "stolen", "wake_ups_used", "preconditioning_programs"} <= set(
+        form.fields
+    )
+
+
+def test_a_door_can_be_opened_from_the_list(admin_client, fleet, awake_vehicle):
+    url = reverse("admin:simulator_simvehicle_changelist")
+    page = admin_client.get(url, {"q": awake_vehicle.vin})
+    formset = page.context["cl"].formset
+    data = {
+        "form-TOTAL_FORMS": "1",
+        "form-INITIAL_FORMS": "1",
+        "form-MIN_NUM_FORMS": "0",
+        "form-MAX_NUM_FORMS": "1000",
+        "_save": "Save",
+    }
+    form = formset.forms[0]
+    for name in form.fields:
+        value = form[name].value()
+        if value is True:
+            data[form.add_prefix(name)] = "on"
+        elif value is not False and value is not None:  # unchecked boxes are not posted
+            data[form.add_prefix(name)] = value
+    data["form-0-door_open"] = "on"
+
+    response = admin_client.post(f"{url}?q={awake_vehicle.vin}", data)
+
+    assert response.status_code == 302, response.context["cl"].formset.errors
+    vehicle = SimVehicle.objects.get(pk=awake_vehicle.pk)
+    assert vehicle.door_open and vehicle.online and vehicle.doors_locked
+
+
 def test_a_vehicle_can_be_put_to_sleep_and_taken_offline(admin_client, fleet, awake_vehicle):
     url = reverse("admin:simulator_simvehicle_changelist")
 

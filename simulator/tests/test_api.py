@@ -335,3 +335,10 @@ def test_find_remote_by_label_through_the_portal_client(api, fleet, awake_vehicl
     found = client.find_remote_by_label(fleet.id, awake_vehicle.id, callback_id, "mine")
 
     assert found["remoteActionId"] == action_id
+
+
+def test_the_portal_client_reads_the_onboard_capabilities(api, fleet, awake_vehicle, reference_dir):
+    capabilities = api.client().vehicle_capabilities(fleet.id, awake_vehicle.id)
+
+    assert capabilities["remote"]["horn"] == {"supported": True, "scopeName": "remote:horn:write", "parameters": {}}
+    assert_schema("OnboardCapabilities", capabilities)
