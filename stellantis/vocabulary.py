@@ -91,6 +91,13 @@ FAILURE_ADVICE = {
     FailureCause.TOO_MANY_REQUEST_IN_SHORT_TIME: "Too many commands in a short time. Wait a few minutes.",
     FailureCause.TOO_MANY_REQUEST_SENT: "Too many commands sent. Wait before retrying.",
     FailureCause.CANCELED_BY_DRIVER: "The driver cancelled the command in the vehicle.",
+    FailureCause.EXTERNAL_CHARGING_SYSTEM_ERROR: "The charging point did not deliver: check that the vehicle is plugged in and the point works.",
+    FailureCause.VEHICLE_CHARGING_SYSTEM_ERROR: "The vehicle's charging system reported a fault. Have it checked if it persists.",
+    FailureCause.WRONG_COMMAND: "This vehicle does not accept this command (e.g. charging on a thermic vehicle).",
+    FailureCause.VEHICLE_ERROR: "The vehicle reported an error. Retry later; contact support if it persists.",
+    FailureCause.GENERAL_ERROR: "Stellantis reported a general error. Retry later.",
+    FailureCause.NOT_POSSIBLE_PRIVACY_LEVEL: "The driver's privacy setting blocks remote commands.",
+    FailureCause.VEHICLE_IS_NOT_LOCKED: "The vehicle must be locked first.",
 }
 
 
