@@ -58,6 +58,19 @@ class StellantisWebhook(APIView):
 # --- callback pages ----------------------------------------------------------------------
 
 
+def _sync_form(request, form, sync, done: str):
+    """Run a create/update sync; a refusal becomes a form error, success a redirect."""
+    try:
+        callback = sync()
+    except services.CallbackSyncError as exc:
+        form.add_error(None, exc.message)
+        return None
+    for warning in form.warnings():
+        messages.warning(request, warning)
+    messages.success(request, f"Callback {callback} {done} ({callback.external_id}).")
+    return redirect("callback-list")
+
+
 @login_required
 def callback_list(request):
     callbacks = Callback.objects.live().select_related("fleet").order_by("fleet__name", "created_at")
@@ -75,15 +88,9 @@ def callback_create(request):
     initial = {"target": services.default_webhook_target(), "remote_types": [remote_type] if remote_type in RemoteType.values else RemoteType.values}
     form = CallbackForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
-        try:
-            callback = services.create_callback(fleet=fleet, **form.cleaned_data)
-        except services.CallbackSyncError as exc:
-            form.add_error(None, exc.message)
-        else:
-            for warning in form.warnings():
-                messages.warning(request, warning)
-            messages.success(request, f"Callback {callback} created at Stellantis ({callback.external_id}).")
-            return redirect("callback-list")
+        saved = _sync_form(request, form, lambda: services.create_callback(fleet=fleet, **form.cleaned_data), "created at Stellantis")
+        if saved:
+            return saved
     return render(request, "callbacks/callback_form.html", {"form": form, "fleet": fleet, "fleets": Fleet.objects.all(), "callback": None})
 
 
@@ -93,15 +100,9 @@ def callback_edit(request, pk):
     callback = get_object_or_404(Callback.objects.live().select_related("fleet"), pk=pk)
     form = CallbackForm(request.POST or None, initial=CallbackForm.initial_from(callback))
     if request.method == "POST" and form.is_valid():
-        try:
-            services.update_callback(callback=callback, changes=form.cleaned_data)
-        except services.CallbackSyncError as exc:
-            form.add_error(None, exc.message)
-        else:
-            for warning in form.warnings():
-                messages.warning(request, warning)
-            messages.success(request, f"Callback {callback} updated at Stellantis.")
-            return redirect("callback-list")
+        saved = _sync_form(request, form, lambda: services.update_callback(callback=callback, changes=form.cleaned_data), "updated at Stellantis")
+        if saved:
+            return saved
     return render(request, "callbacks/callback_form.html", {"form": form, "fleet": callback.fleet, "callback": callback})
 
 

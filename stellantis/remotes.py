@@ -142,22 +142,23 @@ def _door(value, path, errors: _Errors):
     return body
 
 
-def _immobilization(value, path, errors: _Errors):
-    if not errors.need_object(value, path):
-        return None
-    errors.unknown(value, {"activate"}, path)
-    errors.boolean(value.get("activate"), f"{path}.activate", required=True)
-    return {"activate": value.get("activate")}
+def _one_boolean(key: str):
+    """A member whose whole body is one required boolean: immobilization, lights."""
+
+    def validate(value, path, errors: _Errors):
+        if not errors.need_object(value, path):
+            return None
+        errors.unknown(value, {key}, path)
+        errors.boolean(value.get(key), f"{path}.{key}", required=True)
+        return {key: value.get(key)}
+
+    return validate
 
 
-def _lights(value, path, errors: _Errors):
-    # The spec file's schema for this member is broken by YAML 1.1 ("on" reads as true);
-    # the vendor's documented body is {"on": true}.
-    if not errors.need_object(value, path):
-        return None
-    errors.unknown(value, {"on"}, path)
-    errors.boolean(value.get("on"), f"{path}.on", required=True)
-    return {"on": value.get("on")}
+_immobilization = _one_boolean("activate")
+# The spec file's schema for lights is broken by YAML 1.1 ("on" reads as true); the
+# vendor's documented body is {"on": true}.
+_lights = _one_boolean("on")
 
 
 def _wake_up(value, path, errors: _Errors):
