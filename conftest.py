@@ -159,3 +159,11 @@ def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix):
 
     for alias in connections:
         connections.settings[alias]["CONN_MAX_AGE"] = 0
+
+
+@pytest.fixture(autouse=True)
+def _fresh_webhook_secret_cache():
+    """Each test starts with no cached webhook secrets (rows are created anew per test)."""
+    from callbacks import services
+
+    services._SECRETS.clear()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import hmac
 import logging
+import time
 import traceback
 from dataclasses import dataclass
 
@@ -151,6 +152,7 @@ def delete_callback(*, callback: Callback, client: FleetClient | None = None) ->
     _vendor_call("delete the callback", lambda: client.delete_callback(callback.fleet.external_id, callback.external_id))
     callback.deleted_at = timezone.now()
     callback.save(update_fields=["deleted_at", "updated_at"])
+    forget_secrets(callback)
 
 
 def rotate_secret(*, callback: Callback, client: FleetClient | None = None) -> Callback:
@@ -167,6 +169,7 @@ def rotate_secret(*, callback: Callback, client: FleetClient | None = None) -> C
     candidate.secret_at_vendor = True
     candidate.last_synced_at = timezone.now()
     candidate.save()
+    forget_secrets(candidate)
     return candidate
 
 
@@ -275,22 +278,59 @@ class Receipt:
     new_events: int
 
 
+# webhook_key → (fetched at, pk, secret, previous secret, previous valid until). Every
+# delivery would otherwise start with the same SELECT; a mismatch always re-reads the row,
+# so a rotation is seen at once, and an entry lives a minute at most.
+_SECRETS: dict[str, tuple] = {}
+_SECRETS_TTL = 60.0
+
+
+def _secrets_for(key: str, *, fresh: bool) -> tuple | None:
+    now = time.monotonic()
+    entry = _SECRETS.get(key)
+    if entry is None or fresh or now - entry[0] > _SECRETS_TTL:
+        row = Callback.objects.filter(webhook_key=key).values_list("pk", "secret", "previous_secret", "previous_secret_until").first()
+        if row is None:
+            _SECRETS.pop(key, None)
+            return None
+        if len(_SECRETS) > 10_000:
+            _SECRETS.clear()
+        entry = _SECRETS[key] = (now, *row)
+    return entry
+
+
+def _matches(secret: str, entry: tuple) -> bool:
+    _, _, current, previous, previous_until = entry
+    ok = hmac.compare_digest(secret.encode(), current.encode())
+    if previous and (previous_until is None or previous_until > timezone.now()):
+        ok = hmac.compare_digest(secret.encode(), previous.encode()) or ok
+    return ok
+
+
+def forget_secrets(callback: Callback) -> None:
+    """Drop this process's cached secrets of a callback (other processes: within a minute)."""
+    _SECRETS.pop(callback.webhook_key, None)
+
+
 def authenticate(header_value: str | None) -> Callback:
-    """The callback whose secret header this is; constant-time compare against current and previous secret."""
+    """The callback whose secret header this is; constant-time compare against current and previous secret.
+
+    Returns an unsaved Callback carrying only its pk (enough to link the delivery).
+    """
     if not header_value or "." not in header_value:
         raise WebhookUnauthorized("missing secret header")
     key, _, secret = header_value.partition(".")
-    callback = Callback.objects.filter(webhook_key=key[:16]).only("pk", "secret", "previous_secret", "previous_secret_until").first()
-    if callback is None:
+    key = key[:16]
+    entry = _secrets_for(key, fresh=False)
+    if entry is not None and not _matches(secret, entry):
+        entry = _secrets_for(key, fresh=True)  # rotated since we cached it?
+    if entry is None:
         # Compare anyway so an unknown key costs the same time as a wrong secret.
         hmac.compare_digest(secret, "x" * 43)
         raise WebhookUnauthorized("unknown callback")
-    ok = hmac.compare_digest(secret.encode(), callback.secret.encode())
-    if callback.previous_secret and (callback.previous_secret_until is None or callback.previous_secret_until > timezone.now()):
-        ok = hmac.compare_digest(secret.encode(), callback.previous_secret.encode()) or ok
-    if not ok:
+    if not _matches(secret, entry):
         raise WebhookUnauthorized("wrong secret")
-    return callback
+    return Callback(pk=entry[1])
 
 
 def receive_delivery(*, callback: Callback, body: bytes, headers: dict, query: str = "", remote_addr: str | None = None) -> Receipt:
@@ -310,28 +350,29 @@ def receive_delivery(*, callback: Callback, body: bytes, headers: dict, query: s
         parsed, outcome, error = None, WebhookDelivery.Outcome.UNPARSEABLE, str(exc)
         log.warning("webhook delivery unparseable: %s", exc)
     events = parsed.events if parsed else []
-    with transaction.atomic():
-        delivery = WebhookDelivery.objects.create(
-            callback=callback,
-            body=body.decode("utf-8", errors="replace"),
-            headers=clean_headers,
-            query=query[:2000],
-            remote_addr=remote_addr,
-            outcome=outcome,
-            error=error,
-            event_count=len(events),
-        )
+    raw = {
+        "callback": callback,
+        "body": body.decode("utf-8", errors="replace"),
+        "headers": clean_headers,
+        "query": query[:2000],
+        "remote_addr": remote_addr,
+        "event_count": len(events),
+    }
+    result = None
+    try:
+        with transaction.atomic():
+            delivery = WebhookDelivery.objects.create(outcome=outcome, error=error, **raw)
+            if events:
+                result = apply_events(events, delivery=delivery)
+    except DatabaseError:
+        raise
+    except Exception:
+        # A bug of ours, not a database failure: the transaction is rolled back whole
+        # (nothing half-applied), the raw delivery is stored again flagged, and the sender
+        # is told we received it. Replay it from the admin once fixed.
+        log.exception("webhook delivery could not be processed")
         result = None
-        if events:
-            try:
-                with transaction.atomic():  # a savepoint: our bug must not cost the raw row
-                    result = apply_events(events, delivery=delivery)
-            except DatabaseError:
-                raise
-            except Exception:
-                log.exception("webhook delivery %s could not be processed", delivery.pk)
-                delivery.outcome, delivery.error = WebhookDelivery.Outcome.FAILED, traceback.format_exc()[-4000:]
-                delivery.save(update_fields=["outcome", "error"])
+        delivery = WebhookDelivery.objects.create(outcome=WebhookDelivery.Outcome.FAILED, error=traceback.format_exc()[-4000:], **raw)
     if result and result.orphan_action_ids:
         # Events for actions whose submit is recording its id right now: that commit and
         # ours may have crossed, so look again now that ours is visible (the submit side
@@ -352,7 +393,9 @@ def replay_delivery(*, delivery: WebhookDelivery) -> Receipt:
             delivery.outcome, delivery.error = WebhookDelivery.Outcome.UNPARSEABLE, str(exc)
             delivery.save(update_fields=["outcome", "error"])
             return Receipt(delivery=delivery, events=0, new_events=0)
+        already = delivery.events.count()  # stored by its first processing: not new now
         result = apply_events(parsed.events, delivery=delivery)
+        result.new_events -= already
         delivery.outcome, delivery.error = WebhookDelivery.Outcome.PROCESSED, ""
         delivery.event_count = len(parsed.events)
         delivery.save(update_fields=["outcome", "error", "event_count"])

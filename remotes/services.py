@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections import namedtuple
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F, OuterRef, Q, Subquery
 from django.utils import timezone
 
@@ -261,16 +262,24 @@ _DONE_TO_STATUS = {
 _FINAL_BUT_CORRECTABLE = (ActionStatus.ERROR,)
 
 
-def _event_key(rid, event_type, status, event_date) -> tuple:
-    return (rid, event_type, status, event_date)
+# Only what the derivation needs: loading whole rows (the JSON command, …) costs on every delivery.
+_ACTION_FIELDS = ("id", "remote_action_id", "status", "pending_status", "pending_at", "failure_cause", "feedback_detail", "finished_at", "error", "remote_type", "vehicle_id")
+_DERIVED_FIELDS = ("status", "pending_status", "pending_at", "failure_cause", "feedback_detail", "finished_at", "error")
+EventRow = namedtuple("EventRow", "pk action_id remote_action_id event_type status event_date failure_cause feedback_detail delivery_id")
+
+
+def _event_rows(**filters) -> list[EventRow]:
+    return [EventRow(*row) for row in RemoteEvent.objects.filter(**filters).order_by("event_date", "pk").values_list(*EventRow._fields)]
 
 
 def apply_events(events: list[ParsedEvent], *, delivery=None) -> ApplyResult:
     """Store events (a duplicate is a no-op) and recompute their actions' status.
 
-    A constant number of queries whatever the batch size. Must run inside a transaction:
-    the actions are row-locked so two deliveries for one action cannot interleave their
-    recomputations (the later one sees both sets of events).
+    A constant number of queries whatever the batch size: lock the actions, insert the
+    events, read back every event of those actions, write the actions that changed.
+    Must run inside a transaction: the row locks keep two deliveries for one action from
+    interleaving their recomputations (the later one sees both sets of events).
+    `new_events` counts this delivery's events that were stored (not duplicates).
     """
     result = ApplyResult()
     if not events:
@@ -278,19 +287,12 @@ def apply_events(events: list[ParsedEvent], *, delivery=None) -> ApplyResult:
     rids = sorted({e.remote_action_id for e in events})
     actions = {
         a.remote_action_id: a
-        for a in RemoteAction.objects.select_for_update().filter(remote_action_id__in=rids).order_by("pk")
+        for a in RemoteAction.objects.select_for_update().only(*_ACTION_FIELDS).filter(remote_action_id__in=rids).order_by("pk")
     }
-    existing, unattached = set(), set()
-    for rid, kind, status, date, action_id in RemoteEvent.objects.filter(remote_action_id__in=rids).values_list(
-        "remote_action_id", "event_type", "status", "event_date", "action_id"
-    ):
-        existing.add(_event_key(rid, kind, status, date))
-        if action_id is None and rid in actions:
-            unattached.add(rid)  # arrived before its action was known; attach it now
     fresh, seen = [], set()
     for e in events:
-        key = _event_key(e.remote_action_id, e.event_type, e.status, e.event_date)
-        if key in existing or key in seen:
+        key = (e.remote_action_id, e.event_type, e.status, e.event_date)
+        if key in seen:
             continue
         seen.add(key)
         action = actions.get(e.remote_action_id)
@@ -308,25 +310,32 @@ def apply_events(events: list[ParsedEvent], *, delivery=None) -> ApplyResult:
                 delivery=delivery,
             )
         )
-    # ignore_conflicts: a concurrent delivery of the same batch may have inserted some of
-    # these since we looked; the unique constraint makes its copies no-ops, not errors.
+    # ON CONFLICT DO NOTHING on the unique key: a re-delivered event, or one a concurrent
+    # delivery of the same batch inserted a moment ago, is a no-op rather than an error.
     RemoteEvent.objects.bulk_create(fresh, ignore_conflicts=True)
-    if unattached:
-        RemoteEvent.objects.filter(action__isnull=True, remote_action_id__in=unattached).update(
-            action_id=Subquery(RemoteAction.objects.filter(remote_action_id=OuterRef("remote_action_id")).values("pk")[:1])
-        )
-    result.new_events = len(fresh)
+    rows = _event_rows(remote_action_id__in=rids)
+    if delivery is not None:
+        result.new_events = sum(1 for r in rows if r.delivery_id == delivery.pk)
     result.orphan_action_ids = [rid for rid in rids if rid not in actions]
     if actions:
-        result.changed_actions = _recompute(list(actions.values()))
+        unattached = {r.remote_action_id for r in rows if r.action_id is None and r.remote_action_id in actions}
+        if unattached:  # stored before their action's id was known: attach them now
+            RemoteEvent.objects.filter(action__isnull=True, remote_action_id__in=unattached).update(
+                action_id=Subquery(RemoteAction.objects.filter(remote_action_id=OuterRef("remote_action_id")).values("pk")[:1])
+            )
+            rows = [r._replace(action_id=actions[r.remote_action_id].pk) if r.remote_action_id in unattached else r for r in rows]
+        result.changed_actions = _recompute(list(actions.values()), rows)
     return result
 
 
-def _recompute(actions: list[RemoteAction]) -> int:
+def _recompute(actions: list[RemoteAction], rows: list[EventRow] | None = None) -> int:
     """Derive each action's status from all its events; write only the ones that changed."""
     by_action: dict = {a.pk: [] for a in actions}
-    for ev in RemoteEvent.objects.filter(action_id__in=list(by_action)).order_by("event_date", "pk"):
-        by_action[ev.action_id].append(ev)
+    if rows is None:
+        rows = _event_rows(action_id__in=list(by_action))
+    for row in rows:
+        if row.action_id in by_action:
+            by_action[row.action_id].append(row)
     changed, refreshed = [], []
     for action in actions:
         before = action.status
@@ -334,14 +343,36 @@ def _recompute(actions: list[RemoteAction]) -> int:
             changed.append(action)
             if action.remote_type == RemoteType.WAKE_UP and action.status == ActionStatus.SUCCESS != before:
                 refreshed.append(action.vehicle_id)
-    if changed:
-        RemoteAction.objects.bulk_update(
-            changed, ["status", "pending_status", "pending_at", "failure_cause", "feedback_detail", "finished_at", "error"]
-        )
+    _write_derived(changed)
     for vehicle_id in refreshed:
         # A finished State refresh: the vehicle has just reported, read what it said.
         transaction.on_commit(lambda vid=vehicle_id: enqueue_status_refresh(vid))
     return len(changed)
+
+
+def _write_derived(actions: list[RemoteAction]) -> None:
+    """One UPDATE for all changed actions.
+
+    On PostgreSQL an UPDATE … FROM (VALUES …): Django's bulk_update builds a CASE per
+    field and row, which cost more CPU than the rest of a webhook delivery together.
+    """
+    if not actions:
+        return
+    if connection.vendor != "postgresql":
+        RemoteAction.objects.bulk_update(actions, list(_DERIVED_FIELDS))
+        return
+    table = connection.ops.quote_name(RemoteAction._meta.db_table)
+    row = "(%s::uuid, %s, %s, %s::timestamptz, %s, %s, %s::timestamptz, %s)"
+    params = []
+    for a in actions:
+        params += [str(a.pk), a.status, a.pending_status, a.pending_at, a.failure_cause, a.feedback_detail, a.finished_at, a.error]
+    sets = ", ".join(f"{f} = v.{f}" for f in _DERIVED_FIELDS)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} AS a SET {sets} FROM (VALUES {', '.join([row] * len(actions))}) "  # noqa: S608 - names are ours
+            f"AS v(id, {', '.join(_DERIVED_FIELDS)}) WHERE a.id = v.id",
+            params,
+        )
 
 
 def enqueue_status_refresh(vehicle_id: int) -> None:

@@ -43,9 +43,9 @@ BATCH = [
 
 
 def test_the_same_batch_three_times_stores_each_event_once(submitted):
-    results = [apply(BATCH) for _ in range(3)]
+    for _ in range(3):
+        apply(BATCH)
 
-    assert [r.new_events for r in results] == [4, 0, 0]
     assert RemoteEvent.objects.count() == 4
     submitted.refresh_from_db()
     assert submitted.status == ActionStatus.SUCCESS
