@@ -57,3 +57,19 @@ def test_seed_demo_says_to_start_the_server_when_the_simulator_is_not_reachable(
     settings.STELLANTIS_API_BASE = "http://127.0.0.1:9/simulator/connectedcar/v3"
     with pytest.raises(CommandError, match="Start the web server"):
         call_command("seed_demo", "--json")
+
+
+def test_the_admin_action_imports_a_fleets_vehicles(stack, client):
+    from django.contrib.auth.models import User
+
+    from vehicles.models import Fleet
+
+    sim = seed_world(fleet_name="Admin import", vehicle_count=4, seed=12)
+    fleet = Fleet.objects.create(external_id=sim.id, name="placeholder")
+    client.force_login(User.objects.create_superuser("boss", password="pw-boss-12345"))
+
+    r = client.post("/admin/vehicles/fleet/", {"action": "import_vehicles", "_selected_action": [fleet.pk]}, follow=True)
+
+    assert b"4 new, 0 refreshed" in r.content
+    fleet.refresh_from_db()
+    assert fleet.name == "Admin import" and fleet.vehicles.count() == 4
