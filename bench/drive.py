@@ -1,8 +1,9 @@
 """Drive the benchmark loads against the two running gunicorns and print the table.
 
 Started by `bench/run` (which owns the database and the processes); standard library
-plus psycopg only, no Django. Each wrk load runs a warm-up, then the measured period;
-every event of every request is new (see remote_events.lua). Beside the rates it records
+plus psycopg only, no Django. Each wrk load runs a warm-up, then its measured period in
+slices that alternate with its ceiling's; every event of every request is new (see
+remote_events.lua). Beside the rates it records
 where the CPU went — the gunicorn workers, the PostgreSQL backends serving the bench
 database, wrk itself — and checks that every acknowledged event became one new row
 (a smaller count would mean the load measured the duplicate path).
@@ -42,12 +43,14 @@ def _stat(pid: int) -> list[str] | None:
 
 
 def cpu_seconds(pids: list[int]) -> float:
+    """CPU time the processes have run, from the scheduler's nanosecond counter."""
     total = 0
     for pid in pids:
-        rest = _stat(pid)
-        if rest:
-            total += int(rest[11]) + int(rest[12])  # utime + stime
-    return total / CLK_TCK
+        try:
+            total += int(Path(f"/proc/{pid}/schedstat").read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            pass  # gone meanwhile
+    return total / 1e9
 
 
 def children(pid: int) -> list[int]:
@@ -80,7 +83,15 @@ class CpuMeter:
         ).fetchall()
         return [r[0] for r in rows]
 
+    def _pg_counters(self) -> tuple:
+        # Cluster-wide WAL (other databases' writes count too, usually little) and this
+        # database's blocks read from outside shared_buffers.
+        wal = self.conn.execute("SELECT wal_bytes, wal_fpi FROM pg_stat_wal").fetchone()
+        read = self.conn.execute("SELECT blks_read FROM pg_stat_database WHERE datname = %s", (self.dbname,)).fetchone()
+        return int(wal[0]), int(wal[1]), int(read[0])
+
     def start(self) -> None:
+        self.p0 = self._pg_counters()
         self.workers, self.backends = children(self.master_pid), self._backends()
         self.w0, self.b0 = cpu_seconds(self.workers), cpu_seconds(self.backends)
         self.c0 = _loadgen_cpu()
@@ -98,6 +109,9 @@ class CpuMeter:
             "workers": len(self.workers),
             "backends": len(self.backends),
         }
+        time.sleep(1.1)  # PostgreSQL flushes backend statistics at most once a second
+        p1 = self._pg_counters()
+        result.update(wal_bytes=p1[0] - self.p0[0], wal_fpi=p1[1] - self.p0[1], blocks_read=p1[2] - self.p0[2])
         # Whatever else ran meanwhile (other tests on the machine, PostgreSQL's own helpers):
         # a large value means the numbers of this load are polluted.
         others = busy / CLK_TCK - result["app_cpu_s"] - result["pg_cpu_s"] - result["loadgen_cpu_s"]
@@ -143,6 +157,18 @@ class Driver:
     def count(self, table: str | None) -> int:
         return self.conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0] if table else 0  # noqa: S608
 
+    def settled_count(self, table: str | None) -> int:
+        """The row count once the server has finished the requests wrk left queued when it stopped
+        (gunicorn still serves a request whose client has gone)."""
+        last = self.count(table)
+        for _ in range(50):  # at most ~10 s
+            time.sleep(0.2)
+            now = self.count(table)
+            if now == last:
+                break
+            last = now
+        return last
+
     def wrk(self, load: Load, duration: float) -> dict:
         a = self.args
         env = {
@@ -162,30 +188,39 @@ class Driver:
                 return json.loads(line[len("BENCH_JSON ") :])
         raise SystemExit(f"wrk printed no BENCH_JSON line:\n{done.stdout}\n{done.stderr}")
 
-    def run_wrk_load(self, load: Load, duration: float) -> None:
-        print(f"  {load.title}: {self.args.warmup:g} s warm-up, {duration:g} s measured …", flush=True)
+    def warm(self, load: Load) -> None:
         if self.args.warmup:
+            print(f"  {load.title}: {self.args.warmup:g} s warm-up", flush=True)
             self.wrk(load, self.args.warmup)
-            time.sleep(0.5)  # let the warm-up's last requests commit before counting rows
+
+    def measure(self, load: Load, duration: float) -> None:
+        """One measured slice of `load`; slices add up in load.result."""
+        print(f"  {load.title}: {duration:g} s measured", flush=True)
         meter = CpuMeter(load.master_pid, self.conn, self.dbname)
-        rows_before = self.count(load.table)
+        rows_before = self.settled_count(load.table)
         meter.start()
         raw = self.wrk(load, duration)
         cpu = meter.stop()
-        rows = self.count(load.table) - rows_before
-        seconds = raw["duration_us"] / 1e6
-        ok = raw["requests"] - raw["non2xx"]
-        errors = raw["connect_errors"] + raw["read_errors"] + raw["write_errors"] + raw["timeouts"]
-        load.result = {
-            **raw,
-            **cpu,
-            "seconds": seconds,
-            "rps": raw["requests"] / seconds,
-            "eps": ok * load.events / seconds,
-            "socket_errors": errors,
-            "acked_events": ok * load.events,
-            "new_rows": rows,
-        }
+        rows = self.settled_count(load.table) - rows_before
+        r = load.result
+        for key in ("requests", "non2xx", "connect_errors", "read_errors", "write_errors", "timeouts", "duration_us",
+                    "app_cpu_s", "pg_cpu_s", "loadgen_cpu_s", "wall_s", "wal_bytes", "wal_fpi", "blocks_read"):
+            r[key] = r.get(key, 0) + (raw | cpu)[key]
+        r["busy_s"] = r.get("busy_s", 0.0) + cpu["machine_busy"] * cpu["wall_s"]
+        r["other_s"] = r.get("other_s", 0.0) + cpu["other_cores"] * cpu["wall_s"]
+        r["slices"] = r.get("slices", 0) + 1
+        r["new_rows"] = r.get("new_rows", 0) + rows
+        seconds = r["duration_us"] / 1e6
+        ok = r["requests"] - r["non2xx"]
+        r.update(
+            seconds=seconds,
+            rps=r["requests"] / seconds,
+            eps=ok * load.events / seconds,
+            socket_errors=r["connect_errors"] + r["read_errors"] + r["write_errors"] + r["timeouts"],
+            acked_events=ok * load.events,
+            machine_busy=r["busy_s"] / r["wall_s"],
+            other_cores=r["other_s"] / r["wall_s"],
+        )
 
     def run_latency(self, url: str, master_pid: int) -> dict:
         a = self.args
@@ -217,12 +252,12 @@ def fmt(value, spec: str = ",.0f") -> str:
 
 
 def rows_match(load: Load, connections: int) -> bool:
-    """Every acknowledged event is a new row. wrk stops with up to `connections` requests in
-    flight: the server may still store those, which wrk never counts — hence the slack."""
+    """Every acknowledged event is a new row. wrk stops each slice with up to `connections`
+    requests in flight: the server still stores those, which wrk never counts — hence the slack."""
     if not load.table:
         return True
     r = load.result
-    return r["acked_events"] <= r["new_rows"] <= r["acked_events"] + connections * load.events
+    return r["acked_events"] <= r["new_rows"] <= r["acked_events"] + r["slices"] * connections * load.events
 
 
 def report(loads: dict[str, Load], latency: dict, info: dict, args) -> tuple[str, dict]:
@@ -236,7 +271,7 @@ def report(loads: dict[str, Load], latency: dict, info: dict, args) -> tuple[str
     lines = []
     header = (
         f"{'load':<44} {'req/s':>8} {'events/s':>9} {'ours/ceiling':>12} {'non-2xx':>7} {'sock err':>8}"
-        f" {'new rows/acked':>15} {'app CPU ms/req':>14} {'PG CPU ms/req':>13} {'wrk CPU':>7} {'busy':>5} {'others':>6}"
+        f" {'new rows/acked':>15} {'app CPU ms/req':>14} {'PG CPU ms/req':>13} {'WAL KB/req':>10} {'reads/req':>10} {'wrk CPU':>7} {'busy':>5} {'others':>6}"
     )
     lines += [header, "-" * len(header)]
     for load in loads.values():
@@ -247,11 +282,13 @@ def report(loads: dict[str, Load], latency: dict, info: dict, args) -> tuple[str
         lines.append(
             f"{load.title:<44} {fmt(r['rps']):>8} {fmt(r['eps'] if load.events else None):>9} {ratio:>12} {r['non2xx']:>7}"
             f" {r['socket_errors']:>8} {rows:>15} {r['app_cpu_s'] * 1000 / n:>14.2f} {r['pg_cpu_s'] * 1000 / n:>13.2f}"
+            f" {r['wal_bytes'] / 1024 / n:>10.1f} {r['blocks_read'] / n:>10.1f}"
             f" {r['loadgen_cpu_s'] / r['seconds']:>6.0%} {r['machine_busy']:>5.0%} {r['other_cores']:>6.2f}"
         )
     lines.append(
         "columns: CPU ms/req = CPU of the 2 gunicorn workers (app) and of the PostgreSQL backends of the bench database (PG) "
-        "per request; wrk CPU = the load generator, share of one core; busy = whole machine; others = cores used by "
+        "per request; WAL KB/req = WAL written per request (whole cluster); reads/req = blocks PostgreSQL had to read "
+        "from outside shared_buffers per request; wrk CPU = the load generator, share of one core; busy = whole machine; others = cores used by "
         "everything else meanwhile (other jobs on the machine pollute the numbers when this is high)"
     )
     lines.append("")
@@ -284,7 +321,8 @@ def report(loads: dict[str, Load], latency: dict, info: dict, args) -> tuple[str
     )
     lines.append(
         f"settings: gunicorn 2 sync workers per app, wrk -t{args.threads} -c{args.connections}, {args.warmup:g} s warm-up + "
-        f"{args.duration:g} s per load, {args.actions:,} seeded actions, database {info['database']}"
+        f"{args.duration:g} s per load in {args.slices} slices alternating ours and the ceiling, {args.actions:,} seeded actions, "
+        f"database {info['database']}"
     )
     data = {
         "ratios": ratios,
@@ -309,6 +347,7 @@ def main() -> None:
     parser.add_argument("--actions", type=int, default=50000)
     parser.add_argument("--duration", type=float, default=15)
     parser.add_argument("--warmup", type=float, default=3)
+    parser.add_argument("--slices", type=int, default=3, help="measured period split in this many alternating slices")
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--rate", type=float, default=200)
@@ -334,8 +373,16 @@ def main() -> None:
         ]
     }
     print("loads:", flush=True)
-    for load in loads.values():
-        driver.run_wrk_load(load, args.duration if load.events else min(args.duration, 5))
+    # Ours and its ceiling run in alternating slices, so that whatever else the machine does
+    # meanwhile weighs on both sides of each ratio alike.
+    for ours, ceiling in (("ours_single", "ref_single"), ("ours_batch", "ref_batch")):
+        driver.warm(loads[ours])
+        driver.warm(loads[ceiling])
+        for _ in range(args.slices):
+            driver.measure(loads[ours], args.duration / args.slices)
+            driver.measure(loads[ceiling], args.duration / args.slices)
+    driver.warm(loads["bare"])
+    driver.measure(loads["bare"], min(args.duration, 5))
     latency = driver.run_latency(args.ours + WEBHOOK, args.ours_pid)
     text, data = report(loads, latency, info, args)
     print()
