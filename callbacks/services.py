@@ -289,7 +289,7 @@ def _secrets_for(key: str, *, fresh: bool) -> tuple | None:
     now = time.monotonic()
     entry = _SECRETS.get(key)
     if entry is None or fresh or now - entry[0] > _SECRETS_TTL:
-        row = Callback.objects.filter(webhook_key=key).values_list("pk", "secret", "previous_secret", "previous_secret_until").first()
+        row = Callback.objects.filter(webhook_key=key).order_by().values_list("pk", "secret", "previous_secret", "previous_secret_until").first()
         if row is None:
             _SECRETS.pop(key, None)
             return None

@@ -58,13 +58,13 @@ class RemoteAction(models.Model):
     callback = models.ForeignKey("callbacks.Callback", on_delete=models.PROTECT, related_name="remote_actions")
     remote_type = models.CharField(max_length=40, choices=RemoteType.choices)
     command = models.JSONField(help_text="The Remote body without its label, e.g. {\"horn\": {\"state\": \"Activated\"}}.")
-    status = models.CharField(max_length=16, choices=ActionStatus.choices, default=ActionStatus.QUEUED, db_index=True)
+    status = models.CharField(max_length=16, choices=ActionStatus.choices, default=ActionStatus.QUEUED)
     pending_status = models.CharField(max_length=40, blank=True, choices=PendingStatus.choices, help_text="Latest Pending step.")
     pending_at = models.DateTimeField(null=True, blank=True, help_text="eventDate of that Pending step.")
     failure_cause = models.CharField(max_length=64, blank=True)
     feedback_detail = models.CharField(max_length=64, blank=True)
     error = models.TextField(blank=True, help_text="Why the portal gave up, or the vendor's refusal.")
-    remote_action_id = models.CharField(max_length=64, null=True, blank=True, unique=True, help_text="remoteActionId at Stellantis.")
+    remote_action_id = models.CharField(max_length=64, null=True, blank=True, help_text="remoteActionId at Stellantis.")
 
     requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     source = models.CharField(max_length=8, choices=Source.choices)
@@ -86,7 +86,19 @@ class RemoteAction(models.Model):
             ("request_remote", "Can send remote commands"),
             ("request_dangerous_remote", "Can send unlock, immobilization and stolen commands"),
         ]
-        indexes = [models.Index(fields=["vehicle", "-created_at"])]
+        # Every index here is written by each webhook delivery that moves an action, so only
+        # the ones a query needs: a UniqueConstraint (unlike unique=True) adds no
+        # varchar_pattern_ops copy on PostgreSQL, and open actions (what sweep, reconcile and
+        # the stuck filter look for) get a partial index that finished ones leave.
+        constraints = [models.UniqueConstraint(fields=["remote_action_id"], name="remote_action_id_unique")]
+        indexes = [
+            models.Index(fields=["vehicle", "-created_at"]),
+            models.Index(
+                fields=["status", "submitted_at"],
+                name="remote_action_open",
+                condition=~models.Q(status__in=[str(s) for s in FINAL_STATUSES]),
+            ),
+        ]
 
     def __str__(self):
         return f"{self.get_remote_type_display()} → {self.vehicle_id} ({self.status})"
@@ -124,7 +136,8 @@ class RemoteEvent(models.Model):
     """A notification event from Stellantis. Kept even before its action is known (early arrival)."""
 
     action = models.ForeignKey(RemoteAction, null=True, blank=True, on_delete=models.CASCADE, related_name="events")
-    remote_action_id = models.CharField(max_length=64, db_index=True)
+    # No index of its own: the unique constraint below leads with it.
+    remote_action_id = models.CharField(max_length=64)
     vin = models.CharField(max_length=17, blank=True)
     remote_type = models.CharField(max_length=40, blank=True)
     event_type = models.CharField(max_length=8, choices=EventType.choices)
