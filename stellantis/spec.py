@@ -36,6 +36,11 @@ def reference_dir() -> Path:
     return Path(settings.STELLANTIS_REFERENCE_DIR)
 
 
+def available() -> bool:
+    """Whether the vendor's files are here (they live beside the project, not in it)."""
+    return (reference_dir() / API_FILE).exists() and (reference_dir() / WEBHOOK_FILE).exists()
+
+
 @functools.cache
 def load(filename: str) -> dict:
     with open(reference_dir() / filename, encoding="utf-8") as fh:
