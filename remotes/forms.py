@@ -32,6 +32,8 @@ class FeatureForm(forms.Form):
     member: str = ""
     title: str = ""
     may_be_dangerous = False  # shows the confirmation box
+    # Which fields each choice of `mode` needs; the page shows only those (others stay hidden).
+    mode_fields: dict[str, list[str]] = {}
     # Where a validation-layer error lands when its path has no form field of its own.
     field_for_path: dict[str, str] = {}
 
@@ -118,6 +120,7 @@ class StolenForm(FeatureForm):
             ("release", "Release the stolen vehicle's immobilization"),
         ]
     )
+    mode_fields = {"declare": [], "cancel": [], "tracking": ["running", "shutdown"], "immobilize": [], "release": []}
     running = forms.IntegerField(required=False, label="Tracking period while running (seconds, ≥ 5)")
     shutdown = forms.IntegerField(required=False, label="Tracking period while parked (seconds, ≥ 60)")
     field_for_path = {"stolen.trackingPeriod.running": "running", "stolen.trackingPeriod.shutdown": "shutdown", "stolen": "mode"}
@@ -166,6 +169,7 @@ class ChargingForm(_ProgramsMixin, FeatureForm):
             ("preferences", "Set charging preferences"),
         ]
     )
+    mode_fields = {"now": [], "stop": [], "delayed": ["at"], "programs": ["programs"], "preferences": ["level", "charge_type"]}
     at = forms.DateTimeField(required=False, label="Start at", widget=forms.DateTimeInput(attrs={"type": "datetime-local"}))
     level = forms.ChoiceField(choices=[("", "—")] + [(f"Level{i}", f"Level {i}") for i in range(1, 6)], required=False)
     charge_type = forms.ChoiceField(choices=[("", "—"), ("Partial", "Partial (battery-friendly)"), ("Full", "Full")], required=False)
