@@ -137,6 +137,16 @@ def q2_cluster(stack):
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
+    # The cluster's worker processes may outlive its main one by a moment, each holding a
+    # database connection that would stop the test database from being dropped.
+    for _ in range(50):
+        try:
+            os.killpg(proc.pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.1)
+    else:
+        os.killpg(proc.pid, signal.SIGKILL)
 
 
 @pytest.fixture

@@ -312,6 +312,9 @@ def apply_events(events: list[ParsedEvent], *, delivery=None) -> ApplyResult:
         )
     # ON CONFLICT DO NOTHING on the unique key: a re-delivered event, or one a concurrent
     # delivery of the same batch inserted a moment ago, is a no-op rather than an error.
+    # Inserted in key order: two deliveries racing over the same events (orphans have no
+    # action row to serialise them) then wait for each other instead of deadlocking.
+    fresh.sort(key=lambda ev: (ev.remote_action_id, ev.event_type, ev.status, ev.event_date))
     RemoteEvent.objects.bulk_create(fresh, ignore_conflicts=True)
     rows = _event_rows(remote_action_id__in=rids)
     if delivery is not None:
