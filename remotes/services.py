@@ -155,30 +155,37 @@ def _claim(action_id) -> bool:
     )
 
 
-def _finish_from(action_id, *, status: str, detail: str, error: str = "") -> bool:
-    """submitting → a final or waiting state, only if we still hold the claim."""
+def _transition(action_id, *, expect: tuple, status: str, detail: str, **fields) -> bool:
+    """Move an action from one of `expect` to `status`, with its timeline step, or do nothing.
+
+    The conditional UPDATE is the claim: a worker that lost its claim (or a state that moved
+    on meanwhile) changes nothing and adds no step.
+    """
     now = timezone.now()
-    updates = {"status": status, "error": error}
     if status in FINAL_STATUSES:
-        updates["finished_at"] = now
+        fields.setdefault("finished_at", now)
     with transaction.atomic():
-        moved = RemoteAction.objects.filter(pk=action_id, status=ActionStatus.SUBMITTING).update(**updates) == 1
+        moved = RemoteAction.objects.filter(pk=action_id, status__in=expect).update(status=status, **fields) == 1
         if moved:
-            _step(action_id, status, detail or error, at=now)
+            _step(action_id, status, detail, at=now)
     return moved
 
 
+def _finish_from(action_id, *, status: str, detail: str = "", error: str = "") -> bool:
+    """submitting → a final state, only if we still hold the claim."""
+    return _transition(action_id, expect=(ActionStatus.SUBMITTING,), status=status, detail=detail or error, error=error)
+
+
 def _record_submitted(action: RemoteAction, remote_action_id: str, how: str) -> None:
-    now = timezone.now()
-    with transaction.atomic():
-        moved = (
-            RemoteAction.objects.filter(pk=action.pk, status=ActionStatus.SUBMITTING).update(
-                status=ActionStatus.SUBMITTED, remote_action_id=remote_action_id, submitted_at=now, error=""
-            )
-            == 1
-        )
-        if moved:
-            _step(action.pk, ActionStatus.SUBMITTED, f"{how} · remoteActionId {remote_action_id}", at=now)
+    moved = _transition(
+        action.pk,
+        expect=(ActionStatus.SUBMITTING,),
+        status=ActionStatus.SUBMITTED,
+        detail=f"{how} · remoteActionId {remote_action_id}",
+        remote_action_id=remote_action_id,
+        submitted_at=timezone.now(),
+        error="",
+    )
     if moved:
         # Notifications may have beaten the POST's answer; adopt them now that the id is
         # committed (see callbacks.services.receive_delivery for the other half).
@@ -234,11 +241,13 @@ def _retry_later(action: RemoteAction, why: str) -> str:
         _finish_from(action.pk, status=ActionStatus.ERROR, detail="", error=f"Gave up after {action.submit_attempts} attempts: {why}")
         return "gave up"
     delay = backoff[action.submit_attempts - 1]
-    with transaction.atomic():
-        moved = RemoteAction.objects.filter(pk=action.pk, status=ActionStatus.SUBMITTING).update(status=ActionStatus.QUEUED, error=why) == 1
-        if moved:
-            _step(action.pk, ActionStatus.QUEUED, f"{why} — will check and retry in {delay} s")
-            transaction.on_commit(lambda: enqueue_submit(action.pk, delay=delay))
+    moved = _transition(
+        action.pk, expect=(ActionStatus.SUBMITTING,), status=ActionStatus.QUEUED, detail=f"{why} — will check and retry in {delay} s", error=why
+    )
+    if moved:
+        # After the commit above; dying in between leaves a queued action with an old claim,
+        # which the sweep re-enqueues once overdue.
+        enqueue_submit(action.pk, delay=delay)
     return "retry scheduled"
 
 
@@ -528,14 +537,4 @@ def _apply_read_back(action: RemoteAction, remote: dict, now: dt.datetime) -> No
 
 
 def _finish_open(action_id, why: str) -> bool:
-    now = timezone.now()
-    with transaction.atomic():
-        moved = (
-            RemoteAction.objects.filter(pk=action_id, status__in=(ActionStatus.SUBMITTED, ActionStatus.PENDING)).update(
-                status=ActionStatus.ERROR, error=why, finished_at=now
-            )
-            == 1
-        )
-        if moved:
-            _step(action_id, ActionStatus.ERROR, why, at=now)
-    return moved
+    return _transition(action_id, expect=(ActionStatus.SUBMITTED, ActionStatus.PENDING), status=ActionStatus.ERROR, detail=why, error=why)
