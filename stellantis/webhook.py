@@ -6,7 +6,7 @@ import datetime as dt
 import json
 from dataclasses import dataclass
 
-from .vocabulary import DoneStatus, EventType, FailureCause, FeedbackDetail, PendingStatus
+from .vocabulary import DoneStatus, EventType, PendingStatus
 
 
 class WebhookPayloadError(ValueError):
@@ -84,13 +84,10 @@ def _event(raw) -> ParsedEvent:
     rid = raw.get("remoteActionId")
     if not isinstance(rid, str) or not rid:
         raise WebhookPayloadError("remoteActionId is missing")
+    # failureCause and feedbackDetail are kept as the vendor sent them, even when newer than
+    # our lists (FailureCause, FeedbackDetail): the timeline shows an unknown cause verbatim.
     cause = status.get("failureCause") or ""
-    if cause and cause not in FailureCause.values:
-        # Keep the vendor's word even when it is newer than our list.
-        pass
     detail = status.get("feedbackDetail") or ""
-    if detail and detail not in FeedbackDetail.values:
-        pass
     return ParsedEvent(
         remote_action_id=rid,
         vin=str(raw.get("vin") or ""),
