@@ -34,8 +34,7 @@ class CallbackInputSerializer(serializers.Serializer):
     attributes = AttributeSerializer(many=True, required=False, default=list)
 
     def validate(self, data):
-        if data.get("batch_size") and not data.get("batch_time_window"):
-            data["batch_time_window"] = rules.DEFAULT_TIME_WINDOW
+        data["batch_time_window"] = rules.time_window(data.get("batch_size"), data.get("batch_time_window"))
         errors = rules.check(
             target=data.get("target") or services.default_webhook_target(), name=data.get("name", ""),
             retry_policy=data["retry_policy"], retry_number=data.get("retry_number"), retry_delay=data.get("retry_delay"),

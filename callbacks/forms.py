@@ -49,8 +49,7 @@ class CallbackForm(forms.Form):
 
     def clean(self):
         data = super().clean()
-        if data.get("batch_size") and not data.get("batch_time_window"):
-            data["batch_time_window"] = rules.DEFAULT_TIME_WINDOW
+        data["batch_time_window"] = rules.time_window(data.get("batch_size"), data.get("batch_time_window"))
         errors = rules.check(
             target=data.get("target", ""), name=data.get("name", ""), retry_policy=data.get("retry_policy"),
             retry_number=data.get("retry_number"), retry_delay=data.get("retry_delay"), batch_size=data.get("batch_size"),

@@ -14,6 +14,13 @@ MIN_TIME_WINDOW = 5
 DEFAULT_TIME_WINDOW = 60
 
 
+def time_window(batch_size: int | None, batch_time_window: int | None) -> int | None:
+    """The vendor's default window (60 s) when batching is on and none was given."""
+    if batch_size and not batch_time_window:
+        return DEFAULT_TIME_WINDOW
+    return batch_time_window
+
+
 def check(
     *,
     target: str,

@@ -82,8 +82,7 @@ def create_callback(*, fleet, client: FleetClient | None = None, **fields) -> Ca
     client = client or FleetClient.from_settings()
     fields.setdefault("target", default_webhook_target())
     fields.setdefault("remote_types", list(RemoteType.values))
-    if fields.get("batch_size") and not fields.get("batch_time_window"):
-        fields["batch_time_window"] = rules.DEFAULT_TIME_WINDOW
+    fields["batch_time_window"] = rules.time_window(fields.get("batch_size"), fields.get("batch_time_window"))
     callback = Callback(fleet=fleet, **{k: v for k, v in fields.items() if k in EDITABLE_FIELDS})
     _validate(callback)
     reply = _vendor_call("create the callback", lambda: client.create_callback(fleet.external_id, callback.subscribe_body()))
@@ -102,15 +101,15 @@ def update_callback(*, callback: Callback, changes: dict, client: FleetClient | 
         if field not in EDITABLE_FIELDS:
             raise CallbackInvalid(f"{field} cannot be edited", errors={field: "cannot be edited"})
         setattr(candidate, field, value)
-    if candidate.batch_size and not candidate.batch_time_window:
-        candidate.batch_time_window = rules.DEFAULT_TIME_WINDOW
-    if not candidate.batch_size:
-        candidate.batch_time_window = None
+    # Clearing the batch size turns batching off: its window goes with it.
+    candidate.batch_time_window = rules.time_window(candidate.batch_size, candidate.batch_time_window) if candidate.batch_size else None
     _validate(candidate)
-    _vendor_call(
-        "accept the change",
-        lambda: client.replace_callback(candidate.fleet.external_id, candidate.external_id, candidate.subscribe_body()),
-    )
+    return _replace_at_vendor(candidate, "accept the change", client)
+
+
+def _replace_at_vendor(candidate: Callback, what: str, client: FleetClient) -> Callback:
+    """PUT the whole candidate; only once Stellantis has it is the local row overwritten."""
+    _vendor_call(what, lambda: client.replace_callback(candidate.fleet.external_id, candidate.external_id, candidate.subscribe_body()))
     candidate.last_synced_at = timezone.now()
     candidate.save()
     return candidate
@@ -161,14 +160,9 @@ def rotate_secret(*, callback: Callback, client: FleetClient | None = None) -> C
     client = client or FleetClient.from_settings()
     candidate = Callback.objects.get(pk=callback.pk)
     candidate.previous_secret, candidate.secret = candidate.secret, new_secret()
-    _vendor_call(
-        "accept the new secret",
-        lambda: client.replace_callback(candidate.fleet.external_id, candidate.external_id, candidate.subscribe_body()),
-    )
     candidate.previous_secret_until = timezone.now() + dt.timedelta(seconds=NOTIFICATION_HORIZON_SECONDS)
     candidate.secret_at_vendor = True
-    candidate.last_synced_at = timezone.now()
-    candidate.save()
+    _replace_at_vendor(candidate, "accept the new secret", client)
     forget_secrets(candidate)
     return candidate
 
@@ -187,7 +181,7 @@ def _fields_from_vendor(remote: dict) -> dict:
         "retry_number": retry.get("retryNumber", 3),
         "retry_delay": retry.get("retryDelay", 10),
         "batch_size": batch.get("size"),
-        "batch_time_window": (batch.get("timeWindow") or rules.DEFAULT_TIME_WINDOW) if batch.get("size") else None,
+        "batch_time_window": rules.time_window(batch.get("size"), batch.get("timeWindow")) if batch.get("size") else None,
         "remote_types": list(subscribe.get("remoteTypes") or []),
     }
 
@@ -228,12 +222,11 @@ def import_callbacks(*, fleet, client: FleetClient | None = None) -> CallbackImp
             callback.status = remote.get("status") or CallbackStatus.RUNNING
             callback.last_synced_at = now
             callback.deleted_at = None
-            callback.save()
-            # Our webhook only trusts the secret it generated for this very row.
+            # Our webhook only trusts the secret it generated for this very row (its key and
+            # secret exist before the row is first saved).
             callback.secret_at_vendor = hmac.compare_digest(_vendor_secret(remote), callback.secret_header_value)
-            if not callback.secret_at_vendor:
-                without_secret += 1
-            callback.save(update_fields=["secret_at_vendor"])
+            without_secret += not callback.secret_at_vendor
+            callback.save()
     return CallbackImport(created=created, updated=updated, without_secret=without_secret)
 
 
@@ -257,11 +250,7 @@ def compare_with_vendor(*, callback: Callback, client: FleetClient | None = None
 
 
 def _normal(field: str, value):
-    if field == "remote_types":
-        return sorted(value or [])
-    if field in ("retry_number", "retry_delay") and value is None:
-        return None
-    return value
+    return sorted(value or []) if field == "remote_types" else value
 
 
 # --- the webhook inbox -------------------------------------------------------------------
