@@ -12,7 +12,7 @@ import datetime as dt
 from django import forms
 from django.utils import timezone
 
-from stellantis.remotes import DAYS, CommandInvalid, is_dangerous, parse_remote
+from stellantis.remotes import DAYS, MAY_BE_DANGEROUS, CommandInvalid, is_dangerous, parse_remote
 
 DAY_CHOICES = [(d, d) for d in DAYS]
 SLOTS = (1, 2, 3, 4)
@@ -31,7 +31,6 @@ def duration_of_day(value: dt.time) -> str:
 class FeatureForm(forms.Form):
     member: str = ""
     title: str = ""
-    may_be_dangerous = False  # shows the confirmation box
     # Which fields each choice of `mode` needs; the page shows only those (others stay hidden).
     mode_fields: dict[str, list[str]] = {}
     # Where a validation-layer error lands when its path has no form field of its own.
@@ -44,6 +43,11 @@ class FeatureForm(forms.Form):
 
     def body(self) -> dict:
         raise NotImplementedError
+
+    @property
+    def may_be_dangerous(self) -> bool:
+        """Shows the confirmation box."""
+        return self.member in MAY_BE_DANGEROUS
 
     def clean(self):
         data = super().clean()
@@ -72,7 +76,6 @@ class HornForm(FeatureForm):
 
 class DoorsForm(FeatureForm):
     member, title = "door", "Lock or unlock the doors"
-    may_be_dangerous = True
     state = forms.ChoiceField(choices=[("Locked", "Lock"), ("Unlocked", "Unlock")])
     field_for_path = {"door.state": "state"}
 
@@ -98,7 +101,6 @@ class WakeUpForm(FeatureForm):
 
 class ImmobilizationForm(FeatureForm):
     member, title = "immobilization", "Immobilization"
-    may_be_dangerous = True
     activate = forms.TypedChoiceField(
         choices=[("1", "Immobilize (the engine will not start)"), ("0", "Release the immobilization")], coerce=lambda v: v == "1"
     )
@@ -110,7 +112,6 @@ class ImmobilizationForm(FeatureForm):
 
 class StolenForm(FeatureForm):
     member, title = "stolen", "Stolen vehicle"
-    may_be_dangerous = True
     mode = forms.ChoiceField(
         choices=[
             ("declare", "Declare the vehicle stolen"),

@@ -403,8 +403,12 @@ _VALIDATORS = {
     "charging": _charging,
 }
 
-# Commands whose replay or late delivery is a safety problem; they need their own permission.
+# Members that can carry a command whose replay or late delivery is a safety problem
+# (for doors, only an unlock is): they need their own permission and a confirmation.
+MAY_BE_DANGEROUS = frozenset({"door", "immobilization", "stolen"})
+
+
 def is_dangerous(command: Command) -> bool:
     if command.member == "door":
         return command.body.get("state") == "Unlocked"
-    return command.member in ("immobilization", "stolen")
+    return command.member in MAY_BE_DANGEROUS

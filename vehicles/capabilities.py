@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from stellantis.remotes import MAY_BE_DANGEROUS
 from stellantis.vocabulary import ELECTRIFIED, RemoteType
 
 
@@ -20,7 +21,11 @@ class Feature:
     label: str
     capability: str  # key in onboardCapabilities.remote
     needs_electrified: bool = False
-    dangerous: bool = False
+
+    @property
+    def dangerous(self) -> bool:
+        """Some command of this feature needs a confirmation (for doors: unlocking)."""
+        return self.member in MAY_BE_DANGEROUS
 
 
 FEATURES = [
@@ -31,8 +36,8 @@ FEATURES = [
     Feature("lights", RemoteType.LIGHTS, "Lights", "lights"),
     Feature("wakeUp", RemoteType.WAKE_UP, "State refresh", "wakeup"),
     Feature("navigation", RemoteType.NAVIGATION, "Navigation", "navigation"),
-    Feature("immobilization", RemoteType.IMMOBILIZATION, "Immobilization", "stolen", dangerous=True),
-    Feature("stolen", RemoteType.STOLEN, "Stolen", "stolen", dangerous=True),
+    Feature("immobilization", RemoteType.IMMOBILIZATION, "Immobilization", "stolen"),
+    Feature("stolen", RemoteType.STOLEN, "Stolen", "stolen"),
 ]
 BY_MEMBER = {f.member: f for f in FEATURES}
 
