@@ -148,4 +148,4 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
     def replay(self, request, queryset):
         for delivery in queryset:
             receipt = services.replay_delivery(delivery=delivery)
-            self.message_user(request, f"Delivery {delivery.pk}: {receipt.events} event(s), {receipt.new_events} new — {receipt.delivery.get_outcome_display()}.", messages.SUCCESS)
+            self.message_user(request, f"Delivery {delivery.pk}: {receipt.events} event(s), {receipt.new_events} new — {WebhookDelivery.Outcome(receipt.outcome).label}.", messages.SUCCESS)

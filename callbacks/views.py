@@ -7,7 +7,9 @@ from django.db import DatabaseError
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 from rest_framework import status
+from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.permissions import AllowAny
+from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -21,6 +23,16 @@ from .models import Callback
 log = logging.getLogger(__name__)
 
 
+class _JSONOnly(BaseContentNegotiation):
+    """The vendor reads only our status code: answer JSON without parsing its Accept header."""
+
+    def select_parser(self, request, parsers):
+        return parsers[0] if parsers else None
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        return renderers[0], renderers[0].media_type
+
+
 class StellantisWebhook(APIView):
     """Where Stellantis POSTs RemoteEvents.
 
@@ -31,10 +43,15 @@ class StellantisWebhook(APIView):
 
     authentication_classes = []
     permission_classes = [AllowAny]
+    # The hot path: the body is read raw (it is stored as received), no throttling, JSON out.
+    parser_classes = []
+    throttle_classes = []
+    renderer_classes = [JSONRenderer]
+    content_negotiation_class = _JSONOnly
 
     def post(self, request):
         try:
-            callback = services.authenticate(request.headers.get(settings.WEBHOOK_SECRET_HEADER))
+            callback_id = services.authenticate(request.headers.get(settings.WEBHOOK_SECRET_HEADER))
         except services.WebhookUnauthorized as exc:
             log.warning("webhook refused from %s: %s", request.META.get("REMOTE_ADDR"), exc)
             return Response({"detail": "Invalid or missing webhook secret."}, status=status.HTTP_401_UNAUTHORIZED)
@@ -43,7 +60,7 @@ class StellantisWebhook(APIView):
             return Response({"detail": f"Body over {settings.WEBHOOK_MAX_BODY_BYTES} bytes."}, status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
         try:
             receipt = services.receive_delivery(
-                callback=callback,
+                callback_id=callback_id,
                 body=request._request.body,
                 headers=dict(request.headers),
                 query=request.META.get("QUERY_STRING", ""),
@@ -52,7 +69,7 @@ class StellantisWebhook(APIView):
         except DatabaseError:
             log.exception("webhook delivery could not be stored")
             return Response({"detail": "Not stored; please retry."}, status=status.HTTP_500_INTERNAL_SERVER_ERROR)
-        return Response({"received": receipt.delivery.pk, "events": receipt.events, "new": receipt.new_events})
+        return Response({"received": receipt.delivery_id, "events": receipt.events, "new": receipt.new_events})
 
 
 # --- callback pages ----------------------------------------------------------------------

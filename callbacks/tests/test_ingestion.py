@@ -7,7 +7,7 @@ import threading
 import pytest
 import requests
 from django.conf import settings
-from django.db import OperationalError, connection
+from django.db import connection
 
 from callbacks import services
 from callbacks.models import WebhookDelivery
@@ -81,13 +81,28 @@ def test_two_workers_posting_the_same_batch_at_once_store_each_event_once(setup)
     assert action.status == ActionStatus.SUCCESS
 
 
-def test_a_database_failure_mid_delivery_answers_500_and_writes_nothing(setup, monkeypatch):
+@pytest.fixture
+def event_inserts_fail():
+    """A real database failure after the delivery row is written: the event insert raises."""
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                "CREATE FUNCTION test_disk_full() RETURNS trigger LANGUAGE plpgsql AS "
+                "$$ BEGIN RAISE EXCEPTION 'disk full'; END $$"
+            )
+            cursor.execute("CREATE TRIGGER test_disk_full BEFORE INSERT ON remotes_remoteevent FOR EACH ROW EXECUTE FUNCTION test_disk_full()")
+        else:
+            cursor.execute("CREATE TRIGGER test_disk_full BEFORE INSERT ON remotes_remoteevent BEGIN SELECT RAISE(ABORT, 'disk full'); END")
+    yield
+    with connection.cursor() as cursor:
+        cursor.execute("DROP TRIGGER test_disk_full" + (" ON remotes_remoteevent" if connection.vendor == "postgresql" else ""))
+        if connection.vendor == "postgresql":
+            cursor.execute("DROP FUNCTION test_disk_full()")
+
+
+def test_a_database_failure_mid_delivery_answers_500_and_writes_nothing(setup, event_inserts_fail):
     server, callback, action = setup
 
-    def broken_bulk_create(*args, **kwargs):
-        raise OperationalError("disk full")
-
-    monkeypatch.setattr(RemoteEvent.objects, "bulk_create", broken_bulk_create)
     r = post(server, callback, events())
 
     assert r.status_code == 500
@@ -144,6 +159,7 @@ def test_concurrent_pending_and_done_on_postgresql_never_regress(setup):
 
 
 def test_a_delivery_our_code_fails_to_process_is_kept_flagged_and_acknowledged(setup, monkeypatch):
+    from remotes import pg_ingest
     from remotes import services as remote_services
 
     server, callback, action = setup
@@ -151,7 +167,11 @@ def test_a_delivery_our_code_fails_to_process_is_kept_flagged_and_acknowledged(s
     def bug(*args, **kwargs):
         raise ValueError("a bug of ours")
 
-    monkeypatch.setattr(remote_services, "_recompute", bug)
+    # The code that applies events: one statement on PostgreSQL, the ORM elsewhere.
+    if connection.vendor == "postgresql":
+        monkeypatch.setattr(pg_ingest, "store_and_apply", bug)
+    else:
+        monkeypatch.setattr(remote_services, "_recompute", bug)
     r = post(server, callback, events())
 
     assert r.status_code == 200  # received: the sender must not retry our bug forever

@@ -1,0 +1,89 @@
+"""The one-statement ingestion (PostgreSQL) follows the same rules as the ORM path.
+
+The rules live twice: in `services._derive` (SQLite, replay, adoption) and in the SQL of
+`remotes.pg_ingest` (every webhook delivery on PostgreSQL). Hypothesis feeds both the same
+events, cut into deliveries and shuffled, and the two actions must end identical.
+"""
+
+import datetime as dt
+import itertools
+
+import pytest
+from django.db import connection, transaction
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+
+from callbacks.models import WebhookDelivery
+from remotes import pg_ingest, services
+from remotes.models import ActionStatus, RemoteAction, RemoteEvent
+from stellantis.vocabulary import DoneStatus, PendingStatus
+from stellantis.webhook import ParsedEvent
+
+pytestmark = pytest.mark.skipif(connection.vendor != "postgresql", reason="the one-statement path runs on PostgreSQL only")
+
+T0 = dt.datetime(2026, 11, 25, 10, 0, tzinfo=dt.UTC)
+DERIVED = ("status", "pending_status", "pending_at", "failure_cause", "feedback_detail", "finished_at", "error")
+_ids = itertools.count()
+
+pending = st.tuples(st.just("Pending"), st.sampled_from(PendingStatus.values), st.just(""))
+done = st.tuples(st.just("Done"), st.sampled_from(DoneStatus.values), st.sampled_from(["", "VehicleOffline", "LowBattery"]))
+event = st.tuples(st.one_of(pending, pending, pending, done), st.integers(0, 6))  # few distinct dates: ties happen
+deliveries = st.lists(st.lists(event, min_size=1, max_size=6), min_size=1, max_size=5)
+start = st.sampled_from([ActionStatus.SUBMITTED, ActionStatus.PENDING, ActionStatus.ERROR, ActionStatus.SUCCESS, ActionStatus.EXPIRED])
+
+
+def parsed(rid, spec):
+    (kind, status, cause), seconds = spec
+    return ParsedEvent(
+        remote_action_id=rid, vin="VF3TEST0000000001", event_date=T0 + dt.timedelta(seconds=seconds),
+        remote_type="Horn", event_type=kind, status=status, failure_cause=cause,
+    )
+
+
+@pytest.fixture
+def make_action(db, make_vehicle, make_callback):
+    vehicle = make_vehicle()
+    callback = make_callback(vehicle.fleet)
+
+    def make(status):
+        n = next(_ids)
+        return RemoteAction.objects.create(
+            vehicle=vehicle, callback=callback, remote_type="Horn", command={"horn": {"state": "Activated"}}, source="api",
+            status=status, remote_action_id=f"prop{n:06d}", expires_at=T0, error="gave up" if status == ActionStatus.ERROR else "",
+        )
+
+    return make
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(batches=deliveries, status=start)
+# Two Pending steps with one eventDate in two deliveries: the newer row wins on both paths.
+@example(batches=[[(("Pending", "Accepted", ""), 5)], [(("Pending", "SentToVehicle", ""), 5)]], status=ActionStatus.SUBMITTED)
+# Two different Done events for one action, the later-dated one first.
+@example(batches=[[(("Done", "Failed", "LowBattery"), 9)], [(("Done", "Success", ""), 3)]], status=ActionStatus.PENDING)
+def test_one_statement_and_orm_paths_end_in_the_same_state(make_action, batches, status):
+    by_sql, by_orm = make_action(status), make_action(status)
+    for batch in batches:
+        delivery = WebhookDelivery.objects.create(body="{}")
+        with transaction.atomic():
+            pg_ingest.store_and_apply(
+                delivery={"callback_id": None, "now": T0, "remote_addr": None, "headers": {}, "query": "", "body": "{}"},
+                events=[parsed(by_sql.remote_action_id, e) for e in batch],
+            )
+            services.apply_events([parsed(by_orm.remote_action_id, e) for e in batch], delivery=delivery)
+
+    by_sql.refresh_from_db()
+    by_orm.refresh_from_db()
+    assert {f: getattr(by_sql, f) for f in DERIVED} == {f: getattr(by_orm, f) for f in DERIVED}
+    assert RemoteEvent.objects.filter(action=by_sql).count() == RemoteEvent.objects.filter(action=by_orm).count()
+
+
+def test_events_of_unknown_actions_are_kept_and_reported_as_orphans(db):
+    done = pg_ingest.store_and_apply(
+        delivery={"callback_id": None, "now": T0, "remote_addr": None, "headers": {}, "query": "", "body": "{}"},
+        events=[parsed("nobody-yet", (("Pending", "Accepted", ""), 1)), parsed("nobody-yet", (("Pending", "Accepted", ""), 1))],
+    )
+
+    assert done.orphan_action_ids == ["nobody-yet"]
+    assert done.new_events == 1  # the repeat inside one batch is dropped too
+    assert RemoteEvent.objects.get().delivery_id == done.delivery_id
