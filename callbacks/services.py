@@ -343,7 +343,8 @@ def receive_delivery(*, callback_id: int, body: bytes, headers: dict, query: str
     events = parsed.events if parsed else []
     raw = {
         "callback_id": callback_id,
-        "body": body.decode("utf-8", errors="replace"),
+        # As received, but text: bad UTF-8 and NUL (which PostgreSQL text refuses) become U+FFFD.
+        "body": body.decode("utf-8", errors="replace").replace("\x00", "\ufffd"),
         "headers": clean_headers,
         "query": query[:2000],
         "remote_addr": remote_addr,

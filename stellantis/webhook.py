@@ -8,6 +8,9 @@ from dataclasses import dataclass
 
 from .vocabulary import DoneStatus, EventType, PendingStatus
 
+# RemoteAction.remote_action_id and RemoteEvent.remote_action_id are this long.
+MAX_REMOTE_ACTION_ID = 64
+
 
 class WebhookPayloadError(ValueError):
     """The body cannot be read as RemoteEvents; it is stored and flagged, never lost."""
@@ -84,6 +87,11 @@ def _event(raw) -> ParsedEvent:
     rid = raw.get("remoteActionId")
     if not isinstance(rid, str) or not rid:
         raise WebhookPayloadError("remoteActionId is missing")
+    if len(rid) > MAX_REMOTE_ACTION_ID:
+        # We store (and compare with) at most this many characters: no action of ours has it.
+        raise WebhookPayloadError(f"remoteActionId is longer than {MAX_REMOTE_ACTION_ID} characters")
+    if any("\x00" in str(v) for v in (rid, raw.get("vin"), raw.get("remoteType"), status.get("failureCause"), status.get("feedbackDetail"))):
+        raise WebhookPayloadError("a text field holds a NUL character")  # PostgreSQL text cannot store it
     # failureCause and feedbackDetail are kept as the vendor sent them, even when newer than
     # our lists (FailureCause, FeedbackDetail): the timeline shows an unknown cause verbatim.
     cause = status.get("failureCause") or ""

@@ -81,6 +81,25 @@ def test_an_unparseable_body_is_stored_flagged_and_acknowledged(hook):
     assert "not JSON" in delivery.error
 
 
+@pytest.mark.parametrize(
+    "payload, why",
+    [
+        (json.dumps(body({**event("Accepted"), "remoteActionId": "x" * 65})).encode(), "longer than 64"),
+        (json.dumps(body({**event("Accepted"), "vin": "VF3\x00"})).encode(), "NUL"),
+        (b'{"events": [\x00]}', "not JSON"),
+    ],
+    ids=["over-long remoteActionId", "NUL in a field", "NUL byte in the body"],
+)
+def test_a_body_the_database_could_not_hold_is_still_stored_flagged_and_acknowledged(hook, payload, why):
+    r = hook(payload, raw=True)
+
+    assert r.status_code == 200  # not 500: the sender would retry it forever
+    delivery = WebhookDelivery.objects.get()
+    assert delivery.outcome == WebhookDelivery.Outcome.UNPARSEABLE
+    assert why in delivery.error
+    assert RemoteEvent.objects.count() == 0
+
+
 def test_a_redelivered_batch_adds_nothing(hook):
     b = body(event("Accepted"), event("SentToVehicle", date="2026-11-25T10:00:02Z"))
     answers = [hook(b).json()["new"] for _ in range(3)]
