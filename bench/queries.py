@@ -67,6 +67,7 @@ def show(client: Client, header: str, label: str, payload: bytes, repeat_payload
         f"{in_db * 1000:.2f} ms of it waiting on the database"
     )
     for t, sql in timer.queries:
+        sql = " ".join(sql.split())
         print(f"  {t * 1000:7.2f} ms  {sql[:140]}{'…' if len(sql) > 140 else ''}")
 
 
