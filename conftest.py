@@ -20,6 +20,22 @@ def reference_dir():
     return path
 
 
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """pytest-django's test database, and a clean drop of it on PostgreSQL.
+
+    Live-server threads keep their database connection after the last request (a browser's
+    keep-alive holds the thread open), and PostgreSQL refuses to drop a database in use: end
+    those sessions before pytest-django drops it.
+    """
+    yield
+    from django.db import connection
+
+    if connection.vendor == "postgresql":
+        with django_db_blocker.unblock(), connection.cursor() as cursor:
+            cursor.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()")
+
+
 # --- plain data, no vendor involved ------------------------------------------------------------
 
 
