@@ -182,3 +182,21 @@ def test_a_delivery_our_code_fails_to_process_is_kept_flagged_and_acknowledged(s
     services.replay_delivery(delivery=delivery)
     action.refresh_from_db()
     assert action.status == ActionStatus.SUCCESS
+
+
+def test_events_that_beat_the_submit_answer_are_adopted_when_it_records_the_id(setup):
+    """Over HTTP, on either database: the notification arrives before the POST's answer is recorded."""
+    from remotes import services as remote_services
+
+    server, callback, action = setup
+    RemoteAction.objects.filter(pk=action.pk).update(status=ActionStatus.SUBMITTING, remote_action_id=None)
+    assert post(server, callback, events(rid="early01")).status_code == 200
+    assert RemoteEvent.objects.filter(action__isnull=True).count() == 4
+
+    action.refresh_from_db()
+    remote_services._record_submitted(action, "early01", "test")
+
+    action.refresh_from_db()
+    assert action.status == ActionStatus.SUCCESS
+    vendor = [t.status for t in timeline(RemoteAction.objects.prefetch_related("events", "steps").get(pk=action.pk)) if t.origin == "stellantis"]
+    assert vendor == ["Accepted", "WakingUpVehicle", "SentToVehicle", "Success"]

@@ -70,3 +70,32 @@ def test_the_callback_list_costs_the_same_for_1_or_12_callbacks(client, make_fle
     for _ in range(11):
         make_callback(fleet)
     assert cost(lambda: client.get("/callbacks/")) == one <= 8
+
+
+def test_a_webhook_delivery_costs_the_same_queries_for_1_or_a_batch_of_events(action, client):
+    """Through the view: the secret is cached, then one statement on PostgreSQL (a few through the ORM)."""
+    import json
+
+    from django.conf import settings
+
+    from remotes.models import RemoteEvent
+
+    def deliver(first, n):
+        events = [
+            {"remoteActionId": "ab12", "vin": "V", "eventDate": (T0 + dt.timedelta(seconds=first + i)).isoformat(), "remoteType": "Horn",
+             "eventStatus": {"type": "Pending", "status": "Accepted"}}
+            for i in range(n)
+        ]
+        return client.post(
+            "/webhooks/stellantis/remote/", json.dumps({"events": events}), content_type="application/json",
+            headers={settings.WEBHOOK_SECRET_HEADER: action.callback.secret_header_value},
+        )
+
+    # SQLite's ORM path splits an INSERT past its bound-parameter limit (about 90 events).
+    on_pg = connection.vendor == "postgresql"
+    many = 100 if on_pg else 60
+    deliver(0, 1)  # reads the secret once; later deliveries take it from the process cache
+    one, batch = cost(lambda: deliver(10, 1)), cost(lambda: deliver(100, many))
+
+    assert one == batch <= (1 if on_pg else 8)
+    assert RemoteEvent.objects.filter(action=action).count() == 2 + many
