@@ -72,6 +72,7 @@ def test_the_callback_list_costs_the_same_for_1_or_12_callbacks(client, make_fle
     assert cost(lambda: client.get("/callbacks/")) == one <= 8
 
 
+@pytest.mark.django_db(transaction=True)  # as in production: no transaction around the request, so no savepoint
 def test_a_webhook_delivery_costs_the_same_queries_for_1_or_a_batch_of_events(action, client):
     """Through the view: the secret is cached, then one statement on PostgreSQL (a few through the ORM)."""
     import json
