@@ -31,7 +31,7 @@ from django.db import connection
 
 from callbacks.models import WebhookDelivery
 from stellantis.vocabulary import DoneStatus, EventType, RemoteType
-from stellantis.webhook import ParsedEvent
+from stellantis.webhook import ParsedEvent, distinct_events
 
 from .models import FINAL_STATUSES, ActionStatus, RemoteAction, RemoteEvent
 
@@ -143,12 +143,10 @@ class Ingested:
 
 def store_and_apply(*, delivery: dict, events: list[ParsedEvent]) -> Ingested:
     """Insert the delivery row (`delivery`: its column values) and apply `events`, in one statement."""
-    rows, seen = [], set()
-    for e in events:
-        key = (e.remote_action_id, e.event_type, e.status, e.event_date)
-        if key not in seen:  # a batch repeating one event: ON CONFLICT cannot see its own statement's rows
-            seen.add(key)
-            rows.append((e.remote_action_id, e.vin[:17], e.remote_type[:40], e.event_type, e.status, e.failure_cause, e.feedback_detail, e.event_date.isoformat()))
+    rows = [
+        (e.remote_action_id, e.vin, e.remote_type, e.event_type, e.status, e.failure_cause, e.feedback_detail, e.event_date.isoformat())
+        for e in distinct_events(events)
+    ]
     params = {**delivery, "headers": json.dumps(delivery["headers"]), "count": len(events), "events": json.dumps(rows)}
     with _prepared_cursor() as cursor:
         cursor.execute(STATEMENT, params)

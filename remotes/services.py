@@ -20,7 +20,7 @@ from stellantis.client import FleetClient
 from stellantis.errors import StellantisError, VendorRejected
 from stellantis.remotes import Command, CommandInvalid, is_dangerous, parse_remote
 from stellantis.vocabulary import NOTIFICATION_HORIZON_SECONDS, DoneStatus, EventType, PendingStatus, RemoteType
-from stellantis.webhook import ParsedEvent
+from stellantis.webhook import ParsedEvent, distinct_events
 
 from .models import FINAL_STATUSES, ActionStatus, ActionStep, RemoteAction, RemoteEvent, Source
 
@@ -298,32 +298,25 @@ def apply_events(events: list[ParsedEvent], *, delivery=None) -> ApplyResult:
         a.remote_action_id: a
         for a in RemoteAction.objects.select_for_update().only(*_ACTION_FIELDS).filter(remote_action_id__in=rids).order_by("pk")
     }
-    fresh, seen = [], set()
-    for e in events:
-        key = (e.remote_action_id, e.event_type, e.status, e.event_date)
-        if key in seen:
-            continue
-        seen.add(key)
-        action = actions.get(e.remote_action_id)
-        fresh.append(
-            RemoteEvent(
-                action_id=action.pk if action else None,
-                remote_action_id=e.remote_action_id,
-                vin=e.vin[:17],
-                remote_type=e.remote_type[:40],
-                event_type=e.event_type,
-                status=e.status,
-                failure_cause=e.failure_cause,
-                feedback_detail=e.feedback_detail,
-                event_date=e.event_date,
-                delivery=delivery,
-            )
-        )
     # ON CONFLICT DO NOTHING on the unique key: a re-delivered event, or one a concurrent
     # delivery of the same batch inserted a moment ago, is a no-op rather than an error.
     # Inserted in key order: two deliveries racing over the same events (orphans have no
     # action row to serialise them) then wait for each other instead of deadlocking.
-    fresh.sort(key=lambda ev: (ev.remote_action_id, ev.event_type, ev.status, ev.event_date))
+    fresh = [
+        RemoteEvent(
+            action_id=actions[e.remote_action_id].pk if e.remote_action_id in actions else None,
+            remote_action_id=e.remote_action_id,
+            vin=e.vin,
+            remote_type=e.remote_type,
+            event_type=e.event_type,
+            status=e.status,
+            failure_cause=e.failure_cause,
+            feedback_detail=e.feedback_detail,
+            event_date=e.event_date,
+            delivery=delivery,
+        )
+        for e in sorted(distinct_events(events), key=lambda e: e.key)
+    ]
     RemoteEvent.objects.bulk_create(fresh, ignore_conflicts=True)
     rows = _event_rows(remote_action_id__in=rids)
     if delivery is not None:

@@ -31,6 +31,21 @@ class ParsedEvent:
     def is_done(self) -> bool:
         return self.event_type == EventType.DONE
 
+    @property
+    def key(self) -> tuple:
+        """What makes an event the same event when it is delivered again (RemoteEvent's unique key)."""
+        return (self.remote_action_id, self.event_type, self.status, self.event_date)
+
+
+def distinct_events(events: list[ParsedEvent]) -> list[ParsedEvent]:
+    """The events in order, each key once: an insert's ON CONFLICT cannot see its own rows."""
+    seen, distinct = set(), []
+    for e in events:
+        if e.key not in seen:
+            seen.add(e.key)
+            distinct.append(e)
+    return distinct
+
 
 @dataclass(frozen=True)
 class ParsedDelivery:
@@ -98,9 +113,9 @@ def _event(raw) -> ParsedEvent:
     detail = status.get("feedbackDetail") or ""
     return ParsedEvent(
         remote_action_id=rid,
-        vin=str(raw.get("vin") or ""),
+        vin=str(raw.get("vin") or "")[:17],
         event_date=parse_datetime(raw.get("eventDate")),
-        remote_type=str(raw.get("remoteType") or ""),
+        remote_type=str(raw.get("remoteType") or "")[:40],
         event_type=event_type,
         status=value,
         failure_cause=str(cause)[:64],
