@@ -352,37 +352,19 @@ def _action_in_progress(*, vehicle: SimVehicle, remote_type: str) -> bool:
     )
 
 
-VEHICLE_DEMO_FIELDS = frozenset(
-    {
-        "asleep",
-        "awake_until",
-        "online",
-        "doors_locked",
-        "plugged",
-        "charging",
-        "energy_level",
-        "autonomy_km",
-        "last_driven_at",
-        "remote_subscribed",
-        "wake_up_budget",
-        "wake_ups_used",
-        "wake_up_month",
-        "door_open",
-        "in_use",
-        "stolen",
-        "stolen_since",
-        "immobilized",
-        "preconditioning_on",
-        "preconditioning_programs",
-        "lights_on",
-        "charge_programs",
-        "charge_preferences",
-        "next_delayed_charge",
-        "tracking_running",
-        "tracking_shutdown",
-        "navigation_positions",
-    }
-)
+# What a demo may flip: anything a raised event may set, plus the traits that make events fail.
+VEHICLE_DEMO_FIELDS = scenario.EFFECT_FIELDS | {
+    "awake_until",
+    "energy_level",
+    "autonomy_km",
+    "last_driven_at",
+    "remote_subscribed",
+    "wake_up_budget",
+    "wake_ups_used",
+    "wake_up_month",
+    "door_open",
+    "in_use",
+}
 
 
 def set_vehicles_state(*, vehicle_ids: list[str], **changes) -> int:
