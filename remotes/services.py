@@ -11,7 +11,7 @@ from collections import namedtuple
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import F, OuterRef, Q, Subquery
 from django.utils import timezone
 
@@ -348,36 +348,12 @@ def _recompute(actions: list[RemoteAction], rows: list[EventRow] | None = None) 
             changed.append(action)
             if action.remote_type == RemoteType.WAKE_UP and action.status == ActionStatus.SUCCESS != before:
                 refreshed.append(action.vehicle_id)
-    _write_derived(changed)
+    if changed:
+        RemoteAction.objects.bulk_update(changed, list(_DERIVED_FIELDS))
     for vehicle_id in refreshed:
         # A finished State refresh: the vehicle has just reported, read what it said.
         transaction.on_commit(lambda vid=vehicle_id: enqueue_status_refresh(vid))
     return len(changed)
-
-
-def _write_derived(actions: list[RemoteAction]) -> None:
-    """One UPDATE for all changed actions.
-
-    On PostgreSQL an UPDATE … FROM (VALUES …): Django's bulk_update builds a CASE per
-    field and row, which cost more CPU than the rest of a webhook delivery together.
-    """
-    if not actions:
-        return
-    if connection.vendor != "postgresql":
-        RemoteAction.objects.bulk_update(actions, list(_DERIVED_FIELDS))
-        return
-    table = connection.ops.quote_name(RemoteAction._meta.db_table)
-    row = "(%s::uuid, %s, %s, %s::timestamptz, %s, %s, %s::timestamptz, %s)"
-    params = []
-    for a in actions:
-        params += [str(a.pk), a.status, a.pending_status, a.pending_at, a.failure_cause, a.feedback_detail, a.finished_at, a.error]
-    sets = ", ".join(f"{f} = v.{f}" for f in _DERIVED_FIELDS)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {table} AS a SET {sets} FROM (VALUES {', '.join([row] * len(actions))}) "  # noqa: S608 - names are ours
-            f"AS v(id, {', '.join(_DERIVED_FIELDS)}) WHERE a.id = v.id",
-            params,
-        )
 
 
 def enqueue_status_refresh(vehicle_id: int) -> None:
