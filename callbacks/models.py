@@ -89,16 +89,20 @@ class Callback(models.Model):
             body["batchNotify"] = {"size": self.batch_size, "timeWindow": self.batch_time_window or 60}
         return body
 
-    def clean(self):
-        from django.core.exceptions import ValidationError
-
+    def rule_errors(self) -> dict[str, str]:
+        """What Stellantis would refuse in this callback (callbacks.rules), by field path."""
         from .rules import check
 
-        errors = check(
+        return check(
             target=self.target, name=self.name, retry_policy=self.retry_policy, retry_number=self.retry_number,
             retry_delay=self.retry_delay, batch_size=self.batch_size, batch_time_window=self.batch_time_window,
             remote_types=self.remote_types, attributes=self.attributes, reserved_header=settings.WEBHOOK_SECRET_HEADER,
         )
+
+    def clean(self):
+        from django.core.exceptions import ValidationError
+
+        errors = self.rule_errors()
         if errors:
             raise ValidationError({k.split(".")[0]: f"{k}: {v}" if "." in k else v for k, v in errors.items()})
 

@@ -57,12 +57,7 @@ EDITABLE_FIELDS = (
 
 
 def _validate(callback: Callback) -> None:
-    errors = rules.check(
-        target=callback.target, name=callback.name, retry_policy=callback.retry_policy,
-        retry_number=callback.retry_number, retry_delay=callback.retry_delay, batch_size=callback.batch_size,
-        batch_time_window=callback.batch_time_window, remote_types=callback.remote_types,
-        attributes=callback.attributes, reserved_header=settings.WEBHOOK_SECRET_HEADER,
-    )
+    errors = callback.rule_errors()
     if errors:
         raise CallbackInvalid("; ".join(f"{k}: {v}" for k, v in errors.items()), errors=errors)
 
