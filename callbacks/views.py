@@ -102,7 +102,8 @@ def callback_list(request):
 @login_required
 @permission_required("callbacks.add_callback", raise_exception=True)
 def callback_create(request):
-    fleet = get_object_or_404(Fleet, external_id=request.GET.get("fleet") or request.POST.get("fleet")) if (request.GET.get("fleet") or request.POST.get("fleet")) else Fleet.objects.first()
+    fleet_id = request.GET.get("fleet") or request.POST.get("fleet")
+    fleet = get_object_or_404(Fleet, external_id=fleet_id) if fleet_id else Fleet.objects.first()
     if fleet is None:
         messages.error(request, "Import a fleet first: a callback belongs to a fleet.")
         return redirect("callback-list")
