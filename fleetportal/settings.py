@@ -3,8 +3,11 @@
 Production (a real Stellantis API base) fails loudly at start-up when what it needs is missing.
 """
 
+import math
 import os
+import re
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -16,29 +19,94 @@ def env_str(name: str, default: str = "") -> str:
     return os.getenv(name, default)
 
 
+def _env_value(name: str) -> str | None:
+    """The variable, stripped; None when unset or blank (the caller's default applies)."""
+    value = os.getenv(name)
+    if value is None or not value.strip():
+        return None
+    return value.strip()
+
+
+_BOOLS = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False, "off": False}
+
+
 def env_bool(name: str, default: bool) -> bool:
-    value = os.getenv(name)
-    if value is None or value == "":
+    value = _env_value(name)
+    if value is None:
         return default
-    return value.strip().lower() in ("1", "true", "yes", "on")
+    try:
+        return _BOOLS[value.lower()]
+    except KeyError:
+        raise ImproperlyConfigured(f"{name} must be one of 1/0, true/false, yes/no, on/off, got {value!r}") from None
 
 
-def env_int(name: str, default: int) -> int:
-    value = os.getenv(name)
-    return int(value) if value not in (None, "") else default
+def env_int(name: str, default: int, *, minimum: int | None = None, maximum: int | None = None) -> int:
+    value = _env_value(name)
+    if value is None:
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be an integer, got {value!r}") from None
+    if minimum is not None and maximum is not None and not minimum <= number <= maximum:
+        raise ImproperlyConfigured(f"{name} must be between {minimum} and {maximum}, got {value!r}")
+    if minimum is not None and number < minimum:
+        raise ImproperlyConfigured(f"{name} must be at least {minimum}, got {value!r}")
+    if maximum is not None and number > maximum:
+        raise ImproperlyConfigured(f"{name} must be at most {maximum}, got {value!r}")
+    return number
 
 
-def env_float(name: str, default: float) -> float:
-    value = os.getenv(name)
-    return float(value) if value not in (None, "") else default
+def env_float(name: str, default: float, *, above: float | None = None) -> float:
+    """`above` is an exclusive bound: a timeout or a pace must be > 0."""
+    value = _env_value(name)
+    if value is None:
+        return default
+    try:
+        number = float(value)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a number, got {value!r}") from None
+    if not math.isfinite(number):
+        raise ImproperlyConfigured(f"{name} must be a finite number, got {value!r}")
+    if above is not None and not number > above:
+        raise ImproperlyConfigured(f"{name} must be greater than {above:g}, got {value!r}")
+    return number
 
 
-PORT = env_int("PORT", 8000)
-PORTAL_PUBLIC_URL = env_str("PORTAL_PUBLIC_URL", f"http://127.0.0.1:{PORT}").rstrip("/")
+def _hide_password(url: str) -> str:
+    """The URL for an error message, without the password of its user part."""
+    return re.sub(r"(//[^/@:]*):[^/@]*@", r"\1:***@", url)
+
+
+def env_url(
+    name: str, default: str, *, schemes: tuple[str, ...] = ("http", "https"), host: bool = True, keywords: tuple[str, ...] = ()
+) -> str:
+    """A URL whose scheme is one of `schemes` (with a host unless `host=False`), or one of `keywords`."""
+    value = _env_value(name)
+    if value is None:
+        return default
+    if value.lower() in keywords:
+        return value.lower()
+    prefixes = [f"{s}://" for s in sorted(schemes)]
+    expected = f"a URL ({' or '.join(prefixes) if len(prefixes) <= 2 else ', '.join(prefixes)})" + (" with a host" if host else "")
+    if keywords:
+        expected = f"{' or '.join(repr(k) for k in keywords)} or {expected}"
+    try:
+        parts = urlsplit(value)
+        _ = parts.port  # a ValueError for a port that is not a number in 0..65535
+    except ValueError as e:
+        raise ImproperlyConfigured(f"{name} must be {expected}, got {_hide_password(value)!r} ({e})") from None
+    if parts.scheme not in schemes or (host and not parts.hostname):
+        raise ImproperlyConfigured(f"{name} must be {expected}, got {_hide_password(value)!r}")
+    return value
+
+
+PORT = env_int("PORT", 8000, minimum=1, maximum=65535)
+PORTAL_PUBLIC_URL = env_url("PORTAL_PUBLIC_URL", f"http://127.0.0.1:{PORT}").rstrip("/")
 
 # The embedded simulator is the default vendor; a real API base switches it off unless asked.
 SIMULATOR_PATH = "simulator/connectedcar/v3"
-STELLANTIS_API_BASE = env_str("STELLANTIS_API_BASE", f"{PORTAL_PUBLIC_URL}/{SIMULATOR_PATH}").rstrip("/")
+STELLANTIS_API_BASE = env_url("STELLANTIS_API_BASE", f"{PORTAL_PUBLIC_URL}/{SIMULATOR_PATH}").rstrip("/")
 # Anything that is not an embedded simulator (ours or another portal's) is the real vendor.
 USING_REAL_API = not STELLANTIS_API_BASE.endswith("/" + SIMULATOR_PATH)
 SIMULATOR_ENABLED = env_bool("SIMULATOR_ENABLED", not USING_REAL_API)
@@ -50,7 +118,7 @@ STELLANTIS_CERT = env_str("STELLANTIS_CERT")
 STELLANTIS_KEY = env_str("STELLANTIS_KEY")
 STELLANTIS_CA = env_str("STELLANTIS_CA")
 # (connect, read) seconds for every call to Stellantis.
-STELLANTIS_TIMEOUT = (env_float("STELLANTIS_CONNECT_TIMEOUT", 5.0), env_float("STELLANTIS_READ_TIMEOUT", 15.0))
+STELLANTIS_TIMEOUT = (env_float("STELLANTIS_CONNECT_TIMEOUT", 5.0, above=0), env_float("STELLANTIS_READ_TIMEOUT", 15.0, above=0))
 
 DEBUG = env_bool("DEBUG", not USING_REAL_API)
 SECRET_KEY = env_str("SECRET_KEY")
@@ -112,8 +180,12 @@ TEMPLATES = [
     },
 ]
 
-DATABASE_URL = env_str("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}")
-DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("CONN_MAX_AGE", 60))}
+# Any scheme dj_database_url knows (sqlite, postgres, postgresql, …); sqlite and a PostgreSQL socket have no host.
+DATABASE_URL = env_url("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}", schemes=tuple(dj_database_url.ENGINE_SCHEMES), host=False)
+try:
+    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("CONN_MAX_AGE", 60, minimum=0))}
+except ValueError as e:
+    raise ImproperlyConfigured(f"DATABASE_URL could not be parsed: {e}") from None
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Web threads, q2 workers and the simulator all write to one file: WAL lets readers run
     # beside the writer, IMMEDIATE takes the write lock at BEGIN (no deadlock-prone upgrade
@@ -163,17 +235,17 @@ REST_FRAMEWORK = {
 
 # django-q2. `retry` is well above `timeout`: a task is only handed to a second worker when
 # the first one is surely dead, and the submit task's claim makes that second run a no-op.
-Q2_BROKER = env_str("Q2_BROKER", "orm")
+Q2_BROKER = env_url("Q2_BROKER", "orm", schemes=("redis", "rediss"), keywords=("orm",))
 Q_CLUSTER = {
     "name": "fleetportal",
-    "workers": env_int("Q2_WORKERS", 4),
+    "workers": env_int("Q2_WORKERS", 4, minimum=1),
     "timeout": 60,
     "retry": 300,
     "max_attempts": 3,
     "queue_limit": 50,
     "catch_up": False,
     "poll": 0.2,
-    "guard_cycle": env_float("Q2_GUARD_CYCLE", 0.5),
+    "guard_cycle": env_float("Q2_GUARD_CYCLE", 0.5, above=0),
     "label": "Task queue",
 }
 if Q2_BROKER.startswith("redis://") or Q2_BROKER.startswith("rediss://"):
@@ -183,25 +255,25 @@ else:
 
 # Remote actions
 # An action not handed to Stellantis within this many seconds is expired, never sent late.
-REMOTE_ACTION_TTL = env_int("REMOTE_ACTION_TTL", 300)
+REMOTE_ACTION_TTL = env_int("REMOTE_ACTION_TTL", 300, minimum=1)
 # A worker that claimed an action and went silent this long is presumed dead.
-REMOTE_SUBMIT_CLAIM_TIMEOUT = env_int("REMOTE_SUBMIT_CLAIM_TIMEOUT", 90)
+REMOTE_SUBMIT_CLAIM_TIMEOUT = env_int("REMOTE_SUBMIT_CLAIM_TIMEOUT", 90, minimum=1)
 # Backoff (seconds) between ambiguous submit attempts.
-REMOTE_SUBMIT_BACKOFF = [env_int("REMOTE_SUBMIT_BACKOFF_BASE", 5) * (2**i) for i in range(4)]
+REMOTE_SUBMIT_BACKOFF = [env_int("REMOTE_SUBMIT_BACKOFF_BASE", 5, minimum=0) * (2**i) for i in range(4)]
 # Actions with no Done event this long after submission are read back from Stellantis,
 # at most once per RECONCILE_EVERY; past the vendor's 3-day horizon they end as errors.
-REMOTE_RECONCILE_AFTER = env_int("REMOTE_RECONCILE_AFTER", 180)
-REMOTE_RECONCILE_EVERY = env_int("REMOTE_RECONCILE_EVERY", 300)
+REMOTE_RECONCILE_AFTER = env_int("REMOTE_RECONCILE_AFTER", 180, minimum=0)
+REMOTE_RECONCILE_EVERY = env_int("REMOTE_RECONCILE_EVERY", 300, minimum=0)
 # Header the portal adds to each callback so our webhook can authenticate Stellantis.
 WEBHOOK_SECRET_HEADER = "X-Fleetportal-Secret"
-WEBHOOK_MAX_BODY_BYTES = env_int("WEBHOOK_MAX_BODY_BYTES", 1_000_000)
+WEBHOOK_MAX_BODY_BYTES = env_int("WEBHOOK_MAX_BODY_BYTES", 1_000_000, minimum=1)
 
 # Simulator
 # Multiplies the simulated vehicles' pace: 1 is real-world-ish, tests run at 50.
-SIMULATOR_SPEED = env_float("SIMULATOR_SPEED", 1.0)
+SIMULATOR_SPEED = env_float("SIMULATOR_SPEED", 1.0, above=0)
 SIMULATOR_CREDENTIALS = env_str("SIMULATOR_CREDENTIALS")  # "user:password" turns Basic auth on
 SIMULATOR_SEED = env_int("SIMULATOR_SEED", 42)
-SIMULATOR_WEBHOOK_TIMEOUT = env_float("SIMULATOR_WEBHOOK_TIMEOUT", 5.0)
+SIMULATOR_WEBHOOK_TIMEOUT = env_float("SIMULATOR_WEBHOOK_TIMEOUT", 5.0, above=0)
 
 # Where the tests and tools find the vendor's OpenAPI files.
 STELLANTIS_REFERENCE_DIR = Path(env_str("STELLANTIS_REFERENCE_DIR", str(BASE_DIR.parent / "shared" / "reference" / "stellantis")))
