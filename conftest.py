@@ -190,6 +190,6 @@ def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix):
 @pytest.fixture(autouse=True)
 def _fresh_webhook_secret_cache():
     """Each test starts with no cached webhook secrets (rows are created anew per test)."""
-    from callbacks import services
+    from remotes import inbox
 
-    services._SECRETS.clear()
+    inbox._SECRETS.clear()

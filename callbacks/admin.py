@@ -1,12 +1,12 @@
 from django import forms
 from django.contrib import admin, messages
-from django.utils.html import format_html, format_html_join
+from django.utils.html import format_html_join
 
 from stellantis.vocabulary import CallbackStatus, RemoteType
 
 from . import services
 from .forms import attributes_to_text, text_to_attributes
-from .models import Callback, WebhookDelivery
+from .models import Callback
 
 EDITABLE = ["label", "target", "name", "remote_types", "retry_policy", "retry_number", "retry_delay", "batch_size", "batch_time_window", "attributes"]
 
@@ -108,44 +108,3 @@ class CallbackAdmin(admin.ModelAdmin):
             else:
                 listing = format_html_join("; ", "{}: portal {} / Stellantis {}", ((d.field, d.ours, d.theirs) for d in diffs))
                 self.message_user(request, format_html_join("", "{}: differs — {}", [(str(callback), listing)]), messages.WARNING)
-
-
-@admin.register(WebhookDelivery)
-class WebhookDeliveryAdmin(admin.ModelAdmin):
-    """The raw inbox: what Stellantis sent, what we made of it, and a safe replay."""
-
-    list_display = ["pk", "received_at", "callback", "outcome", "event_count", "remote_addr"]
-    list_filter = ["outcome", "callback"]
-    list_select_related = ["callback"]
-    readonly_fields = ["received_at", "callback", "remote_addr", "outcome", "error", "event_count", "headers", "query", "pretty_body", "linked_actions"]
-    exclude = ["body"]
-    actions = ["replay"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    @admin.display(description="Body")
-    def pretty_body(self, obj):
-        import json
-
-        try:
-            text = json.dumps(json.loads(obj.body), indent=2)
-        except ValueError:
-            text = obj.body
-        return format_html("<pre style='white-space:pre-wrap'>{}</pre>", text)
-
-    @admin.display(description="Actions")
-    def linked_actions(self, obj):
-        from django.urls import reverse
-
-        actions = {e.action for e in obj.events.select_related("action__vehicle") if e.action_id}
-        return format_html_join(", ", '<a href="{}">{}</a>', ((reverse("admin:remotes_remoteaction_change", args=[a.pk]), str(a)) for a in actions)) or "—"
-
-    @admin.action(description="Replay (re-process; known events are skipped)")
-    def replay(self, request, queryset):
-        for delivery in queryset:
-            receipt = services.replay_delivery(delivery=delivery)
-            self.message_user(request, f"Delivery {delivery.pk}: {receipt.events} event(s), {receipt.new_events} new — {WebhookDelivery.Outcome(receipt.outcome).label}.", messages.SUCCESS)

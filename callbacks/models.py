@@ -1,9 +1,12 @@
 import secrets
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 
 from stellantis.vocabulary import AttributeType, CallbackStatus, RemoteType, RetryPolicy
+
+from . import rules
 
 
 def new_secret() -> str:
@@ -91,47 +94,16 @@ class Callback(models.Model):
 
     def rule_errors(self) -> dict[str, str]:
         """What Stellantis would refuse in this callback (callbacks.rules), by field path."""
-        from .rules import check
-
-        return check(
+        return rules.check(
             target=self.target, name=self.name, retry_policy=self.retry_policy, retry_number=self.retry_number,
             retry_delay=self.retry_delay, batch_size=self.batch_size, batch_time_window=self.batch_time_window,
             remote_types=self.remote_types, attributes=self.attributes, reserved_header=settings.WEBHOOK_SECRET_HEADER,
         )
 
     def clean(self):
-        from django.core.exceptions import ValidationError
-
         errors = self.rule_errors()
         if errors:
             raise ValidationError({k.split(".")[0]: f"{k}: {v}" if "." in k else v for k, v in errors.items()})
 
     def remote_type_labels(self) -> list[str]:
         return [RemoteType(t).label for t in self.remote_types if t in RemoteType.values]
-
-
-class WebhookDelivery(models.Model):
-    """A notification exactly as it reached our webhook, stored before it is interpreted."""
-
-    class Outcome(models.TextChoices):
-        RECEIVED = "received", "Received"
-        PROCESSED = "processed", "Processed"
-        UNPARSEABLE = "unparseable", "Unparseable"
-        FAILED = "failed", "Processing failed"
-
-    callback = models.ForeignKey(Callback, null=True, blank=True, on_delete=models.SET_NULL, related_name="deliveries")
-    received_at = models.DateTimeField(auto_now_add=True, db_index=True)
-    remote_addr = models.GenericIPAddressField(null=True, blank=True)
-    headers = models.JSONField(default=dict, help_text="Request headers, secrets removed.")
-    query = models.CharField(max_length=2000, blank=True)
-    body = models.TextField(blank=True)
-    outcome = models.CharField(max_length=12, choices=Outcome.choices, default=Outcome.RECEIVED)
-    error = models.TextField(blank=True)
-    event_count = models.PositiveIntegerField(default=0)
-
-    class Meta:
-        ordering = ["-received_at", "-pk"]
-        verbose_name_plural = "webhook deliveries"
-
-    def __str__(self):
-        return f"Delivery {self.pk} · {self.get_outcome_display()}"

@@ -3,10 +3,6 @@ from django.urls import path
 from . import views
 
 urlpatterns = [
-    path("stellantis/remote/", views.StellantisWebhook.as_view(), name="stellantis-webhook"),
-]
-
-page_urlpatterns = [
     path("", views.callback_list, name="callback-list"),
     path("new/", views.callback_create, name="callback-create"),
     path("import/", views.callback_import, name="callback-import"),

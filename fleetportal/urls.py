@@ -4,7 +4,7 @@ from django.contrib.auth import views as auth_views
 from django.http import JsonResponse
 from django.urls import include, path
 
-from callbacks.urls import page_urlpatterns
+from remotes.urls import webhook_urlpatterns
 
 
 def healthz(request):
@@ -17,8 +17,8 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("healthz", healthz, name="healthz"),
     path("api/v1/", include("fleetportal.api_urls")),
-    path("webhooks/", include("callbacks.urls")),
-    path("callbacks/", include(page_urlpatterns)),
+    path("webhooks/", include(webhook_urlpatterns)),
+    path("callbacks/", include("callbacks.urls")),
     path("", include("vehicles.urls")),
     path("actions/", include("remotes.urls")),
 ]

@@ -1,10 +1,14 @@
 import datetime as dt
+import json
 
 from django.conf import settings
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import format_html, format_html_join
 
-from .models import ActionStatus, ActionStep, RemoteAction, RemoteEvent
+from . import inbox
+from .models import ActionStatus, ActionStep, RemoteAction, RemoteEvent, WebhookDelivery
 
 
 class StepInline(admin.TabularInline):
@@ -63,3 +67,40 @@ class RemoteEventAdmin(admin.ModelAdmin):
     list_filter = ["event_type", "status"]
     search_fields = ["remote_action_id", "vin"]
     readonly_fields = [f.name for f in RemoteEvent._meta.fields]
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(admin.ModelAdmin):
+    """The raw inbox: what Stellantis sent, what we made of it, and a safe replay."""
+
+    list_display = ["pk", "received_at", "callback", "outcome", "event_count", "remote_addr"]
+    list_filter = ["outcome", "callback"]
+    list_select_related = ["callback"]
+    readonly_fields = ["received_at", "callback", "remote_addr", "outcome", "error", "event_count", "headers", "query", "pretty_body", "linked_actions"]
+    exclude = ["body"]
+    actions = ["replay"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="Body")
+    def pretty_body(self, obj):
+        try:
+            text = json.dumps(json.loads(obj.body), indent=2)
+        except ValueError:
+            text = obj.body
+        return format_html("<pre style='white-space:pre-wrap'>{}</pre>", text)
+
+    @admin.display(description="Actions")
+    def linked_actions(self, obj):
+        actions = {e.action for e in obj.events.select_related("action__vehicle") if e.action_id}
+        return format_html_join(", ", '<a href="{}">{}</a>', ((reverse("admin:remotes_remoteaction_change", args=[a.pk]), str(a)) for a in actions)) or "—"
+
+    @admin.action(description="Replay (re-process; known events are skipped)")
+    def replay(self, request, queryset):
+        for delivery in queryset:
+            receipt = inbox.replay_delivery(delivery=delivery)
+            self.message_user(request, f"Delivery {delivery.pk}: {receipt.events} event(s), {receipt.new_events} new — {WebhookDelivery.Outcome(receipt.outcome).label}.", messages.SUCCESS)

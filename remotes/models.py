@@ -132,6 +132,35 @@ class RemoteAction(models.Model):
         return FAILURE_ADVICE.get(self.failure_cause, "")
 
 
+class WebhookDelivery(models.Model):
+    """A notification exactly as it reached our webhook, stored before it is interpreted."""
+
+    class Outcome(models.TextChoices):
+        PROCESSED = "processed", "Processed"
+        UNPARSEABLE = "unparseable", "Unparseable"
+        FAILED = "failed", "Processing failed"
+
+    callback = models.ForeignKey("callbacks.Callback", null=True, blank=True, on_delete=models.SET_NULL, related_name="deliveries")
+    received_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    remote_addr = models.GenericIPAddressField(null=True, blank=True)
+    headers = models.JSONField(default=dict, help_text="Request headers, secrets removed.")
+    query = models.CharField(max_length=2000, blank=True)
+    body = models.TextField(blank=True)
+    outcome = models.CharField(max_length=12, choices=Outcome.choices, default=Outcome.PROCESSED)
+    error = models.TextField(blank=True)
+    event_count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        # Born in the callbacks app; the inbox moved here with the events it applies, the
+        # table stayed where it was (a state-only migration, no data moved).
+        db_table = "callbacks_webhookdelivery"
+        ordering = ["-received_at", "-pk"]
+        verbose_name_plural = "webhook deliveries"
+
+    def __str__(self):
+        return f"Delivery {self.pk} · {self.get_outcome_display()}"
+
+
 class RemoteEvent(models.Model):
     """A notification event from Stellantis. Kept even before its action is known (early arrival)."""
 
@@ -151,7 +180,7 @@ class RemoteEvent(models.Model):
     # that check once, so a backend opened while the inbox was small kept seq-scanning it as
     # it grew (webhook throughput fell by half within a minute). on_delete still applies.
     delivery = models.ForeignKey(
-        "callbacks.WebhookDelivery", null=True, blank=True, on_delete=models.SET_NULL, related_name="events", db_constraint=False
+        "WebhookDelivery", null=True, blank=True, on_delete=models.SET_NULL, related_name="events", db_constraint=False
     )
 
     class Meta:

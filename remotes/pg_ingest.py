@@ -29,11 +29,10 @@ from dataclasses import dataclass
 import psycopg
 from django.db import connection
 
-from callbacks.models import WebhookDelivery
 from stellantis.vocabulary import DoneStatus, EventType, RemoteType
 from stellantis.webhook import ParsedEvent, distinct_events
 
-from .models import FINAL_STATUSES, ActionStatus, RemoteAction, RemoteEvent
+from .models import FINAL_STATUSES, ActionStatus, RemoteAction, RemoteEvent, WebhookDelivery
 
 _DELIVERIES, _EVENTS, _ACTIONS = (m._meta.db_table for m in (WebhookDelivery, RemoteEvent, RemoteAction))
 

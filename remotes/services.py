@@ -14,6 +14,8 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import F, OuterRef, Q, Subquery
 from django.utils import timezone
+from django_q.models import Schedule
+from django_q.tasks import async_task
 
 from callbacks.models import Callback
 from stellantis.client import FleetClient
@@ -22,6 +24,7 @@ from stellantis.remotes import Command, CommandInvalid, is_dangerous, parse_remo
 from stellantis.vocabulary import NOTIFICATION_HORIZON_SECONDS, DoneStatus, EventType, PendingStatus, RemoteType
 from stellantis.webhook import ParsedEvent, distinct_events
 
+from .capabilities import availability
 from .models import FINAL_STATUSES, ActionStatus, ActionStep, RemoteAction, RemoteEvent, Source
 
 log = logging.getLogger(__name__)
@@ -83,8 +86,6 @@ def check_permission(user, command: Command) -> None:
 
 
 def check_capability(vehicle, command: Command) -> None:
-    from vehicles.capabilities import availability
-
     verdict = availability(vehicle, command.member)
     if not verdict.available:
         raise NotCapable(verdict.reason)
@@ -116,9 +117,6 @@ def request_remote(*, vehicle, command: dict | Command, by=None, source: str = S
 
 
 def enqueue_submit(action_id, *, delay: float = 0) -> None:
-    from django_q.models import Schedule
-    from django_q.tasks import async_task
-
     if delay <= 0:
         async_task(SUBMIT_TASK, str(action_id), task_name=f"submit-{action_id}")
         return
@@ -188,7 +186,7 @@ def _record_submitted(action: RemoteAction, remote_action_id: str, how: str) -> 
     )
     if moved:
         # Notifications may have beaten the POST's answer; adopt them now that the id is
-        # committed (see callbacks.services.receive_delivery for the other half).
+        # committed (see inbox.receive_delivery for the other half).
         adopt_orphan_events(remote_action_ids=[remote_action_id])
 
 
@@ -357,8 +355,6 @@ def _recompute(actions: list[RemoteAction], rows: list[EventRow] | None = None) 
 
 
 def enqueue_status_refresh(vehicle_id: int) -> None:
-    from django_q.tasks import async_task
-
     async_task("vehicles.tasks.refresh_status", vehicle_id, task_name=f"status-{vehicle_id}")
 
 

@@ -10,8 +10,10 @@ import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import requests
+from urllib3.exceptions import NameResolutionError, NewConnectionError
 
 from .errors import (
     AmbiguousOutcome,
@@ -201,16 +203,12 @@ def _next_page_token(body: dict) -> str | None:
     href = (((body.get("_links") or {}).get("next")) or {}).get("href")
     if not href:
         return None
-    from urllib.parse import parse_qs, urlsplit
-
     values = parse_qs(urlsplit(href).query).get("pageToken")
     return values[0] if values else None
 
 
 def _never_connected(exc: requests.ConnectionError) -> bool:
     """True when the TCP/TLS connection was never made, so the request surely was not sent."""
-    from urllib3.exceptions import NameResolutionError, NewConnectionError
-
     seen = exc
     for _ in range(6):
         if isinstance(seen, (NewConnectionError, NameResolutionError, ConnectionRefusedError)):

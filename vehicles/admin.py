@@ -1,6 +1,8 @@
 from django.contrib import admin, messages
+from django.db.models import Count
 from django.template.response import TemplateResponse
 
+from callbacks import services as callback_services
 from remotes import services as remote_services
 from remotes.forms import FORMS
 from remotes.models import Source
@@ -17,8 +19,6 @@ class FleetAdmin(admin.ModelAdmin):
     actions = ["import_vehicles", "import_callbacks"]
 
     def get_queryset(self, request):
-        from django.db.models import Count
-
         return super().get_queryset(request).annotate(_vehicles=Count("vehicles"))
 
     @admin.display(description="Vehicles", ordering="_vehicles")
@@ -38,12 +38,10 @@ class FleetAdmin(admin.ModelAdmin):
 
     @admin.action(description="Import callbacks from Stellantis")
     def import_callbacks(self, request, queryset):
-        from callbacks.services import CallbackSyncError, import_callbacks
-
         for fleet in queryset:
             try:
-                result = import_callbacks(fleet=fleet)
-            except CallbackSyncError as exc:
+                result = callback_services.import_callbacks(fleet=fleet)
+            except callback_services.CallbackSyncError as exc:
                 self.message_user(request, f"{fleet}: {exc.message}", messages.ERROR)
                 continue
             self.message_user(request, f"{fleet}: {result.created} new, {result.updated} refreshed callbacks.", messages.SUCCESS)

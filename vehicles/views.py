@@ -9,10 +9,10 @@ from django.utils.html import format_html
 from django.views.decorators.http import require_http_methods
 
 from remotes import services as remote_services
+from remotes.capabilities import all_availability, availability
 from remotes.forms import FORMS
 from remotes.models import RemoteAction, Source
 
-from .capabilities import all_availability, availability
 from .models import Fleet, Vehicle
 
 # One-click commands on the vehicle page: (label, member, form data). The rest open their form.

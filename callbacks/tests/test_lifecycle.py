@@ -6,6 +6,7 @@ from rest_framework.authtoken.models import Token
 
 from callbacks import services
 from callbacks.models import Callback
+from remotes import inbox
 from remotes import services as remote_services
 from simulator.models import SimCallback
 from stellantis import spec
@@ -190,9 +191,9 @@ def test_rotation_keeps_the_old_secret_valid_until_the_horizon(fleet):
 
     vendor_header = [a for a in SimCallback.objects.get(id=callback.external_id).subscribe["callback"]["webhook"]["attributes"] if a["key"] == "X-Fleetportal-Secret"]
     assert vendor_header == [{"type": "Header", "key": "X-Fleetportal-Secret", "value": rotated.secret_header_value}]
-    assert services.authenticate(old) == callback.pk
-    assert services.authenticate(rotated.secret_header_value) == callback.pk
+    assert inbox.authenticate(old) == callback.pk
+    assert inbox.authenticate(rotated.secret_header_value) == callback.pk
     Callback.objects.filter(pk=callback.pk).update(previous_secret_until="2000-01-01T00:00:00Z")
-    services._SECRETS.clear()  # a minute later, in any process: the cached secrets have expired
-    with pytest.raises(services.WebhookUnauthorized):
-        services.authenticate(old)
+    inbox._SECRETS.clear()  # a minute later, in any process: the cached secrets have expired
+    with pytest.raises(inbox.WebhookUnauthorized):
+        inbox.authenticate(old)

@@ -4,10 +4,9 @@ import datetime as dt
 
 from django.utils import timezone
 
-from callbacks.models import WebhookDelivery
 from callbacks.services import create_callback
 from remotes import services
-from remotes.models import RemoteEvent
+from remotes.models import RemoteEvent, WebhookDelivery
 from simulator import services as sim
 from simulator.services import seed_world
 from vehicles.services import import_fleet

@@ -90,7 +90,7 @@ def test_import_learns_which_vehicle_has_no_remote_service(stack, api, operator)
     import_fleet(fleet_id=sim.id)
     unsubscribed = Vehicle.objects.filter(fleet__external_id=sim.id).order_by("vin").last()
 
-    from vehicles.capabilities import availability
+    from remotes.capabilities import availability
 
     verdict = availability(unsubscribed, "horn")
     assert not verdict.available and "no remote-control service" in verdict.reason

@@ -13,9 +13,8 @@ from django.db import connection, transaction
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from callbacks.models import WebhookDelivery
 from remotes import pg_ingest, services
-from remotes.models import ActionStatus, RemoteAction, RemoteEvent
+from remotes.models import ActionStatus, RemoteAction, RemoteEvent, WebhookDelivery
 from stellantis.vocabulary import DoneStatus, PendingStatus
 from stellantis.webhook import ParsedEvent
 

@@ -6,8 +6,7 @@ import pytest
 import requests
 from django.conf import settings
 
-from callbacks.models import WebhookDelivery
-from remotes.models import ActionStatus, RemoteAction, RemoteEvent
+from remotes.models import ActionStatus, RemoteAction, RemoteEvent, WebhookDelivery
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -9,9 +9,8 @@ import requests
 from django.conf import settings
 from django.db import connection
 
-from callbacks import services
-from callbacks.models import WebhookDelivery
-from remotes.models import ActionStatus, RemoteAction, RemoteEvent
+from remotes import inbox
+from remotes.models import ActionStatus, RemoteAction, RemoteEvent, WebhookDelivery
 from remotes.selectors import timeline
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -117,7 +116,7 @@ def test_replaying_a_stored_delivery_is_safe(setup):
     post(server, callback, events())
     delivery = WebhookDelivery.objects.get()
 
-    receipt = services.replay_delivery(delivery=delivery)
+    receipt = inbox.replay_delivery(delivery=delivery)
 
     assert (receipt.events, receipt.new_events) == (4, 0)
     assert RemoteEvent.objects.count() == 4
@@ -129,7 +128,7 @@ def test_a_delivery_for_an_unknown_action_is_kept_and_replay_attaches_it_later(s
     assert RemoteEvent.objects.filter(action__isnull=True).count() == 4
 
     RemoteAction.objects.filter(pk=action.pk).update(remote_action_id="f00d02")
-    services.replay_delivery(delivery=WebhookDelivery.objects.get())
+    inbox.replay_delivery(delivery=WebhookDelivery.objects.get())
 
     assert RemoteEvent.objects.filter(action=action).count() == 4
     action.refresh_from_db()
@@ -179,7 +178,7 @@ def test_a_delivery_our_code_fails_to_process_is_kept_flagged_and_acknowledged(s
     assert delivery.outcome == WebhookDelivery.Outcome.FAILED and "a bug of ours" in delivery.error
     assert RemoteEvent.objects.count() == 0  # nothing half-applied; replay once fixed
     monkeypatch.undo()
-    services.replay_delivery(delivery=delivery)
+    inbox.replay_delivery(delivery=delivery)
     action.refresh_from_db()
     assert action.status == ActionStatus.SUCCESS
 
