@@ -99,13 +99,13 @@ def drive(action_id, *, horizon_seconds: float = 900, passes: int = 12):
 
     from remotes import services
     from remotes.models import RemoteAction
-    from simulator import services as sim
+    from simulator.pump import run_due
 
     services.submit_remote_action(action_id=action_id)
     action = RemoteAction.objects.get(pk=action_id)
     for _ in range(passes):
         if action.is_final:
             break
-        sim.run_due(now=timezone.now() + dt.timedelta(seconds=horizon_seconds))
+        run_due(now=timezone.now() + dt.timedelta(seconds=horizon_seconds))
         action.refresh_from_db()
     return action

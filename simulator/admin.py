@@ -4,7 +4,7 @@ from django.contrib import admin, messages
 
 from stellantis.vocabulary import CallbackStatus
 
-from . import services
+from . import demo, pump, vendor
 from .models import SimCallback, SimEvent, SimFleet, SimNotification, SimPumpLease, SimRemoteAction, SimVehicle
 
 
@@ -17,7 +17,7 @@ class SimFleetAdmin(admin.ModelAdmin):
 
 def _vehicle_action(description: str, **changes):
     def action(modeladmin, request, queryset):
-        count = services.set_vehicles_state(vehicle_ids=list(queryset.values_list("pk", flat=True)), **changes)
+        count = demo.set_vehicles_state(vehicle_ids=list(queryset.values_list("pk", flat=True)), **changes)
         modeladmin.message_user(request, f"{count} vehicle(s): {description.lower()}.", messages.SUCCESS)
 
     action.__name__ = "set_" + "_".join(f"{k}_{v}" for k, v in changes.items()).lower()
@@ -116,7 +116,7 @@ class SimVehicleAdmin(admin.ModelAdmin):
 
     @admin.action(description="Reset the monthly wake-up counter")
     def reset_wake_ups(self, request, queryset):
-        count = services.reset_wake_ups(vehicle_ids=list(queryset.values_list("pk", flat=True)))
+        count = demo.reset_wake_ups(vehicle_ids=list(queryset.values_list("pk", flat=True)))
         self.message_user(request, f"{count} vehicle(s): wake-up budget available again.", messages.SUCCESS)
 
 
@@ -130,7 +130,7 @@ class SimCallbackAdmin(admin.ModelAdmin):
 
     def _set(self, request, queryset, status):
         for callback in queryset:
-            services.change_callback_status(callback=callback, status=status)
+            vendor.change_callback_status(callback=callback, status=status)
         self.message_user(request, f"{queryset.count()} callback(s) now {status}.", messages.SUCCESS)
 
     @admin.action(description="Pause (post nothing)")
@@ -176,7 +176,7 @@ class SimNotificationAdmin(admin.ModelAdmin):
 
     @admin.action(description="Send again now")
     def retry_now(self, request, queryset):
-        count = services.retry_notifications(notification_ids=list(queryset.values_list("pk", flat=True)))
+        count = pump.retry_notifications(notification_ids=list(queryset.values_list("pk", flat=True)))
         self.message_user(request, f"{count} notification(s) queued again.", messages.SUCCESS)
 
 

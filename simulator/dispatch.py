@@ -1,7 +1,7 @@
 """How the simulator notifies a callback's webhook, as the vendor does: RemoteEvents over HTTP.
 
 Reads the callback's `subscribe` body (attributes, retry policy, batch policy) and turns
-raised events into requests. No database writes here; `services` owns the outbox rows.
+raised events into requests. No database writes here; `pump` owns the outbox rows.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The simulated vehicles' behaviour: which events a remote action raises, when, and what it changes.
 
 Pure functions over a SimVehicle's state at the moment the remote is posted; no database.
-Delays are real-world seconds; `services` divides them by SIMULATOR_SPEED when it books them.
+Delays are real-world seconds; `vendor.send_remote` divides them by SIMULATOR_SPEED when it books them.
 
 The vendor's checks come in a fixed order, each one ending the scenario when it fails:
 1. the remote-control subscription (MissingRights);

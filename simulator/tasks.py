@@ -1,8 +1,9 @@
 """django-q2 entry points of the simulator."""
 
-from . import services
+from .pump import PUMP_BUDGET
+from .pump import pump as run_pump
 
 
 def pump() -> None:
     """Raise due events and deliver due notifications for up to 45 s (q2 kills tasks at 60 s)."""
-    services.pump(max_seconds=services.PUMP_BUDGET)
+    run_pump(max_seconds=PUMP_BUDGET)

@@ -12,23 +12,23 @@ from django.conf import settings
 from django.http import HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from . import services, wire
+from . import vendor, wire
 from .models import SimFleet, SimRemoteAction, SimVehicle
 
 HAL = "application/hal+json"
 
 
-class _Unauthorized(services.SimError):
+class _Unauthorized(vendor.SimError):
     status = 401
     code = 40100
 
 
-class _MethodNotAllowed(services.SimError):
+class _MethodNotAllowed(vendor.SimError):
     status = 405
     code = 40500
 
 
-def error_response(exc: services.SimError) -> JsonResponse:
+def error_response(exc: vendor.SimError) -> JsonResponse:
     response = JsonResponse(wire.error_body(code=exc.code, message=str(exc)), status=exc.status)
     if exc.status == 401 and settings.SIMULATOR_CREDENTIALS:
         response["WWW-Authenticate"] = 'Basic realm="stellantis-simulator"'
@@ -64,7 +64,7 @@ def endpoint(*methods: str):
                 if request.method not in methods:
                     raise _MethodNotAllowed(f"{request.method} is not allowed here; use {', '.join(methods)}.")
                 result = view(request, wire.Links(request), **kwargs)
-            except services.SimError as exc:
+            except vendor.SimError as exc:
                 return error_response(exc)
             if result is None:
                 return HttpResponse(status=204)
@@ -80,7 +80,7 @@ def _json(request):
     try:
         return json.loads(request.body or b"null")
     except (ValueError, UnicodeDecodeError) as exc:
-        raise services.SimInvalid(f"The body is not JSON: {exc}") from exc
+        raise vendor.SimInvalid(f"The body is not JSON: {exc}") from exc
 
 
 @endpoint("GET")
@@ -92,12 +92,12 @@ def fleets(request, links):
 
 @endpoint("GET")
 def fleet(request, links, fleet_id):
-    return 200, wire.fleet_body(links, services.get_fleet(fleet_id=fleet_id))
+    return 200, wire.fleet_body(links, vendor.get_fleet(fleet_id=fleet_id))
 
 
 @endpoint("GET")
 def vehicles(request, links, fleet_id):
-    fleet = services.get_fleet(fleet_id=fleet_id)
+    fleet = vendor.get_fleet(fleet_id=fleet_id)
     items = SimVehicle.objects.filter(fleet=fleet).order_by("vin")
     if request.GET.get("vinPrefix"):
         items = items.filter(vin__startswith=request.GET["vinPrefix"].upper())
@@ -107,21 +107,21 @@ def vehicles(request, links, fleet_id):
 @endpoint("GET")
 def vehicle(request, links, fleet_id, vehicle_id):
     extensions = wire.parse_extensions(request)
-    found = services.get_vehicle(fleet_id=fleet_id, vehicle_id=vehicle_id)
+    found = vendor.get_vehicle(fleet_id=fleet_id, vehicle_id=vehicle_id)
     return 200, wire.vehicle_body(links, found, extensions=extensions)
 
 
 @endpoint("GET")
 def vehicle_status(request, links, fleet_id, vehicle_id):
-    return 200, wire.status_body(links, services.get_vehicle(fleet_id=fleet_id, vehicle_id=vehicle_id))
+    return 200, wire.status_body(links, vendor.get_vehicle(fleet_id=fleet_id, vehicle_id=vehicle_id))
 
 
 @endpoint("GET", "POST")
 def callbacks(request, links, fleet_id):
     if request.method == "POST":
-        callback = services.create_callback(fleet_id=fleet_id, subscribe=_json(request))
+        callback = vendor.create_callback(fleet_id=fleet_id, subscribe=_json(request))
         return 200, wire.callback_ref(links, callback)
-    fleet = services.get_fleet(fleet_id=fleet_id)
+    fleet = vendor.get_fleet(fleet_id=fleet_id)
     items = list(fleet.callbacks.order_by("created_at", "id"))
     remote_type = request.GET.get("remoteType")
     if remote_type:
@@ -132,39 +132,39 @@ def callbacks(request, links, fleet_id):
 @endpoint("GET", "PUT", "DELETE")
 def callback(request, links, fleet_id, callback_id):
     if request.method == "PUT":
-        updated = services.replace_callback(fleet_id=fleet_id, callback_id=callback_id, subscribe=_json(request))
+        updated = vendor.replace_callback(fleet_id=fleet_id, callback_id=callback_id, subscribe=_json(request))
         return 202, wire.callback_ref(links, updated)
     if request.method == "DELETE":
-        services.delete_callback(fleet_id=fleet_id, callback_id=callback_id)
+        vendor.delete_callback(fleet_id=fleet_id, callback_id=callback_id)
         return None
-    return 200, wire.callback_body(links, services.get_callback(fleet_id=fleet_id, callback_id=callback_id))
+    return 200, wire.callback_body(links, vendor.get_callback(fleet_id=fleet_id, callback_id=callback_id))
 
 
 @endpoint("PUT")
 def callback_status(request, links, fleet_id, callback_id):
-    updated = services.set_callback_status(fleet_id=fleet_id, callback_id=callback_id, body=_json(request))
+    updated = vendor.set_callback_status(fleet_id=fleet_id, callback_id=callback_id, body=_json(request))
     return 202, wire.callback_ref(links, updated)
 
 
 @endpoint("GET", "POST")
 def remotes(request, links, fleet_id, vehicle_id, callback_id):
     if request.method == "POST":
-        action = services.send_remote(
+        action = vendor.send_remote(
             fleet_id=fleet_id, vehicle_id=vehicle_id, callback_id=callback_id, body=_json(request)
         )
         return 202, wire.post_response(links, action)
-    found = services.get_vehicle(fleet_id=fleet_id, vehicle_id=vehicle_id)
-    cb = services.get_callback(fleet_id=fleet_id, callback_id=callback_id)
+    found = vendor.get_vehicle(fleet_id=fleet_id, vehicle_id=vehicle_id)
+    cb = vendor.get_callback(fleet_id=fleet_id, callback_id=callback_id)
     items = SimRemoteAction.objects.filter(vehicle=found, callback=cb).order_by("created_at", "id")
     return 200, wire.collection(request, items, key="remoteActions", render=lambda a: wire.action_body(links, a))
 
 
 @endpoint("GET")
 def remote(request, links, fleet_id, vehicle_id, callback_id, action_id):
-    action = services.get_action(fleet_id=fleet_id, vehicle_id=vehicle_id, callback_id=callback_id, action_id=action_id)
+    action = vendor.get_action(fleet_id=fleet_id, vehicle_id=vehicle_id, callback_id=callback_id, action_id=action_id)
     return 200, wire.action_body(links, action)
 
 
 @endpoint("GET", "POST", "PUT", "DELETE", "PATCH")
 def not_found(request, links, rest=""):
-    raise services.SimNotFound(f"No such resource in the simulated API: /{rest}")
+    raise vendor.SimNotFound(f"No such resource in the simulated API: /{rest}")

@@ -19,7 +19,7 @@ from stellantis.vocabulary import ELECTRIFIED
 
 from .dispatch import rfc3339
 from .models import SimCallback, SimFleet, SimRemoteAction, SimVehicle
-from .services import SimInvalid
+from .vendor import SimInvalid
 
 MAX_PAGE_SIZE = 60
 _INDEX_RANGE = re.compile(r"^(\d+)-(\d*)$")

@@ -12,7 +12,7 @@ import pytest
 import requests
 from django.conf import settings
 
-from simulator import services
+from simulator import pump, seeding
 from simulator.models import SimVehicle
 from stellantis.client import ClientConfig, FleetClient
 
@@ -162,7 +162,7 @@ def api(live_server):
 
 @pytest.fixture
 def fleet():
-    return services.seed_world(fleet_name="Test fleet", vehicle_count=6, seed=7)
+    return seeding.seed_world(fleet_name="Test fleet", vehicle_count=6, seed=7)
 
 
 def _vehicle(fleet, index: int, **state) -> SimVehicle:
@@ -191,8 +191,8 @@ def offline_vehicle(fleet):
 def pump_all():
     """Run the pump until nothing is left (vehicles are 1000× faster, so well under a second)."""
 
-    def run() -> services.PassResult:
-        result = services.pump(max_seconds=10)
+    def run() -> pump.PassResult:
+        result = pump.pump(max_seconds=10)
         assert not result.skipped
         return result
 

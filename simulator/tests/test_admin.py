@@ -3,7 +3,7 @@
 import pytest
 from django.urls import reverse
 
-from simulator import services
+from simulator import pump, vendor
 from simulator.models import SimNotification, SimVehicle
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("simulator.tests.urls")]
@@ -69,15 +69,15 @@ def test_a_vehicle_can_be_put_to_sleep_and_taken_offline(admin_client, fleet, aw
 def test_a_dead_notification_can_be_sent_again(
     admin_client, fleet, awake_vehicle, receiver, django_capture_on_commit_callbacks
 ):
-    callback = services.create_callback(
+    callback = vendor.create_callback(
         fleet_id=fleet.id,
         subscribe={"callback": {"webhook": {"target": receiver.url, "name": "h"}}, "remoteTypes": ["Horn"]},
     )
-    services.send_remote(
+    vendor.send_remote(
         fleet_id=fleet.id, vehicle_id=awake_vehicle.id, callback_id=callback.id, body={"horn": {"state": "Activated"}}
     )
     receiver.respond = lambda r: 500
-    services.pump(max_seconds=10, follow_up=False)
+    pump.pump(max_seconds=10, follow_up=False)
     assert set(SimNotification.objects.values_list("state", flat=True)) == {"dead"}
     receiver.respond = None
 
@@ -86,6 +86,6 @@ def test_a_dead_notification_can_be_sent_again(
             reverse("admin:simulator_simnotification_changelist"),
             {"action": "retry_now", "_selected_action": list(SimNotification.objects.values_list("pk", flat=True))},
         )
-    services.run_due()
+    pump.run_due()
 
     assert set(SimNotification.objects.values_list("state", flat=True)) == {"delivered"}

@@ -5,7 +5,7 @@ import base64
 import pytest
 import requests
 
-from simulator import services
+from simulator import seeding
 from simulator.models import SimCallback, SimRemoteAction
 from stellantis import spec
 
@@ -119,7 +119,7 @@ def test_remote_post_and_reads_answer_the_vendor_schemas(api, fleet, awake_vehic
 
 
 def test_the_portal_client_reads_every_vehicle_once_across_pages(api, live_server):
-    big = services.seed_world(fleet_name="Big fleet", vehicle_count=130, seed=3)
+    big = seeding.seed_world(fleet_name="Big fleet", vehicle_count=130, seed=3)
     client = api.client()
 
     vins = [v["vin"] for v in client.vehicles(big.id, page_size=60)]
@@ -129,7 +129,7 @@ def test_the_portal_client_reads_every_vehicle_once_across_pages(api, live_serve
 
 
 def test_pages_carry_totals_and_links(api, reference_dir):
-    big = services.seed_world(fleet_name="Big fleet", vehicle_count=130, seed=3)
+    big = seeding.seed_world(fleet_name="Big fleet", vehicle_count=130, seed=3)
 
     first = api.get(f"fleets/{big.id}/vehicles", params={"pageSize": 60}).json()
 
@@ -146,7 +146,7 @@ def test_pages_carry_totals_and_links(api, reference_dir):
 
 
 def test_index_range_limits_the_collection(api):
-    big = services.seed_world(fleet_name="Big fleet", vehicle_count=20, seed=3)
+    big = seeding.seed_world(fleet_name="Big fleet", vehicle_count=20, seed=3)
 
     body = api.get(f"fleets/{big.id}/vehicles", params={"indexRange": "5-9"}).json()
 
@@ -209,7 +209,7 @@ def test_unknown_resources_are_a_404_xerror(api, fleet, awake_vehicle, receiver,
 
 
 def test_a_vehicle_of_another_fleet_is_not_found(api, fleet):
-    other = services.seed_world(fleet_name="Other fleet", vehicle_count=1, seed=9)
+    other = seeding.seed_world(fleet_name="Other fleet", vehicle_count=1, seed=9)
     stranger = other.vehicles.get()
 
     assert api.get(f"fleets/{fleet.id}/vehicles/{stranger.id}").status_code == 404

@@ -5,7 +5,7 @@ import datetime as dt
 import pytest
 from django.utils import timezone
 
-from simulator import services
+from simulator import pump
 from simulator.models import SimEvent, SimNotification, SimVehicle
 from stellantis import spec
 
@@ -109,7 +109,7 @@ def test_a_batch_of_three_goes_in_one_request(api, fleet, receiver, settings, re
     # Raise only each action's Accepted: three events for the batch.
     accepted_due = max(SimEvent.objects.filter(status="Accepted").values_list("due_at", flat=True))
 
-    services.run_due(now=accepted_due)
+    pump.run_due(now=accepted_due)
 
     assert len(receiver.received) == 1
     body = receiver.received[0].body
@@ -124,9 +124,9 @@ def test_a_partial_batch_waits_for_its_time_window(api, fleet, awake_vehicle, re
     api.send(awake_vehicle, callback_id, {"horn": {"state": "Activated"}})
     done_at = SimEvent.objects.get(event_type="Done").due_at
 
-    services.run_due(now=done_at)
+    pump.run_due(now=done_at)
     assert receiver.received == []
-    services.run_due(now=done_at + dt.timedelta(seconds=61))
+    pump.run_due(now=done_at + dt.timedelta(seconds=61))
 
     assert len(receiver.received) == 1
     assert receiver.received[0].statuses == ["Accepted", "SentToVehicle", "Success"]
@@ -141,7 +141,7 @@ def test_vin_as_query_attribute_turns_batching_off(api, fleet, awake_vehicle, re
     )
 
     api.send(awake_vehicle, callback_id, {"horn": {"state": "Activated"}})
-    services.run_due(now=later())
+    pump.run_due(now=later())
 
     assert [r.statuses for r in receiver.received] == [["Accepted"], ["SentToVehicle"], ["Success"]]
     assert all(r.query == {"vin": [awake_vehicle.vin]} for r in receiver.received)
@@ -165,14 +165,14 @@ def test_notifications_queued_before_a_pause_go_out_on_resume(api, fleet, awake_
     api.send(awake_vehicle, callback_id, {"horn": {"state": "Activated"}})
     accepted_at = SimEvent.objects.get(status="Accepted").due_at
     receiver.respond = lambda r: 500
-    services.run_due(now=accepted_at)  # the Accepted notification fails once and waits for its retry
+    pump.run_due(now=accepted_at)  # the Accepted notification fails once and waits for its retry
     receiver.respond = None
     api.put(f"fleets/{fleet.id}/remote/callbacks/{callback_id}/status", {"status": "Paused"})
-    services.run_due(now=later())
+    pump.run_due(now=later())
     assert receiver.count("Accepted") == 1
 
     api.put(f"fleets/{fleet.id}/remote/callbacks/{callback_id}/status", {"status": "Running"})
-    services.run_due(now=later())
+    pump.run_due(now=later())
 
     assert receiver.statuses() == ["Accepted", "Accepted"]
     assert SimNotification.objects.get().state == "delivered"
@@ -185,10 +185,10 @@ def test_retries_stop_at_the_three_day_horizon(api, fleet, awake_vehicle, receiv
     )
     api.send(awake_vehicle, callback_id, {"wakeUp": {}})
     accepted_at = SimEvent.objects.get(status="Accepted").due_at
-    services.run_due(now=accepted_at)
+    pump.run_due(now=accepted_at)
     notification = SimNotification.objects.get()
 
-    services.run_due(now=notification.created_at + dt.timedelta(days=3) - dt.timedelta(seconds=1))
+    pump.run_due(now=notification.created_at + dt.timedelta(days=3) - dt.timedelta(seconds=1))
 
     notification.refresh_from_db()
     assert (notification.state, notification.attempts) == ("dead", 2)

@@ -3,7 +3,7 @@
 import pytest
 from django.utils import timezone
 
-from simulator import scenario, services
+from simulator import pump, scenario, vendor
 from simulator.models import SimEvent, SimRemoteAction, SimVehicle
 from stellantis import spec
 
@@ -111,34 +111,34 @@ def test_unlocking_shows_in_the_status_once_the_done_event_is_raised(api, fleet,
 
 
 def test_the_action_status_follows_the_latest_raised_event(fleet, awake_vehicle, receiver, settings):
-    callback = services.create_callback(
+    callback = vendor.create_callback(
         fleet_id=fleet.id,
         subscribe={"callback": {"webhook": {"target": receiver.url, "name": "h"}}, "remoteTypes": ["Horn"]},
     )
-    action = services.send_remote(
+    action = vendor.send_remote(
         fleet_id=fleet.id, vehicle_id=awake_vehicle.id, callback_id=callback.id, body={"horn": {"state": "Activated"}}
     )
     accepted_at, sent_at, done_at = (
         SimEvent.objects.filter(action=action).order_by("seq").values_list("due_at", flat=True)
     )
 
-    services.run_due(now=accepted_at)
+    pump.run_due(now=accepted_at)
     assert SimRemoteAction.objects.get(pk=action.pk).status == "Accepted"
-    services.run_due(now=sent_at)
+    pump.run_due(now=sent_at)
     assert SimRemoteAction.objects.get(pk=action.pk).status == "SentToVehicle"
-    services.run_due(now=done_at)
+    pump.run_due(now=done_at)
     assert SimRemoteAction.objects.get(pk=action.pk).status == "Success"
     assert SimEvent.objects.filter(action=action, raised_at__isnull=True).count() == 0
 
 
 def test_pacing_is_scaled_by_the_simulator_speed(fleet, asleep_vehicle, receiver, settings):
     settings.SIMULATOR_SPEED = 2.0
-    callback = services.create_callback(
+    callback = vendor.create_callback(
         fleet_id=fleet.id,
         subscribe={"callback": {"webhook": {"target": receiver.url, "name": "h"}}, "remoteTypes": ["Horn"]},
     )
 
-    action = services.send_remote(
+    action = vendor.send_remote(
         fleet_id=fleet.id, vehicle_id=asleep_vehicle.id, callback_id=callback.id, body={"horn": {"state": "Activated"}}
     )
 

@@ -5,7 +5,7 @@ import re
 import pytest
 from django.utils import timezone
 
-from simulator import scenario, services
+from simulator import scenario, seeding
 from simulator.models import DEEP_SLEEP_AFTER, SimFleet, SimVehicle
 from stellantis.vocabulary import ELECTRIFIED
 
@@ -16,24 +16,24 @@ WMI = {"VF3": "Peugeot", "VF7": "Citroën", "VR1": "DS", "W0L": "Opel", "W0V": "
 
 def test_check_digit_matches_a_known_vin():
     # The textbook example of a valid VIN, check digit X.
-    assert services.vin_check_digit("1M8GDM9AXKP042788") == "X"
+    assert seeding.vin_check_digit("1M8GDM9AXKP042788") == "X"
 
 
 def test_seeded_vins_are_valid():
-    fleet = services.seed_world(fleet_name="Valid", vehicle_count=200, seed=11)
+    fleet = seeding.seed_world(fleet_name="Valid", vehicle_count=200, seed=11)
 
     for vehicle in fleet.vehicles.all():
         vin = vehicle.vin
         assert re.fullmatch(r"[0-9A-HJ-NPR-Z]{17}", vin), vin
-        assert vin[8] == services.vin_check_digit(vin), vin
+        assert vin[8] == seeding.vin_check_digit(vin), vin
         assert WMI[vin[:3]] == vehicle.brand
 
 
 def test_seeding_twice_changes_nothing():
-    first = services.seed_world(fleet_name="Demo", vehicle_count=40, seed=5)
+    first = seeding.seed_world(fleet_name="Demo", vehicle_count=40, seed=5)
     vins = sorted(first.vehicles.values_list("vin", flat=True))
 
-    again = services.seed_world(fleet_name="Demo", vehicle_count=40, seed=5)
+    again = seeding.seed_world(fleet_name="Demo", vehicle_count=40, seed=5)
 
     assert again.pk == first.pk
     assert SimFleet.objects.count() == 1
@@ -42,25 +42,25 @@ def test_seeding_twice_changes_nothing():
 
 
 def test_a_larger_count_adds_vehicles_and_keeps_the_first_ones():
-    small = set(services.seed_world(fleet_name="Grow", vehicle_count=10, seed=5).vehicles.values_list("vin", flat=True))
+    small = set(seeding.seed_world(fleet_name="Grow", vehicle_count=10, seed=5).vehicles.values_list("vin", flat=True))
 
-    grown = set(services.seed_world(fleet_name="Grow", vehicle_count=25, seed=5).vehicles.values_list("vin", flat=True))
+    grown = set(seeding.seed_world(fleet_name="Grow", vehicle_count=25, seed=5).vehicles.values_list("vin", flat=True))
 
     assert small < grown
     assert len(grown) == 25
 
 
 def test_another_seed_or_name_is_another_fleet():
-    a = services.seed_world(fleet_name="Demo", vehicle_count=5, seed=1)
-    b = services.seed_world(fleet_name="Demo", vehicle_count=5, seed=2)
-    c = services.seed_world(fleet_name="Other", vehicle_count=5, seed=1)
+    a = seeding.seed_world(fleet_name="Demo", vehicle_count=5, seed=1)
+    b = seeding.seed_world(fleet_name="Demo", vehicle_count=5, seed=2)
+    c = seeding.seed_world(fleet_name="Other", vehicle_count=5, seed=1)
 
     assert len({a.pk, b.pk, c.pk}) == 3
     assert SimVehicle.objects.count() == 15
 
 
 def test_the_world_is_mixed_and_ready_for_a_demo():
-    fleet = services.seed_world(fleet_name="Mixed", vehicle_count=130, seed=42)
+    fleet = seeding.seed_world(fleet_name="Mixed", vehicle_count=130, seed=42)
     vehicles = list(fleet.vehicles.all())
 
     assert {v.brand for v in vehicles} == set(WMI.values())
@@ -72,10 +72,10 @@ def test_the_world_is_mixed_and_ready_for_a_demo():
 
 
 def test_seeding_is_deterministic_across_databases():
-    vins = sorted(services.seed_world(fleet_name="Same", vehicle_count=8, seed=99).vehicles.values_list("vin", "id"))
+    vins = sorted(seeding.seed_world(fleet_name="Same", vehicle_count=8, seed=99).vehicles.values_list("vin", "id"))
     SimFleet.objects.all().delete()
 
-    again = sorted(services.seed_world(fleet_name="Same", vehicle_count=8, seed=99).vehicles.values_list("vin", "id"))
+    again = sorted(seeding.seed_world(fleet_name="Same", vehicle_count=8, seed=99).vehicles.values_list("vin", "id"))
 
     assert again == vins
 
@@ -117,7 +117,7 @@ DEMO_TRAITS = {
 
 
 def test_the_demo_fleet_has_one_vehicle_for_each_common_failure():
-    fleet = services.seed_world(fleet_name="Demo fleet", vehicle_count=50, seed=42)
+    fleet = seeding.seed_world(fleet_name="Demo fleet", vehicle_count=50, seed=42)
     now = timezone.now()
     vehicles = list(fleet.vehicles.order_by("vin"))
 
@@ -134,7 +134,7 @@ def test_the_demo_fleet_has_one_vehicle_for_each_common_failure():
 
 
 def test_the_test_fleet_is_all_healthy_and_its_first_two_can_charge():
-    fleet = services.seed_world(fleet_name="Test fleet", vehicle_count=6, seed=7)
+    fleet = seeding.seed_world(fleet_name="Test fleet", vehicle_count=6, seed=7)
     now = timezone.now()
     vehicles = list(fleet.vehicles.order_by("vin"))
 
@@ -153,7 +153,7 @@ def test_the_test_fleet_is_all_healthy_and_its_first_two_can_charge():
 
 
 def test_small_fleets_get_no_troubled_vehicles():
-    fleet = services.seed_world(fleet_name="Small", vehicle_count=services.TRAITS_FROM - 1, seed=3)
+    fleet = seeding.seed_world(fleet_name="Small", vehicle_count=seeding.TRAITS_FROM - 1, seed=3)
     now = timezone.now()
 
     assert all(traits(v, now) == set() for v in fleet.vehicles.all())
@@ -161,7 +161,7 @@ def test_small_fleets_get_no_troubled_vehicles():
 
 def test_traits_are_the_same_on_every_seeding():
     def snapshot():
-        fleet = services.seed_world(fleet_name="Again", vehicle_count=60, seed=8)
+        fleet = seeding.seed_world(fleet_name="Again", vehicle_count=60, seed=8)
         now = timezone.now()
         return {v.vin: (v.motorization, v.asleep, sorted(traits(v, now))) for v in fleet.vehicles.all()}
 

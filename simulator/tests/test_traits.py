@@ -7,9 +7,10 @@ from django.conf import settings
 from django.urls import reverse
 from django.utils import timezone
 
-from simulator import services
+from simulator import demo, vendor
 from simulator.dispatch import rfc3339
 from simulator.models import SimRemoteAction, SimVehicle, current_month
+from simulator.pump import pump as run_pump
 from stellantis import spec
 from stellantis.vocabulary import RemoteType
 
@@ -27,7 +28,7 @@ def assert_schema(schema: str, body):
 
 @pytest.fixture
 def callback(fleet, receiver):
-    return services.create_callback(
+    return vendor.create_callback(
         fleet_id=fleet.id,
         subscribe={"callback": {"webhook": {"target": receiver.url, "name": "h"}}, "remoteTypes": RemoteType.values},
     )
@@ -36,7 +37,7 @@ def callback(fleet, receiver):
 @pytest.fixture
 def send(callback):
     def send(vehicle, body) -> SimRemoteAction:
-        return services.send_remote(
+        return vendor.send_remote(
             fleet_id=vehicle.fleet_id, vehicle_id=vehicle.id, callback_id=callback.id, body=body
         )
 
@@ -44,7 +45,7 @@ def send(callback):
 
 
 def pump() -> None:
-    assert not services.pump(max_seconds=10, follow_up=False).skipped
+    assert not run_pump(max_seconds=10, follow_up=False).skipped
 
 
 def outcome(action) -> tuple[str, str]:
@@ -334,7 +335,7 @@ def test_capabilities_come_only_when_asked_and_unknown_extensions_are_a_400(flee
 
 
 def test_set_vehicles_state_takes_the_new_traits(fleet, awake_vehicle):
-    count = services.set_vehicles_state(
+    count = demo.set_vehicles_state(
         vehicle_ids=[awake_vehicle.pk], remote_subscribed=False, door_open=True, in_use=True, wake_ups_used=20
     )
 
@@ -347,7 +348,7 @@ def test_set_vehicles_state_takes_the_new_traits(fleet, awake_vehicle):
         20,
     )
     with pytest.raises(ValueError, match="not a demo field"):
-        services.set_vehicles_state(vehicle_ids=[awake_vehicle.pk], vin="X")
+        demo.set_vehicles_state(vehicle_ids=[awake_vehicle.pk], vin="X")
 
 
 def test_the_admin_filters_and_edits_the_traits_in_the_list(admin_client, fleet, awake_vehicle):

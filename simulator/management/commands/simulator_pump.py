@@ -5,7 +5,7 @@ import time
 
 from django.core.management.base import BaseCommand
 
-from simulator import services
+from simulator import pump
 
 log = logging.getLogger(__name__)
 
@@ -19,13 +19,13 @@ class Command(BaseCommand):
 
     def handle(self, *args, once: bool, idle: float, **options):
         if once:
-            result = services.run_due()
+            result = pump.run_due()
             self.stdout.write(f"{result}")
             return
         try:
             while True:
                 try:
-                    result = services.pump(max_seconds=services.PUMP_BUDGET, follow_up=False)
+                    result = pump.pump(max_seconds=pump.PUMP_BUDGET, follow_up=False)
                 except Exception:  # a database hiccup must not end a demo's pump
                     log.exception("simulator pump failed; trying again")
                     time.sleep(max(idle, 1.0))

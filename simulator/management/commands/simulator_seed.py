@@ -3,7 +3,7 @@
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from simulator import services
+from simulator.seeding import seed_world
 
 
 class Command(BaseCommand):
@@ -15,5 +15,5 @@ class Command(BaseCommand):
         parser.add_argument("--seed", type=int, default=settings.SIMULATOR_SEED)
 
     def handle(self, *args, name: str, vehicles: int, seed: int, **options):
-        fleet = services.seed_world(fleet_name=name, vehicle_count=vehicles, seed=seed)
+        fleet = seed_world(fleet_name=name, vehicle_count=vehicles, seed=seed)
         self.stdout.write(f"fleet {fleet.id} '{fleet.name}': {fleet.vehicles.count()} vehicles")

@@ -8,6 +8,7 @@ from rest_framework.authtoken.models import Token
 
 from callbacks.models import Callback
 from callbacks.services import create_callback
+from simulator.seeding import seed_world
 from stellantis.errors import StellantisError, VendorUnavailable
 from stellantis.vocabulary import CallbackStatus, RemoteType
 from vehicles.models import Vehicle
@@ -31,8 +32,6 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         if not settings.SIMULATOR_ENABLED:
             raise CommandError("seed_demo seeds the embedded simulator, which is off (a real STELLANTIS_API_BASE is set).")
-        from simulator.services import seed_world
-
         sim_fleet = seed_world(fleet_name=DEMO_FLEET, vehicle_count=options["vehicles"], seed=settings.SIMULATOR_SEED)
         try:
             result = import_fleet(fleet_id=sim_fleet.id)

@@ -1,0 +1,295 @@
+"""The vehicle-behaviour pump: raise the events that fall due and deliver the notifications they queue."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass
+
+import requests
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Min, Q
+from django.utils import timezone
+
+from stellantis.vocabulary import NOTIFICATION_HORIZON_SECONDS, CallbackStatus, DoneStatus, EventType
+
+from . import dispatch, scenario
+from .models import SimCallback, SimEvent, SimNotification, SimPumpLease, SimRemoteAction, SimVehicle
+
+log = logging.getLogger(__name__)
+
+LEASE_EPOCH = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
+PUMP_BUDGET = 45.0  # q2 kills a task after 60 s
+MAX_SLEEP = 0.5  # the pump re-reads the tables at least this often: new work may fall due sooner
+ROWS_PER_PASS = 500
+SCHEDULE_NAME = "simulator pump (next due work)"
+
+
+@dataclass
+class PassResult:
+    raised: int = 0
+    delivered: int = 0
+    failed_attempts: int = 0
+    dead: int = 0
+    skipped: bool = False  # another pump holds the lease
+
+    def add(self, other: PassResult) -> None:
+        self.raised += other.raised
+        self.delivered += other.delivered
+        self.failed_attempts += other.failed_attempts
+        self.dead += other.dead
+
+
+def enqueue_pump() -> None:
+    """Hand the pump to django-q2 (call it after commit)."""
+    from django_q.tasks import async_task
+
+    async_task("simulator.tasks.pump", task_name=f"simulator-pump-{uuid.uuid4().hex[:8]}")
+
+
+def _lease_seconds() -> float:
+    # Renewed after every webhook call, so it only has to outlive one of them.
+    return 10.0 + 2 * float(settings.SIMULATOR_WEBHOOK_TIMEOUT)
+
+
+def _claim_lease(token: str) -> bool:
+    SimPumpLease.objects.get_or_create(pk=1, defaults={"leased_until": LEASE_EPOCH})
+    now = timezone.now()
+    until = now + dt.timedelta(seconds=_lease_seconds())
+    # Conditional UPDATE: exactly one pump moves an expired lease forward.
+    return SimPumpLease.objects.filter(pk=1, leased_until__lt=now).update(holder=token, leased_until=until) == 1
+
+
+def _renew_lease(token: str) -> bool:
+    until = timezone.now() + dt.timedelta(seconds=_lease_seconds())
+    return SimPumpLease.objects.filter(pk=1, holder=token).update(leased_until=until) == 1
+
+
+def _release_lease(token: str) -> None:
+    SimPumpLease.objects.filter(pk=1, holder=token).update(holder="", leased_until=LEASE_EPOCH)
+
+
+def run_due(*, now: dt.datetime | None = None) -> PassResult:
+    """One pass without sleeping: raise the events due at `now`, then deliver the notifications due."""
+    token = uuid.uuid4().hex
+    if not _claim_lease(token):
+        return PassResult(skipped=True)
+    try:
+        return _run_once(token=token, now=now)
+    finally:
+        _release_lease(token)
+
+
+def pump(*, max_seconds: float = PUMP_BUDGET, follow_up: bool = True) -> PassResult:
+    """Run passes, sleeping until the next due work, for at most `max_seconds`; re-enqueue if work remains.
+
+    `follow_up=False` is for a caller that loops anyway (the simulator_pump command).
+    """
+    token = uuid.uuid4().hex
+    if not _claim_lease(token):
+        return PassResult(skipped=True)
+    total = PassResult()
+    deadline = time.monotonic() + max_seconds
+    try:
+        while True:
+            total.add(_run_once(token=token, deadline=deadline))
+            if not _renew_lease(token):
+                log.warning("simulator pump lost its lease; stopping")
+                break
+            next_at = next_work_at()
+            left = deadline - time.monotonic()
+            if next_at is None or left <= 0:
+                break
+            wait = (next_at - timezone.now()).total_seconds()
+            if wait > left:
+                break
+            if wait > 0:
+                time.sleep(min(wait, MAX_SLEEP))
+    finally:
+        _release_lease(token)
+    # Work committed while we were finishing found the lease taken and was dropped by its
+    # own pump task; looking again after the release means it is never stranded.
+    if follow_up:
+        _follow_up()
+    return total
+
+
+def next_work_at() -> dt.datetime | None:
+    """When the pump next has something to do: an event falls due or a notification may be sent."""
+    event_at = SimEvent.objects.filter(raised_at__isnull=True).aggregate(at=Min("due_at"))["at"]
+    notice_at = SimNotification.objects.filter(
+        state=SimNotification.State.PENDING, callback__status=CallbackStatus.RUNNING
+    ).aggregate(at=Min("next_attempt_at"))["at"]
+    candidates = [at for at in (event_at, notice_at) if at is not None]
+    return min(candidates) if candidates else None
+
+
+def _follow_up() -> None:
+    next_at = next_work_at()
+    if next_at is None:
+        return
+    # A new pump task can wait for work due within its budget; anything later is scheduled.
+    if next_at <= timezone.now() + dt.timedelta(seconds=PUMP_BUDGET):
+        enqueue_pump()
+        return
+    # Far away (a long retry delay): a one-off q2 schedule instead of a worker sleeping on it.
+    from django_q.models import Schedule
+
+    with transaction.atomic():
+        Schedule.objects.filter(name=SCHEDULE_NAME, next_run__gt=next_at).delete()
+        if not Schedule.objects.filter(name=SCHEDULE_NAME).exists():
+            Schedule.objects.create(
+                name=SCHEDULE_NAME,
+                func="simulator.tasks.pump",
+                schedule_type=Schedule.ONCE,
+                repeats=-1,
+                next_run=next_at,
+            )
+
+
+def _run_once(*, token: str, now: dt.datetime | None = None, deadline: float | None = None) -> PassResult:
+    result = PassResult()
+    result.raised = _raise_due_events(now=now)
+    _deliver_due(result, token=token, now=now, deadline=deadline)
+    return result
+
+
+def _raise_due_events(*, now: dt.datetime | None) -> int:
+    raised = 0
+    while True:
+        at = now or timezone.now()
+        due = list(
+            SimEvent.objects.filter(raised_at__isnull=True, due_at__lte=at)
+            .order_by("due_at", "seq", "id")
+            .values_list("id", flat=True)[:ROWS_PER_PASS]
+        )
+        for event_id in due:
+            raised += _raise_event(event_id=event_id, now=at)
+        if len(due) < ROWS_PER_PASS:
+            return raised
+
+
+def _raise_event(*, event_id: int, now: dt.datetime) -> int:
+    with transaction.atomic():
+        # Claim: only the pass that flips raised_at applies the event.
+        if not SimEvent.objects.filter(pk=event_id, raised_at__isnull=True).update(raised_at=now):
+            return 0
+        event = SimEvent.objects.select_related("action__callback").get(pk=event_id)
+        action = event.action
+        effects = {
+            k: (now if v == scenario.NOW else v)
+            for k, v in (event.effects or {}).items()
+            if k in scenario.EFFECT_FIELDS
+        }
+        # A vehicle that answered sends a fresh status along (a WakeUp is asked for just that).
+        answered = event.event_type == EventType.DONE and event.status != DoneStatus.FAILED
+        if effects or answered:
+            SimVehicle.objects.filter(pk=action.vehicle_id).update(**effects, updated_at=now)
+        SimRemoteAction.objects.filter(pk=action.pk).update(
+            status=event.status,
+            failure_cause=event.failure_cause,
+            feedback_detail=event.feedback_detail,
+            updated_at=now,
+        )
+        _queue_notification(callback=action.callback, event=event, now=now)
+    return 1
+
+
+def _queue_notification(*, callback: SimCallback, event: SimEvent, now: dt.datetime) -> None:
+    """Put the raised event in the callback's outbox.
+
+    Only a Running callback gets one: an event raised while the callback is Paused (or
+    Failed) is not queued and never posted, as the vendor does; it can still be read back
+    with GET …/remotes/{rid}. Resuming sends what was queued before the pause, not what
+    was raised during it.
+    """
+    if callback.status != CallbackStatus.RUNNING:
+        return
+    policy = dispatch.batch_policy(callback.subscribe)
+    next_attempt_at = now + policy[1] if policy else now
+    SimNotification.objects.create(callback=callback, event=event, next_attempt_at=next_attempt_at, created_at=now)
+
+
+def _deliver_due(result: PassResult, *, token: str, now: dt.datetime | None, deadline: float | None) -> None:
+    at = now or timezone.now()
+    rows = list(
+        SimNotification.objects.filter(state=SimNotification.State.PENDING, callback__status=CallbackStatus.RUNNING)
+        .filter(Q(next_attempt_at__lte=at) | Q(attempts=0))
+        .select_related("callback", "event__action__vehicle")
+        .order_by("created_at", "id")[:ROWS_PER_PASS]
+    )
+    by_callback: dict[str, list[SimNotification]] = defaultdict(list)
+    for row in rows:
+        by_callback[row.callback_id].append(row)
+    with requests.Session() as session:
+        for items in by_callback.values():
+            callback = items[0].callback
+            for batch in dispatch.plan_batches(callback.subscribe, items, at):
+                if deadline is not None and time.monotonic() > deadline:
+                    return
+                _deliver(batch, callback=callback, session=session, now=now, result=result)
+                if not _renew_lease(token):
+                    return
+
+
+def _deliver(batch: list[SimNotification], *, callback: SimCallback, session, now, result: PassResult) -> None:
+    notices = [
+        dispatch.Notice(
+            remote_action_id=n.event.action_id,
+            vin=n.event.action.vehicle.vin,
+            event_date=n.event.due_at,
+            remote_type=n.event.action.remote_type,
+            event_type=n.event.event_type,
+            status=n.event.status,
+            failure_cause=n.event.failure_cause,
+            feedback_detail=n.event.feedback_detail,
+        )
+        for n in batch
+    ]
+    delivery = dispatch.build_delivery(
+        callback_id=callback.id, fleet_id=callback.fleet_id, subscribe=callback.subscribe, notices=notices
+    )
+    # No transaction is open during the POST: the webhook may be the portal writing to this
+    # very database.
+    error = dispatch.post(delivery, session=session)
+    at = now or timezone.now()
+    horizon = dt.timedelta(seconds=NOTIFICATION_HORIZON_SECONDS)
+    with transaction.atomic():
+        for row in batch:
+            attempts = row.attempts + 1
+            mine = SimNotification.objects.filter(pk=row.pk, state=SimNotification.State.PENDING, attempts=row.attempts)
+            if not error:
+                result.delivered += mine.update(
+                    state=SimNotification.State.DELIVERED, attempts=attempts, delivered_at=at, last_error=""
+                )
+                continue
+            result.failed_attempts += 1
+            retry_at = at + dispatch.retry_delay(callback.subscribe)
+            if attempts >= dispatch.max_attempts(callback.subscribe) or retry_at > row.created_at + horizon:
+                result.dead += mine.update(state=SimNotification.State.DEAD, attempts=attempts, last_error=error)
+            else:
+                mine.update(attempts=attempts, next_attempt_at=retry_at, last_error=error)
+
+
+# --- from the admin ----------------------------------------------------------------------
+
+
+def retry_notifications(*, notification_ids: list[int]) -> int:
+    """Send dead or pending notifications again now, with a fresh attempt budget."""
+    with transaction.atomic():
+        count = (
+            SimNotification.objects.filter(pk__in=notification_ids)
+            .exclude(state=SimNotification.State.DELIVERED)
+            .update(
+                state=SimNotification.State.PENDING,
+                attempts=0,
+                next_attempt_at=timezone.now(),
+                created_at=timezone.now(),
+            )
+        )
+        transaction.on_commit(enqueue_pump, robust=True)
+    return count

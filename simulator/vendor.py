@@ -1,0 +1,326 @@
+"""The simulated Fleet Owner API's endpoints: lookups, callback subscriptions and remote actions.
+
+Errors the API must answer are `SimError`s carrying their HTTP status and the vendor-style code.
+"""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import urlsplit
+
+from django.db import transaction
+from django.utils import timezone
+
+from stellantis.remotes import CommandInvalid, parse_remote
+from stellantis.vocabulary import (
+    ATTRIBUTE_VARIABLES,
+    AttributeType,
+    CallbackStatus,
+    DoneStatus,
+    EventType,
+    FailureCause,
+    RemoteType,
+    RetryPolicy,
+)
+
+from . import dispatch, scenario
+from .models import SimCallback, SimEvent, SimFleet, SimRemoteAction, SimVehicle, current_month
+from .pump import enqueue_pump
+
+
+class SimError(Exception):
+    """An error the simulated API answers as an xError."""
+
+    status = 400
+    code = 40000
+
+    def __init__(self, message: str, *, code: int | None = None):
+        super().__init__(message)
+        if code is not None:
+            self.code = code
+
+
+class SimInvalid(SimError):
+    status = 400
+    code = 40000
+
+
+class SimNotFound(SimError):
+    status = 404
+    code = 40400
+
+
+# --- lookups ------------------------------------------------------------------------------
+
+
+def get_fleet(*, fleet_id: str) -> SimFleet:
+    fleet = SimFleet.objects.filter(pk=fleet_id).first()
+    if fleet is None:
+        raise SimNotFound(f"No fleet {fleet_id}.")
+    return fleet
+
+
+def get_vehicle(*, fleet_id: str, vehicle_id: str) -> SimVehicle:
+    fleet = get_fleet(fleet_id=fleet_id)
+    vehicle = SimVehicle.objects.filter(fleet=fleet, pk=vehicle_id).first()
+    if vehicle is None:
+        raise SimNotFound(f"No vehicle {vehicle_id} in fleet {fleet_id}.")
+    return vehicle
+
+
+def get_callback(*, fleet_id: str, callback_id: str) -> SimCallback:
+    fleet = get_fleet(fleet_id=fleet_id)
+    callback = SimCallback.objects.filter(fleet=fleet, pk=callback_id).first()
+    if callback is None:
+        raise SimNotFound(f"No remote callback {callback_id} in fleet {fleet_id}.")
+    return callback
+
+
+def get_action(*, fleet_id: str, vehicle_id: str, callback_id: str, action_id: str) -> SimRemoteAction:
+    vehicle = get_vehicle(fleet_id=fleet_id, vehicle_id=vehicle_id)
+    callback = get_callback(fleet_id=fleet_id, callback_id=callback_id)
+    action = SimRemoteAction.objects.filter(vehicle=vehicle, callback=callback, pk=action_id).first()
+    if action is None:
+        raise SimNotFound(f"No remote action {action_id} for this vehicle and callback.")
+    return action
+
+
+# --- callbacks ----------------------------------------------------------------------------
+
+_SUBSCRIBE_FIELDS = {"label", "retryPolicy", "batchNotify", "callback", "remoteTypes"}
+_HEADER_NAME = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
+
+
+def validate_subscribe(body) -> dict:
+    """The RemoteCallbackSubscribe body if the vendor would take it; SimInvalid naming each bad field otherwise."""
+    if not isinstance(body, dict):
+        raise SimInvalid("The body must be a RemoteCallbackSubscribe JSON object.")
+    errors: dict[str, str] = {}
+    for key in body:
+        if key not in _SUBSCRIBE_FIELDS:
+            errors[key] = "is not a known field"
+    if "label" in body and not isinstance(body["label"], str):
+        errors["label"] = "must be a string"
+
+    callback = body.get("callback")
+    webhook = callback.get("webhook") if isinstance(callback, dict) else None
+    if not isinstance(webhook, dict):
+        errors["callback.webhook"] = "is required"
+    else:
+        target = webhook.get("target")
+        parts = urlsplit(target) if isinstance(target, str) else None
+        if not target:
+            errors["callback.webhook.target"] = "is required"
+        elif parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
+            errors["callback.webhook.target"] = "must be an http(s) URL"
+        if not isinstance(webhook.get("name"), str) or not webhook.get("name"):
+            errors["callback.webhook.name"] = "is required"
+        _validate_attributes(webhook.get("attributes"), errors)
+
+    types = body.get("remoteTypes")
+    if not isinstance(types, list) or not types:
+        errors["remoteTypes"] = "give at least one remote type"
+    else:
+        unknown = [t for t in types if t not in RemoteType.values]
+        if unknown:
+            errors["remoteTypes"] = f"unknown {', '.join(map(str, unknown))}; use {', '.join(RemoteType.values)}"
+
+    retry = body.get("retryPolicy")
+    if retry is not None:
+        if not isinstance(retry, dict):
+            errors["retryPolicy"] = "must be an object"
+        else:
+            if retry.get("policy") not in RetryPolicy.values:
+                errors["retryPolicy.policy"] = f"must be one of {', '.join(RetryPolicy.values)}"
+            for key in retry:
+                if key not in ("policy", "retryNumber", "retryDelay"):
+                    errors[f"retryPolicy.{key}"] = "is not a known field"
+            for key in ("retryNumber", "retryDelay"):
+                if key in retry and not _is_int(retry[key], minimum=1):
+                    errors[f"retryPolicy.{key}"] = "must be a whole number of at least 1"
+
+    batch = body.get("batchNotify")
+    if batch is not None:
+        if not isinstance(batch, dict):
+            errors["batchNotify"] = "must be an object"
+        else:
+            for key in batch:
+                if key not in ("size", "timeWindow"):
+                    errors[f"batchNotify.{key}"] = "is not a known field"
+            if not _is_int(batch.get("size"), minimum=1):
+                errors["batchNotify.size"] = "is required and must be a whole number above 0"
+            if "timeWindow" in batch and not _is_int(batch["timeWindow"], minimum=5):
+                errors["batchNotify.timeWindow"] = "must be a whole number of seconds, at least 5"
+    if errors:
+        raise SimInvalid("Invalid RemoteCallbackSubscribe: " + "; ".join(f"{k}: {v}" for k, v in errors.items()))
+    return body
+
+
+def _validate_attributes(attributes, errors: dict) -> None:
+    if attributes is None:
+        return
+    if not isinstance(attributes, list):
+        errors["callback.webhook.attributes"] = "must be a list"
+        return
+    for i, attribute in enumerate(attributes):
+        path = f"callback.webhook.attributes.{i}"
+        if not isinstance(attribute, dict):
+            errors[path] = "must be an object"
+            continue
+        if attribute.get("type") not in AttributeType.values:
+            errors[f"{path}.type"] = f"must be one of {', '.join(AttributeType.values)}"
+        key, value = attribute.get("key"), attribute.get("value")
+        if not isinstance(key, str) or not key:
+            errors[f"{path}.key"] = "is required"
+        elif attribute.get("type") == AttributeType.HEADER and not _HEADER_NAME.match(key):
+            errors[f"{path}.key"] = "is not a valid HTTP header name"
+        if not isinstance(value, str):
+            errors[f"{path}.value"] = "is required and must be a string"
+        elif value.startswith("$") and value not in ATTRIBUTE_VARIABLES:
+            errors[f"{path}.value"] = f"unknown variable; use {', '.join(ATTRIBUTE_VARIABLES)}"
+        elif "\n" in value or "\r" in value:
+            errors[f"{path}.value"] = "must be on one line"
+
+
+def _is_int(value, *, minimum: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= minimum
+
+
+def create_callback(*, fleet_id: str, subscribe) -> SimCallback:
+    """Register a callback for the fleet; it starts Running."""
+    fleet = get_fleet(fleet_id=fleet_id)
+    return SimCallback.objects.create(fleet=fleet, subscribe=validate_subscribe(subscribe))
+
+
+def replace_callback(*, fleet_id: str, callback_id: str, subscribe) -> SimCallback:
+    """Replace the whole subscription (the vendor does not merge); the status is kept."""
+    callback = get_callback(fleet_id=fleet_id, callback_id=callback_id)
+    callback.subscribe = validate_subscribe(subscribe)
+    callback.save(update_fields=["subscribe", "updated_at"])
+    return callback
+
+
+def set_callback_status(*, fleet_id: str, callback_id: str, body) -> SimCallback:
+    """Apply a RemoteCallbacksStatusSetter body: pause or resume a callback."""
+    callback = get_callback(fleet_id=fleet_id, callback_id=callback_id)
+    status = body.get("status") if isinstance(body, dict) else None
+    if status not in (CallbackStatus.RUNNING, CallbackStatus.PAUSED):
+        raise SimInvalid("status: must be Running or Paused")
+    change_callback_status(callback=callback, status=status)
+    return callback
+
+
+def change_callback_status(*, callback: SimCallback, status: str) -> None:
+    """Set the status; a Running callback gets the notifications queued before a pause sent."""
+    with transaction.atomic():
+        callback.status = status
+        callback.save(update_fields=["status", "updated_at"])
+        if status == CallbackStatus.RUNNING:
+            transaction.on_commit(enqueue_pump, robust=True)
+
+
+def delete_callback(*, fleet_id: str, callback_id: str) -> None:
+    """Delete a callback, refused while a remote action sent through it has no Done event yet."""
+    callback = get_callback(fleet_id=fleet_id, callback_id=callback_id)
+    with transaction.atomic():
+        # The row lock makes a remote posted at the same moment wait, so it cannot slip in
+        # between the check and the delete.
+        callback = SimCallback.objects.select_for_update().filter(pk=callback.pk).first()
+        if callback is None:
+            raise SimNotFound(f"No remote callback {callback_id} in fleet {fleet_id}.")
+        if callback.remote_actions.exclude(status__in=DoneStatus.values).exists():
+            raise SimInvalid("The callback has a pending remote action; delete it once every action is done.")
+        callback.delete()
+
+
+# --- remote actions -------------------------------------------------------------------------
+
+
+def send_remote(*, fleet_id: str, vehicle_id: str, callback_id: str, body) -> SimRemoteAction:
+    """Accept a Remote body, book its scenario as events and wake the pump after commit."""
+    vehicle = get_vehicle(fleet_id=fleet_id, vehicle_id=vehicle_id)
+    callback = get_callback(fleet_id=fleet_id, callback_id=callback_id)
+    try:
+        command = parse_remote(body)
+    except CommandInvalid as exc:
+        raise SimInvalid(f"Invalid Remote: {exc}") from exc
+    if "label" in body and not isinstance(body["label"], str):
+        raise SimInvalid("Invalid Remote: label: must be a string")
+    with transaction.atomic():
+        callback = SimCallback.objects.select_for_update().filter(pk=callback.pk).first()
+        if callback is None:
+            raise SimNotFound(f"No remote callback {callback_id} in fleet {fleet_id}.")
+        if callback.status != CallbackStatus.RUNNING:
+            raise SimInvalid(f"The callback is {callback.status}; only a Running callback takes remote actions.")
+        if command.remote_type not in callback.remote_types:
+            raise SimInvalid(
+                f"The callback does not serve {command.remote_type}; it serves {', '.join(callback.remote_types)}."
+            )
+        # Locked so two remotes posted together plan against each other's wake-up, wake-up
+        # count and action in progress.
+        vehicle = SimVehicle.objects.select_for_update().get(pk=vehicle.pk)
+        now = timezone.now()
+        plan = scenario.plan(
+            member=command.member,
+            body=command.body,
+            vehicle=vehicle,
+            now=now,
+            busy=_action_in_progress(vehicle=vehicle, remote_type=command.remote_type),
+        )
+        action = SimRemoteAction.objects.create(
+            fleet_id=fleet_id,
+            vehicle=vehicle,
+            callback=callback,
+            remote=body,
+            remote_type=command.remote_type,
+            created_at=now,
+        )
+        due_at, events = now, []
+        for seq, step in enumerate(plan.steps):
+            due_at += dispatch.scaled(step.after)
+            events.append(
+                SimEvent(
+                    action=action,
+                    seq=seq,
+                    event_type=step.event_type,
+                    status=step.status,
+                    failure_cause=step.failure_cause,
+                    feedback_detail=step.feedback_detail,
+                    effects=step.effects,
+                    due_at=due_at,
+                )
+            )
+        SimEvent.objects.bulk_create(events)
+        # Booked now rather than when the events are raised, so the next remote sees them.
+        changed = []
+        if plan.wakes:
+            month = current_month(now)
+            vehicle.wake_ups_used = (vehicle.wake_ups_used if vehicle.wake_up_month == month else 0) + 1
+            vehicle.wake_up_month = month
+            changed += ["wake_ups_used", "wake_up_month"]
+        if plan.reached_after is not None:
+            awake_until = now + dispatch.scaled(plan.reached_after + scenario.AWAKE_FOR)
+            if vehicle.awake_until is None or vehicle.awake_until < awake_until:
+                vehicle.awake_until = awake_until
+                changed.append("awake_until")
+        if changed:
+            SimVehicle.objects.filter(pk=vehicle.pk).update(**{f: getattr(vehicle, f) for f in changed})
+        transaction.on_commit(enqueue_pump, robust=True)
+    return action
+
+
+def _action_in_progress(*, vehicle: SimVehicle, remote_type: str) -> bool:
+    """Another action of this type on the vehicle still waits for its Done event.
+
+    Actions refused as SameActionInProgress do not count: they are not in progress on the vehicle.
+    """
+    return (
+        SimEvent.objects.filter(
+            action__vehicle=vehicle,
+            action__remote_type=remote_type,
+            event_type=EventType.DONE,
+            raised_at__isnull=True,
+        )
+        .exclude(failure_cause=FailureCause.SAME_ACTION_IN_PROGRESS)
+        .exists()
+    )
