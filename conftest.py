@@ -103,7 +103,7 @@ def stack(live_server, settings, transactional_db):
 def demo_fleet(stack):
     """A simulated fleet imported through the client, with a Running callback for every type."""
     from callbacks.services import create_callback
-    from simulator.services import seed_world
+    from simulator.seeding import seed_world
     from vehicles.services import import_fleet
 
     sim_fleet = seed_world(fleet_name="Test fleet", vehicle_count=6, seed=7)

@@ -8,8 +8,8 @@ from django.utils import timezone
 from remotes import services
 from remotes.models import ActionStatus, RemoteAction
 from remotes.selectors import timeline
-from simulator import services as sim
 from simulator.models import SimCallback
+from simulator.pump import run_due
 
 
 @pytest.fixture
@@ -20,7 +20,7 @@ def silent_action(demo_fleet, operator, settings):
     action = services.request_remote(vehicle=vehicle, command={"horn": {"state": "Activated"}}, by=operator)
     services.submit_remote_action(action_id=action.pk)
     SimCallback.objects.update(status="Paused")
-    sim.run_due(now=timezone.now() + dt.timedelta(hours=1))
+    run_due(now=timezone.now() + dt.timedelta(hours=1))
     return RemoteAction.objects.get(pk=action.pk)
 
 

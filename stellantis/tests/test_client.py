@@ -2,7 +2,7 @@
 
 import pytest
 
-from simulator.services import seed_world
+from simulator.seeding import seed_world
 from stellantis.client import ClientConfig, FleetClient
 from stellantis.errors import AmbiguousOutcome, AuthenticationFailed, NotFound, VendorRejected, VendorUnavailable
 

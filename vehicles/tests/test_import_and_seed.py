@@ -9,7 +9,7 @@ from rest_framework.authtoken.models import Token
 
 from callbacks.models import Callback
 from simulator.models import SimCallback
-from simulator.services import seed_world
+from simulator.seeding import seed_world
 from stellantis.vocabulary import CallbackStatus, RemoteType
 from vehicles.models import Vehicle
 from vehicles.services import import_fleet
