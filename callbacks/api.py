@@ -3,6 +3,7 @@
 from django.conf import settings
 from django.shortcuts import get_object_or_404
 from rest_framework import serializers, status
+from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.response import Response
 from rest_framework.reverse import reverse
 from rest_framework.views import APIView
@@ -72,14 +73,12 @@ class CallbackOutputSerializer(serializers.ModelSerializer):
         return getattr(obj, "_pending", None)
 
 
-def _sync_error(exc: services.CallbackSyncError, code=status.HTTP_502_BAD_GATEWAY):
-    if isinstance(exc, services.CallbackInvalid):
-        return Response(exc.errors, status=status.HTTP_400_BAD_REQUEST)
-    if isinstance(exc, services.CallbackInUse):
-        return Response({"detail": exc.message}, status=status.HTTP_409_CONFLICT)
-    return Response({"detail": exc.message}, status=code)
+def _require(request, perm: str, what: str) -> None:
+    if not request.user.has_perm(perm):
+        raise PermissionDenied(f"You may not {what} callbacks.")
 
 
+# Refusals of the services (ServiceError) become the API's one error shape in fleetportal.api.
 class CallbackList(APIView):
     def get(self, request):
         qs = Callback.objects.live().select_related("fleet")
@@ -88,21 +87,17 @@ class CallbackList(APIView):
         return Response(CallbackOutputSerializer(qs, many=True, context={"request": request}).data)
 
     def post(self, request):
-        if not request.user.has_perm("callbacks.add_callback"):
-            return Response({"detail": "You may not create callbacks."}, status=status.HTTP_403_FORBIDDEN)
+        _require(request, "callbacks.add_callback", "create")
         data = CallbackInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         fields = dict(data.validated_data)
         fleet_id = fields.pop("fleet", None)
         if not fleet_id:
-            return Response({"fleet": ["This field is required."]}, status=status.HTTP_400_BAD_REQUEST)
+            raise ValidationError({"fleet": ["This field is required."]})
         fleet = get_object_or_404(Fleet, external_id=fleet_id)
         if not fields.get("target"):
             fields.pop("target", None)
-        try:
-            callback = services.create_callback(fleet=fleet, **fields)
-        except services.CallbackSyncError as exc:
-            return _sync_error(exc)
+        callback = services.create_callback(fleet=fleet, **fields)
         return Response(CallbackOutputSerializer(callback, context={"request": request}).data, status=status.HTTP_201_CREATED)
 
 
@@ -116,40 +111,28 @@ class CallbackDetail(APIView):
         return Response(CallbackOutputSerializer(callback, context={"request": request}).data)
 
     def put(self, request, pk):
-        if not request.user.has_perm("callbacks.change_callback"):
-            return Response({"detail": "You may not change callbacks."}, status=status.HTTP_403_FORBIDDEN)
+        _require(request, "callbacks.change_callback", "change")
         callback = self._get(pk)
         data = CallbackInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         changes = {k: v for k, v in data.validated_data.items() if k != "fleet"}
         if not changes.get("target"):
             changes["target"] = callback.target
-        try:
-            callback = services.update_callback(callback=callback, changes=changes)
-        except services.CallbackSyncError as exc:
-            return _sync_error(exc)
+        callback = services.update_callback(callback=callback, changes=changes)
         return Response(CallbackOutputSerializer(callback, context={"request": request}).data)
 
     def delete(self, request, pk):
-        if not request.user.has_perm("callbacks.delete_callback"):
-            return Response({"detail": "You may not delete callbacks."}, status=status.HTTP_403_FORBIDDEN)
-        try:
-            services.delete_callback(callback=self._get(pk))
-        except services.CallbackSyncError as exc:
-            return _sync_error(exc)
+        _require(request, "callbacks.delete_callback", "delete")
+        services.delete_callback(callback=self._get(pk))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class CallbackStatusView(APIView):
     def put(self, request, pk):
-        if not request.user.has_perm("callbacks.change_callback"):
-            return Response({"detail": "You may not change callbacks."}, status=status.HTTP_403_FORBIDDEN)
+        _require(request, "callbacks.change_callback", "change")
         wanted = request.data.get("status") if isinstance(request.data, dict) else None
         if wanted not in (CallbackStatus.RUNNING, CallbackStatus.PAUSED):
-            return Response({"status": ["must be Running or Paused"]}, status=status.HTTP_400_BAD_REQUEST)
+            raise ValidationError({"status": ["must be Running or Paused"]})
         callback = get_object_or_404(Callback.objects.live().select_related("fleet"), pk=pk)
-        try:
-            callback = services.set_callback_status(callback=callback, status=wanted)
-        except services.CallbackSyncError as exc:
-            return _sync_error(exc)
+        callback = services.set_callback_status(callback=callback, status=wanted)
         return Response(CallbackOutputSerializer(callback, context={"request": request}).data)

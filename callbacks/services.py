@@ -11,6 +11,7 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
+from core.errors import ServiceError
 from stellantis.client import FleetClient
 from stellantis.errors import StellantisError
 from stellantis.vocabulary import NOTIFICATION_HORIZON_SECONDS, CallbackStatus, RemoteType, RetryPolicy
@@ -23,21 +24,18 @@ def default_webhook_target() -> str:
     return settings.PORTAL_PUBLIC_URL + reverse("stellantis-webhook")
 
 
-class CallbackSyncError(Exception):
+class CallbackSyncError(ServiceError):
     """Stellantis refused or could not be reached; the local record is unchanged."""
 
-    def __init__(self, message: str, errors: dict | None = None):
-        super().__init__(message)
-        self.message = message
-        self.errors = errors or {"non_field_errors": message}
+    status, code = 502, "vendor_refused"
 
 
 class CallbackInvalid(CallbackSyncError):
-    pass
+    status, code = 400, "invalid"
 
 
 class CallbackInUse(CallbackSyncError):
-    pass
+    status, code = 409, "callback_in_use"
 
 
 EDITABLE_FIELDS = (

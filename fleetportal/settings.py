@@ -231,6 +231,8 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "UNAUTHENTICATED_USER": None,
+    # Every API error in one shape (fleetportal/api.py).
+    "EXCEPTION_HANDLER": "fleetportal.api.exception_handler",
 }
 
 # django-q2. `retry` is well above `timeout`: a task is only handed to a second worker when

@@ -2,8 +2,9 @@ from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.http import JsonResponse
-from django.urls import include, path
+from django.urls import include, path, re_path
 
+from fleetportal import api
 from remotes.urls import webhook_urlpatterns
 
 
@@ -17,11 +18,14 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("healthz", healthz, name="healthz"),
     path("api/v1/", include("fleetportal.api_urls")),
+    re_path(r"^api/", api.not_found),  # after every API route: unknown paths get a problem document
     path("webhooks/", include(webhook_urlpatterns)),
     path("callbacks/", include("callbacks.urls")),
     path("", include("vehicles.urls")),
     path("actions/", include("remotes.urls")),
 ]
+
+handler500 = api.server_error
 
 if settings.SIMULATOR_ENABLED:
     urlpatterns.append(path(f"{settings.SIMULATOR_PATH}/", include("simulator.urls")))

@@ -2,6 +2,7 @@
 
 from django.shortcuts import get_object_or_404
 from rest_framework import status
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -19,22 +20,12 @@ class VehicleRemotes(APIView):
     def post(self, request, vin):
         vehicle = get_object_or_404(Vehicle.objects.visible_to(request.user).select_related("fleet"), vin=vin.upper())
         if not isinstance(request.data, dict):
-            return Response({"non_field_errors": ["The body must be a JSON object."]}, status=status.HTTP_400_BAD_REQUEST)
+            raise ValidationError({"non_field_errors": ["The body must be a JSON object."]})
         data = {k: v for k, v in request.data.items() if k not in ("reason",)}
-        try:
-            action = services.request_remote(
-                vehicle=vehicle, command=data, by=request.user, source=Source.API, reason=str(request.data.get("reason") or "")
-            )
-        except services.InvalidCommand as exc:
-            return Response(exc.errors, status=status.HTTP_400_BAD_REQUEST)
-        except services.NotAllowed as exc:
-            return Response({"detail": exc.message}, status=status.HTTP_403_FORBIDDEN)
-        except services.NotCapable as exc:
-            return Response({"detail": exc.message}, status=status.HTTP_409_CONFLICT)
-        except services.NoCallbackForType as exc:
-            return Response(
-                {"detail": exc.message, "missing_remote_type": exc.remote_type}, status=status.HTTP_409_CONFLICT
-            )
+        # A refusal (ServiceError) becomes the API's one error shape in fleetportal.api.
+        action = services.request_remote(
+            vehicle=vehicle, command=data, by=request.user, source=Source.API, reason=str(request.data.get("reason") or "")
+        )
         body = AcceptedActionSerializer(action, context={"request": request}).data
         return Response(body, status=status.HTTP_202_ACCEPTED, headers={"Location": body["url"]})
 
@@ -44,6 +35,6 @@ class RemoteActionDetail(APIView):
         qs = RemoteAction.objects.visible_to(request.user)
         try:
             action = action_with_timeline(qs, pk)
-        except RemoteAction.DoesNotExist:
-            return Response({"detail": "No such remote action."}, status=status.HTTP_404_NOT_FOUND)
+        except RemoteAction.DoesNotExist as exc:
+            raise NotFound("No such remote action.") from exc
         return Response(RemoteActionSerializer(action, context={"request": request}).data)

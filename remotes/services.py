@@ -18,6 +18,7 @@ from django_q.models import Schedule
 from django_q.tasks import async_task
 
 from callbacks.models import Callback
+from core.errors import ServiceError
 from stellantis.client import FleetClient
 from stellantis.errors import StellantisError, VendorRejected
 from stellantis.remotes import Command, CommandInvalid, is_dangerous, parse_remote
@@ -35,35 +36,35 @@ SUBMIT_TASK = "remotes.tasks.submit_remote_action"
 # --- requesting ----------------------------------------------------------------------------
 
 
-class RemoteRequestError(Exception):
+class RemoteRequestError(ServiceError):
     """A request the portal refuses before anything is sent; `errors` name the fields."""
-
-    def __init__(self, message: str, errors: dict | None = None):
-        super().__init__(message)
-        self.message = message
-        self.errors = errors or {"non_field_errors": message}
 
 
 class InvalidCommand(RemoteRequestError):
-    pass
+    status, code = 400, "invalid_command"
 
 
 class NotAllowed(RemoteRequestError):
-    pass
+    status, code = 403, "permission_denied"
 
 
 class NotCapable(RemoteRequestError):
     """The vehicle cannot do this (motorization, subscription, vendor capabilities)."""
 
+    status, code = 409, "not_capable"
+
 
 class NoCallbackForType(RemoteRequestError):
+    status, code = 409, "missing_remote_type"
+
     def __init__(self, fleet, remote_type: str):
         self.fleet = fleet
         self.remote_type = remote_type
         label = RemoteType(remote_type).label if remote_type in RemoteType.values else remote_type
         super().__init__(
             f"No running callback of fleet {fleet} serves {label} ({remote_type}). "
-            f"Create one that serves {remote_type}, or resume a paused one, then retry."
+            f"Create one that serves {remote_type}, or resume a paused one, then retry.",
+            extra={"missing_remote_type": remote_type},
         )
 
 

@@ -16,7 +16,7 @@ from stellantis.vocabulary import CallbackStatus, RemoteType
 
 @pytest.fixture
 def fleet(stack):
-    from simulator.services import seed_world
+    from simulator.seeding import seed_world
     from vehicles.services import import_fleet
 
     return import_fleet(fleet_id=seed_world(fleet_name="Callbacks", vehicle_count=2, seed=11).id).fleet
@@ -145,7 +145,7 @@ def test_deleting_an_idle_callback_removes_it_at_stellantis_and_keeps_history(pa
 def test_the_api_creates_edits_and_pauses_with_field_errors_named(partner, fleet, stack):
     base = f"{stack.url}/api/v1/callbacks/"
     r = partner.post(base, json={"fleet": fleet.external_id, "remote_types": ["Horn"], "retry_policy": "Bounded", "retry_number": 0}, timeout=10)
-    assert r.status_code == 400 and "retry_number" in r.json()
+    assert r.status_code == 400 and "at least 1" in r.json()["errors"]["retry_number"]
     r = partner.post(base, json={"fleet": fleet.external_id, "remote_types": ["Horn"], "batch_size": 5}, timeout=10)
     assert r.status_code == 201
     created = r.json()

@@ -7,8 +7,8 @@ from django.utils import timezone
 from callbacks.services import create_callback
 from remotes import services
 from remotes.models import RemoteEvent, WebhookDelivery
-from simulator import services as sim
-from simulator.services import seed_world
+from simulator.pump import run_due
+from simulator.seeding import seed_world
 from vehicles.services import import_fleet
 
 
@@ -20,9 +20,9 @@ def test_a_batch_of_ten_reaches_our_webhook_in_one_request_and_the_rest_after_it
         services.submit_remote_action(action_id=action.pk)
 
     now = timezone.now()
-    sim.run_due(now=now + dt.timedelta(minutes=5))  # every event raised: full batches go at once
+    run_due(now=now + dt.timedelta(minutes=5))  # every event raised: full batches go at once
     first = list(WebhookDelivery.objects.order_by("pk"))
-    sim.run_due(now=now + dt.timedelta(minutes=5, seconds=31))  # the rest once its window elapsed
+    run_due(now=now + dt.timedelta(minutes=5, seconds=31))  # the rest once its window elapsed
 
     deliveries = list(WebhookDelivery.objects.order_by("pk"))
     assert first and all(d.event_count == 10 for d in first)

@@ -42,18 +42,18 @@ def test_an_unknown_vin_is_404(partner, vin):
 
 def test_no_action_or_two_actions_is_400_saying_so(partner, vin):
     r = post(partner, vin, {})
-    assert r.status_code == 400 and "No action given" in r.json()["non_field_errors"]
+    assert r.status_code == 400 and "No action given" in r.json()["errors"]["non_field_errors"]
     r = post(partner, vin, {"horn": {"state": "Activated"}, "door": {"state": "Locked"}})
-    assert r.status_code == 400 and "Only one action" in r.json()["non_field_errors"]
+    assert r.status_code == 400 and "Only one action" in r.json()["errors"]["non_field_errors"]
     r = post(partner, vin, {"door": {"state": "Ajar"}})
-    assert r.status_code == 400 and "door.state" in r.json()
+    assert r.status_code == 400 and r.json()["errors"]["door.state"] == "must be one of Locked, Unlocked"
     assert RemoteAction.objects.count() == 0
 
 
 def test_a_type_no_callback_serves_is_409_naming_it(partner, vin):
     r = post(partner, vin, {"lights": {"on": True}})
     assert r.status_code == 409
-    assert r.json()["missing_remote_type"] == "Lights"
+    assert r.json()["missing_remote_type"] == "Lights" and r.json()["code"] == "missing_remote_type"
 
 
 def test_without_a_token_it_is_401(api, vin):

@@ -81,7 +81,7 @@ def test_a_thermic_vehicle_cannot_be_asked_to_charge(vehicle, api, operator):
 
 
 def test_import_learns_which_vehicle_has_no_remote_service(stack, api, operator):
-    from simulator.services import seed_world
+    from simulator.seeding import seed_world
     from vehicles.models import Vehicle
     from vehicles.services import import_fleet
 

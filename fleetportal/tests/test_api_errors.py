@@ -1,0 +1,132 @@
+"""Every refusal of the partner API has one shape, over real HTTP: walk each endpoint's error paths."""
+
+import pytest
+from django.contrib.auth.models import Permission, User
+from django.utils import timezone
+from rest_framework.authtoken.models import Token
+
+from remotes.models import ActionStatus, RemoteAction, Source
+from stellantis.vocabulary import RemoteType
+
+PROBLEM_MEMBERS = {"type", "title", "status", "code", "detail", "errors"}
+
+
+def assert_problem(r, status: int, code: str, *, field: str | None = None) -> dict:
+    """The RFC 9457 problem document: same members, status echoed, field errors as strings."""
+    assert r.status_code == status, r.text
+    assert r.headers["Content-Type"].startswith("application/problem+json")
+    body = r.json()
+    assert PROBLEM_MEMBERS <= set(body), body
+    assert body["status"] == status and body["code"] == code, body
+    assert isinstance(body["detail"], str) and body["detail"]
+    assert isinstance(body["errors"], dict)
+    assert all(isinstance(k, str) and isinstance(v, str) and v for k, v in body["errors"].items()), body["errors"]
+    if field:
+        assert field in body["errors"], body["errors"]
+    return body
+
+
+def _user(name: str, *codenames: str) -> User:
+    user = User.objects.create_user(name, password=f"pw-{name}-1")
+    user.user_permissions.add(*Permission.objects.filter(codename__in=codenames))
+    return user
+
+
+@pytest.fixture
+def world(stack, make_vehicle, make_callback, api):
+    electric = make_vehicle()
+    thermic = make_vehicle(fleet=electric.fleet, motorization="Thermic")
+    callback = make_callback(electric.fleet, remote_types=[RemoteType.HORN, RemoteType.DOORS, RemoteType.CHARGING])
+    # An action still waiting for its Done event: deleting its callback is refused.
+    RemoteAction.objects.create(
+        vehicle=electric, callback=callback, remote_type=RemoteType.HORN, command={"horn": {"state": "Activated"}},
+        status=ActionStatus.SUBMITTED, source=Source.API, expires_at=timezone.now(),
+    )
+    operator = _user("op", "request_remote", "add_callback", "change_callback", "delete_callback")
+    nobody = _user("nobody")
+    return {
+        "vin": electric.vin,
+        "thermic": thermic.vin,
+        "fleet": electric.fleet.external_id,
+        "callback": callback.pk,
+        "partner": api(Token.objects.create(user=operator).key),
+        "powerless": api(Token.objects.create(user=nobody).key),
+        "anonymous": api(),
+        "url": stack.url + "/api/v1",
+    }
+
+
+HORN = {"horn": {"state": "Activated"}}
+
+
+def test_the_remotes_endpoint_refuses_in_one_shape(world):
+    p, url, vin = world["partner"], world["url"], world["vin"]
+    remotes = f"{url}/vehicles/{vin}/remotes/"
+
+    assert_problem(world["anonymous"].post(remotes, json=HORN, timeout=10), 401, "not_authenticated")
+    assert_problem(world["anonymous"].post(remotes, json=HORN, headers={"Authorization": "Token nope"}, timeout=10), 401, "authentication_failed")
+    assert_problem(p.post(f"{url}/vehicles/VF3XXXXXXXXXXXXXX/remotes/", json=HORN, timeout=10), 404, "not_found")
+    assert_problem(p.post(remotes, json=[1, 2], timeout=10), 400, "invalid", field="non_field_errors")
+    assert_problem(p.post(remotes, data="{not json", headers={"Content-Type": "application/json"}, timeout=10), 400, "parse_error")
+    assert_problem(p.post(remotes, data="horn=1", headers={"Content-Type": "text/plain"}, timeout=10), 415, "unsupported_media_type")
+    assert_problem(p.post(remotes, json={"door": {"state": "Ajar"}}, timeout=10), 400, "invalid_command", field="door.state")
+    assert_problem(p.post(remotes, json={}, timeout=10), 400, "invalid_command", field="non_field_errors")
+    assert_problem(p.post(remotes, json={"door": {"state": "Unlocked"}}, timeout=10), 403, "permission_denied")
+    assert_problem(world["powerless"].post(remotes, json=HORN, timeout=10), 403, "permission_denied")
+    thermic = f"{url}/vehicles/{world['thermic']}/remotes/"
+    assert_problem(p.post(thermic, json={"charging": {"immediate": True}}, timeout=10), 409, "not_capable")
+    missing = assert_problem(p.post(remotes, json={"lights": {"on": True}}, timeout=10), 409, "missing_remote_type")
+    assert missing["missing_remote_type"] == "Lights"
+    assert_problem(p.get(remotes, timeout=10), 405, "method_not_allowed")
+    assert RemoteAction.objects.count() == 1  # the fixture's own: no refused request left an action behind
+
+
+def test_the_action_endpoint_refuses_in_one_shape(world):
+    p, url = world["partner"], world["url"]
+    action = RemoteAction.objects.get()
+
+    assert_problem(world["anonymous"].get(f"{url}/remotes/{action.pk}/", timeout=10), 401, "not_authenticated")
+    assert_problem(p.get(f"{url}/remotes/00000000-0000-0000-0000-000000000000/", timeout=10), 404, "not_found")
+    assert_problem(p.post(f"{url}/remotes/{action.pk}/", json={}, timeout=10), 405, "method_not_allowed")
+
+
+def test_the_callback_endpoints_refuse_in_one_shape(world):
+    p, url, pk = world["partner"], world["url"], world["callback"]
+    good = {"fleet": world["fleet"], "remote_types": ["Horn"]}
+
+    assert_problem(world["anonymous"].get(f"{url}/callbacks/", timeout=10), 401, "not_authenticated")
+    assert_problem(world["powerless"].post(f"{url}/callbacks/", json=good, timeout=10), 403, "permission_denied")
+    assert_problem(p.post(f"{url}/callbacks/", json={"remote_types": ["Horn"]}, timeout=10), 400, "invalid", field="fleet")
+    assert_problem(p.post(f"{url}/callbacks/", json={**good, "remote_types": ["Teleport"]}, timeout=10), 400, "invalid", field="remote_types.0")
+    bounded = {**good, "retry_policy": "Bounded", "retry_number": 0}
+    assert_problem(p.post(f"{url}/callbacks/", json=bounded, timeout=10), 400, "invalid", field="retry_number")
+    attrs = {**good, "attributes": [{"type": "Cookie", "key": "k", "value": "v"}]}
+    assert_problem(p.post(f"{url}/callbacks/", json=attrs, timeout=10), 400, "invalid", field="attributes.0.type")
+    assert_problem(p.post(f"{url}/callbacks/", json={**good, "fleet": "no-such-fleet"}, timeout=10), 404, "not_found")
+
+    detail = f"{url}/callbacks/{pk}/"
+    assert_problem(p.get(f"{url}/callbacks/999999/", timeout=10), 404, "not_found")
+    assert_problem(world["powerless"].put(detail, json=good, timeout=10), 403, "permission_denied")
+    assert_problem(world["powerless"].delete(detail, timeout=10), 403, "permission_denied")
+    in_use = assert_problem(p.delete(detail, timeout=10), 409, "callback_in_use")
+    assert "still pending" in in_use["detail"]
+    assert_problem(p.post(detail, json=good, timeout=10), 405, "method_not_allowed")
+
+    status = f"{url}/callbacks/{pk}/status/"
+    assert_problem(p.put(status, json={"status": "Sleeping"}, timeout=10), 400, "invalid", field="status")
+    assert_problem(p.put(f"{url}/callbacks/999999/status/", json={"status": "Paused"}, timeout=10), 404, "not_found")
+    assert_problem(world["powerless"].put(status, json={"status": "Paused"}, timeout=10), 403, "permission_denied")
+
+
+def test_a_change_stellantis_refuses_is_a_502_in_the_same_shape(world):
+    # The fixture's callback was never created at the simulator: Stellantis answers 404 to the PUT.
+    r = world["partner"].put(f"{world['url']}/callbacks/{world['callback']}/status/", json={"status": "Paused"}, timeout=10)
+    body = assert_problem(r, 502, "vendor_refused")
+    assert "Nothing was changed here" in body["detail"]
+
+
+@pytest.mark.parametrize("path", ["/api/v1/nothing-here/", "/api/v2/vehicles/", "/api/"])
+def test_unknown_api_paths_are_a_problem_document_not_a_page(world, path):
+    r = world["partner"].get(world["url"].removesuffix("/api/v1") + path, timeout=10)
+    body = assert_problem(r, 404, "not_found")
+    assert path in body["detail"]
