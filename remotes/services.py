@@ -364,6 +364,10 @@ def _derive(action: RemoteAction, events: list[RemoteEvent]) -> bool:
 
     A Done event is final whatever arrives after it; among Pending events the latest
     eventDate wins; a final status never regresses.
+
+    TWIN: `remotes.pg_ingest.STATEMENT` states these same rules in SQL for the webhook's
+    hot path on PostgreSQL. Change one, change the other: `remotes/tests/test_pg_ingest.py`
+    (a property test, run on PostgreSQL in CI) fails when they disagree.
     """
     before = (action.status, action.pending_status, action.pending_at, action.failure_cause, action.feedback_detail)
     if action.status in FINAL_STATUSES and action.status not in _FINAL_BUT_CORRECTABLE:
