@@ -1,5 +1,9 @@
 """A webhook delivery on PostgreSQL: stored and applied by one statement.
 
+TWIN: remotes.services._derive (and _recompute) state the same rules in Python; change one,
+change the other; remotes/tests/test_pg_ingest.py fails when they disagree (it runs on
+PostgreSQL only: on SQLite it is skipped with a "NOT CHECKED" reason).
+
 The webhook is the portal's hottest path. Through the ORM a delivery took seven round
 trips (BEGIN, insert the delivery, lock the actions, insert the events, read them back,
 update the actions, COMMIT) and most of its CPU went into building them. Here one
@@ -8,7 +12,8 @@ delivery, its events and the actions they move commit together or not at all, wi
 BEGIN/COMMIT of our own when nobody has opened a transaction around us.
 
 The rules are those of `services._derive`, applied incrementally to the events this
-statement inserted (a duplicate inserts nothing, so it moves nothing):
+statement inserted (a duplicate inserts nothing, so it moves nothing), where `_derive`
+re-reads all of an action's events:
 - a final action never moves, except `error` (we stopped waiting; a late Done is the truth);
 - the latest Pending eventDate wins (ties: the newer row);
 - the earliest Done of the delivery finishes the action.
@@ -50,6 +55,8 @@ def _sql_list(values) -> str:
 
 _NEVER_MOVES = [s for s in FINAL_STATUSES if s != ActionStatus.ERROR]
 
+# TWIN: remotes.services._derive (and _recompute) state the same rules in Python; change one,
+# change the other; remotes/tests/test_pg_ingest.py fails when they disagree.
 # Table names and vocabulary are ours; every value a sender controls is a parameter.
 STATEMENT = f"""
 WITH d AS (
