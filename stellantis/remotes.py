@@ -6,10 +6,10 @@ Errors are keyed by the dotted path of the offending field so each surface can n
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 from dataclasses import dataclass
 
+from .dates import parse_instant
 from .vocabulary import MEMBER_TO_TYPE, RemoteType
 
 DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
@@ -320,11 +320,8 @@ def _preconditioning(value, path, errors: _Errors):
 
 
 def _rfc3339(value, path, errors: _Errors) -> None:
-    if not isinstance(value, str):
-        errors[path] = "must be an RFC 3339 date-time such as 2026-12-01T06:30:00Z"
-        return
     try:
-        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        parsed = parse_instant(value, default_tz=None)
     except ValueError:
         errors[path] = "must be an RFC 3339 date-time such as 2026-12-01T06:30:00Z"
         return

@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+from .dates import parse_instant
+
 
 @dataclass(frozen=True)
 class StatusSnapshot:
@@ -30,13 +32,11 @@ class StatusSnapshot:
 
 
 def _date(value) -> dt.datetime | None:
-    if not isinstance(value, str):
-        return None
+    """An aware date-time (no offset: UTC), or None when absent or unreadable."""
     try:
-        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        return parse_instant(value)
     except ValueError:
         return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
 
 
 def parse_status(body: dict) -> StatusSnapshot:

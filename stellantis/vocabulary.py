@@ -30,7 +30,6 @@ MEMBER_TO_TYPE = {
     "wakeUp": RemoteType.WAKE_UP,
     "navigation": RemoteType.NAVIGATION,
 }
-TYPE_TO_MEMBER = {t: m for m, t in MEMBER_TO_TYPE.items()}
 
 
 class EventType(models.TextChoices):

@@ -6,6 +6,7 @@ import datetime as dt
 import json
 from dataclasses import dataclass
 
+from .dates import parse_instant
 from .vocabulary import DoneStatus, EventType, PendingStatus
 
 # RemoteAction.remote_action_id and RemoteEvent.remote_action_id are this long.
@@ -28,10 +29,6 @@ class ParsedEvent:
     feedback_detail: str = ""
 
     @property
-    def is_done(self) -> bool:
-        return self.event_type == EventType.DONE
-
-    @property
     def key(self) -> tuple:
         """What makes an event the same event when it is delivered again (RemoteEvent's unique key)."""
         return (self.remote_action_id, self.event_type, self.status, self.event_date)
@@ -49,21 +46,17 @@ def distinct_events(events: list[ParsedEvent]) -> list[ParsedEvent]:
 
 @dataclass(frozen=True)
 class ParsedDelivery:
-    callback_id: str
-    attributes: list
     events: list[ParsedEvent]
 
 
-def parse_datetime(value) -> dt.datetime:
+def _event_date(value) -> dt.datetime:
+    """eventDate as an aware date-time (no offset: UTC)."""
     if not isinstance(value, str):
         raise WebhookPayloadError("eventDate must be a date-time string")
     try:
-        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        return parse_instant(value)
     except ValueError as exc:
         raise WebhookPayloadError(f"eventDate {value!r} is not a date-time") from exc
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=dt.UTC)
-    return parsed
 
 
 def parse_remote_events(body: bytes | str) -> ParsedDelivery:
@@ -79,8 +72,7 @@ def parse_remote_events(body: bytes | str) -> ParsedDelivery:
             events.append(_event(raw))
         except WebhookPayloadError as exc:
             raise WebhookPayloadError(f"events[{i}]: {exc}") from exc
-    attributes = data.get("attributes") if isinstance(data.get("attributes"), list) else []
-    return ParsedDelivery(callback_id=str(data.get("callbackId") or ""), attributes=attributes, events=events)
+    return ParsedDelivery(events=events)
 
 
 def _event(raw) -> ParsedEvent:
@@ -114,7 +106,7 @@ def _event(raw) -> ParsedEvent:
     return ParsedEvent(
         remote_action_id=rid,
         vin=str(raw.get("vin") or "")[:17],
-        event_date=parse_datetime(raw.get("eventDate")),
+        event_date=_event_date(raw.get("eventDate")),
         remote_type=str(raw.get("remoteType") or "")[:40],
         event_type=event_type,
         status=value,

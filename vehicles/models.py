@@ -1,6 +1,6 @@
 from django.db import models
 
-from stellantis.vocabulary import ELECTRIFIED, Motorization
+from stellantis.vocabulary import Motorization
 
 
 class Fleet(models.Model):
@@ -45,10 +45,6 @@ class Vehicle(models.Model):
 
     def __str__(self):
         return self.vin
-
-    @property
-    def electrified(self) -> bool:
-        return self.motorization in ELECTRIFIED
 
 
 class VehicleStatus(models.Model):
