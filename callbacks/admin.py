@@ -8,8 +8,6 @@ from . import services
 from .forms import attributes_to_text, text_to_attributes
 from .models import Callback
 
-EDITABLE = ["label", "target", "name", "remote_types", "retry_policy", "retry_number", "retry_delay", "batch_size", "batch_time_window", "attributes"]
-
 
 class CallbackAdminForm(forms.ModelForm):
     """Saving this form *is* the sync: Stellantis first, the local row only if it accepted."""
@@ -20,7 +18,7 @@ class CallbackAdminForm(forms.ModelForm):
 
     class Meta:
         model = Callback
-        fields = ["fleet", *EDITABLE]
+        fields = ["fleet", *Callback.EDITABLE_FIELDS]
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -35,7 +33,7 @@ class CallbackAdminForm(forms.ModelForm):
         data = super().clean()
         if self.errors:
             return data
-        fields = {f: data.get(f) for f in EDITABLE}
+        fields = {f: data.get(f) for f in Callback.EDITABLE_FIELDS}
         fields["remote_types"] = list(fields["remote_types"] or [])
         try:
             if self.instance.pk:

@@ -4,6 +4,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 
+from stellantis.callbacks import Subscription
 from stellantis.vocabulary import AttributeType, CallbackStatus, RemoteType, RetryPolicy
 
 from . import rules
@@ -33,7 +34,7 @@ class Callback(models.Model):
     """A Stellantis remote callback: how notifications of actions sent through it reach us."""
 
     fleet = models.ForeignKey("vehicles.Fleet", on_delete=models.CASCADE, related_name="callbacks")
-    external_id = models.CharField(max_length=64, blank=True, db_index=True, help_text="callbackId at Stellantis; empty until created there.")
+    external_id = models.CharField(max_length=64, blank=True, db_index=True, help_text="The callback's id at Stellantis; empty until created there.")
     label = models.CharField(max_length=200, blank=True)
     target = models.URLField(max_length=500, help_text="Webhook URL Stellantis posts notifications to.")
     name = models.CharField(max_length=100, default="fleetportal", help_text="Webhook name at Stellantis.")
@@ -63,6 +64,12 @@ class Callback(models.Model):
 
     objects = CallbackQuerySet.as_manager()
 
+    # What a person may change (forms, admin, API); the rest is Stellantis' or ours.
+    EDITABLE_FIELDS = (
+        "label", "target", "name", "remote_types", "retry_policy", "retry_number", "retry_delay",
+        "batch_size", "batch_time_window", "attributes",
+    )
+
     class Meta:
         ordering = ["fleet", "created_at"]
 
@@ -76,21 +83,15 @@ class Callback(models.Model):
         # called without holding a transaction open (SQLite would deadlock on its own lock).
         return f"{self.webhook_key}.{self.secret}"
 
-    def subscribe_body(self) -> dict:
-        """The RemoteCallbackSubscribe body Stellantis holds for this callback."""
+    def subscription(self) -> Subscription:
+        """What Stellantis should hold for this callback: our fields plus our secret header."""
         attributes = [a for a in self.attributes if a.get("key") != settings.WEBHOOK_SECRET_HEADER]
         attributes.append({"type": AttributeType.HEADER, "key": settings.WEBHOOK_SECRET_HEADER, "value": self.secret_header_value})
-        body = {
-            "label": self.label,
-            "callback": {"webhook": {"target": self.target, "name": self.name, "attributes": attributes}},
-            "retryPolicy": {"policy": self.retry_policy},
-            "remoteTypes": list(self.remote_types),
-        }
-        if self.retry_policy == RetryPolicy.BOUNDED:
-            body["retryPolicy"].update(retryNumber=self.retry_number, retryDelay=self.retry_delay)
-        if self.batch_size:
-            body["batchNotify"] = {"size": self.batch_size, "timeWindow": self.batch_time_window or 60}
-        return body
+        return Subscription(
+            label=self.label, target=self.target, name=self.name, attributes=attributes, retry_policy=self.retry_policy,
+            retry_number=self.retry_number, retry_delay=self.retry_delay, batch_size=self.batch_size,
+            batch_time_window=self.batch_time_window, remote_types=list(self.remote_types),
+        )
 
     def rule_errors(self) -> dict[str, str]:
         """What Stellantis would refuse in this callback (callbacks.rules), by field path."""

@@ -8,16 +8,14 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
+from stellantis.callbacks import DEFAULT_BATCH_TIME_WINDOW
 from stellantis.vocabulary import ATTRIBUTE_VARIABLES, AttributeType, RemoteType, RetryPolicy
 
 MIN_TIME_WINDOW = 5
-DEFAULT_TIME_WINDOW = 60
-
-
 def time_window(batch_size: int | None, batch_time_window: int | None) -> int | None:
     """The vendor's default window (60 s) when batching is on and none was given."""
     if batch_size and not batch_time_window:
-        return DEFAULT_TIME_WINDOW
+        return DEFAULT_BATCH_TIME_WINDOW
     return batch_time_window
 
 

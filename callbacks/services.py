@@ -12,9 +12,10 @@ from django.urls import reverse
 from django.utils import timezone
 
 from core.errors import ServiceError
+from stellantis.callbacks import RemoteCallback, Subscription
 from stellantis.client import FleetClient
 from stellantis.errors import StellantisError
-from stellantis.vocabulary import NOTIFICATION_HORIZON_SECONDS, CallbackStatus, RemoteType, RetryPolicy
+from stellantis.vocabulary import NOTIFICATION_HORIZON_SECONDS, CallbackStatus, RemoteType
 
 from . import rules
 from .models import Callback, new_secret
@@ -36,12 +37,6 @@ class CallbackInvalid(CallbackSyncError):
 
 class CallbackInUse(CallbackSyncError):
     status, code = 409, "callback_in_use"
-
-
-EDITABLE_FIELDS = (
-    "label", "target", "name", "attributes", "retry_policy", "retry_number", "retry_delay",
-    "batch_size", "batch_time_window", "remote_types",
-)
 
 
 def _validate(callback: Callback) -> None:
@@ -67,11 +62,11 @@ def create_callback(*, fleet, client: FleetClient | None = None, **fields) -> Ca
     fields.setdefault("target", default_webhook_target())
     fields.setdefault("remote_types", list(RemoteType.values))
     fields["batch_time_window"] = rules.time_window(fields.get("batch_size"), fields.get("batch_time_window"))
-    callback = Callback(fleet=fleet, **{k: v for k, v in fields.items() if k in EDITABLE_FIELDS})
+    callback = Callback(fleet=fleet, **{k: v for k, v in fields.items() if k in Callback.EDITABLE_FIELDS})
     _validate(callback)
-    reply = _vendor_call("create the callback", lambda: client.create_callback(fleet.external_id, callback.subscribe_body()))
-    callback.external_id = reply["callbackId"]
-    callback.status = reply.get("status") or CallbackStatus.RUNNING
+    created = _vendor_call("create the callback", lambda: client.create_callback(fleet.external_id, callback.subscription()))
+    callback.external_id = created.id
+    callback.status = created.status
     callback.last_synced_at = timezone.now()
     callback.save()
     return callback
@@ -82,7 +77,7 @@ def update_callback(*, callback: Callback, changes: dict, client: FleetClient | 
     client = client or FleetClient.from_settings()
     candidate = Callback.objects.get(pk=callback.pk)
     for field, value in changes.items():
-        if field not in EDITABLE_FIELDS:
+        if field not in Callback.EDITABLE_FIELDS:
             raise CallbackInvalid(f"{field} cannot be edited", errors={field: "cannot be edited"})
         setattr(candidate, field, value)
     # Clearing the batch size turns batching off: its window goes with it.
@@ -93,7 +88,7 @@ def update_callback(*, callback: Callback, changes: dict, client: FleetClient | 
 
 def _replace_at_vendor(candidate: Callback, what: str, client: FleetClient) -> Callback:
     """PUT the whole candidate; only once Stellantis has it is the local row overwritten."""
-    _vendor_call(what, lambda: client.replace_callback(candidate.fleet.external_id, candidate.external_id, candidate.subscribe_body()))
+    _vendor_call(what, lambda: client.replace_callback(candidate.fleet.external_id, candidate.external_id, candidate.subscription()))
     candidate.last_synced_at = timezone.now()
     candidate.save()
     return candidate
@@ -104,11 +99,10 @@ def set_callback_status(*, callback: Callback, status: str, client: FleetClient 
     if status not in (CallbackStatus.RUNNING, CallbackStatus.PAUSED):
         raise CallbackInvalid("status must be Running or Paused", errors={"status": "must be Running or Paused"})
     client = client or FleetClient.from_settings()
-    reply = _vendor_call(
+    callback.status = _vendor_call(
         f"set the status to {status}",
         lambda: client.set_callback_status(callback.fleet.external_id, callback.external_id, status),
     )
-    callback.status = (reply or {}).get("status") or status
     callback.last_synced_at = timezone.now()
     callback.save(update_fields=["status", "last_synced_at", "updated_at"])
     return callback
@@ -148,31 +142,27 @@ def rotate_secret(*, callback: Callback, client: FleetClient | None = None) -> C
     return candidate
 
 
-def _fields_from_vendor(remote: dict) -> dict:
-    subscribe = remote.get("subscribe") or {}
-    webhook = ((subscribe.get("callback") or {}).get("webhook")) or {}
-    retry = subscribe.get("retryPolicy") or {}
-    batch = subscribe.get("batchNotify") or {}
+def _fields_from(subscription: Subscription | None) -> dict:
+    """The Callback fields a vendor subscription says; our secret header is not one of them."""
+    subscription = subscription or Subscription(target="", remote_types=[])
+    defaults = {f: Callback._meta.get_field(f).get_default() for f in ("retry_number", "retry_delay")}
     return {
-        "label": subscribe.get("label") or "",
-        "target": webhook.get("target") or "",
-        "name": webhook.get("name") or "",
-        "attributes": [a for a in webhook.get("attributes") or [] if a.get("key") != settings.WEBHOOK_SECRET_HEADER],
-        "retry_policy": retry.get("policy") or RetryPolicy.NONE,
-        "retry_number": retry.get("retryNumber", 3),
-        "retry_delay": retry.get("retryDelay", 10),
-        "batch_size": batch.get("size"),
-        "batch_time_window": rules.time_window(batch.get("size"), batch.get("timeWindow")) if batch.get("size") else None,
-        "remote_types": list(subscribe.get("remoteTypes") or []),
+        "label": subscription.label,
+        "target": subscription.target,
+        "name": subscription.name,
+        "attributes": [a for a in subscription.attributes if a.get("key") != settings.WEBHOOK_SECRET_HEADER],
+        "retry_policy": subscription.retry_policy,
+        # Absent under a None policy: keep the model's defaults, as a new callback would have.
+        "retry_number": subscription.retry_number if subscription.retry_number is not None else defaults["retry_number"],
+        "retry_delay": subscription.retry_delay if subscription.retry_delay is not None else defaults["retry_delay"],
+        "batch_size": subscription.batch_size,
+        "batch_time_window": rules.time_window(subscription.batch_size, subscription.batch_time_window) if subscription.batch_size else None,
+        "remote_types": list(subscription.remote_types),
     }
 
 
-def _vendor_secret(remote: dict) -> str:
-    webhook = (((remote.get("subscribe") or {}).get("callback") or {}).get("webhook")) or {}
-    for attr in webhook.get("attributes") or []:
-        if attr.get("key") == settings.WEBHOOK_SECRET_HEADER:
-            return str(attr.get("value") or "")
-    return ""
+def _vendor_secret(remote: RemoteCallback) -> str:
+    return remote.subscription.attribute(settings.WEBHOOK_SECRET_HEADER) if remote.subscription else ""
 
 
 @dataclass(frozen=True)
@@ -186,21 +176,21 @@ def import_callbacks(*, fleet, client: FleetClient | None = None) -> CallbackImp
     """Mirror every callback Stellantis holds for the fleet (all pages)."""
     client = client or FleetClient.from_settings()
     remotes = _vendor_call("list the callbacks", lambda: list(client.callbacks(fleet.external_id)))
-    known = {c.external_id: c for c in Callback.objects.filter(fleet=fleet, external_id__in=[r.get("id") for r in remotes])}
+    known = {c.external_id: c for c in Callback.objects.filter(fleet=fleet, external_id__in=[r.id for r in remotes])}
     created = updated = without_secret = 0
     now = timezone.now()
     with transaction.atomic():
         for remote in remotes:
-            fields = _fields_from_vendor(remote)
-            callback = known.get(remote["id"])
+            fields = _fields_from(remote.subscription)
+            callback = known.get(remote.id)
             if callback is None:
-                callback = Callback(fleet=fleet, external_id=remote["id"])
+                callback = Callback(fleet=fleet, external_id=remote.id)
                 created += 1
             else:
                 updated += 1
             for field, value in fields.items():
                 setattr(callback, field, value)
-            callback.status = remote.get("status") or CallbackStatus.RUNNING
+            callback.status = remote.status
             callback.last_synced_at = now
             callback.deleted_at = None
             # Our webhook only trusts the secret it generated for this very row (its key and
@@ -222,8 +212,8 @@ def compare_with_vendor(*, callback: Callback, client: FleetClient | None = None
     """What Stellantis holds for this callback that differs from what we hold (empty: in sync)."""
     client = client or FleetClient.from_settings()
     remote = _vendor_call("return the callback", lambda: client.callback(callback.fleet.external_id, callback.external_id))
-    theirs = {**_fields_from_vendor(remote), "status": remote.get("status")}
-    ours = {f: getattr(callback, f) for f in EDITABLE_FIELDS} | {"status": callback.status}
+    theirs = {**_fields_from(remote.subscription), "status": remote.status}
+    ours = {f: getattr(callback, f) for f in Callback.EDITABLE_FIELDS} | {"status": callback.status}
     diffs = [Difference(f, ours[f], theirs.get(f)) for f in ours if _normal(f, ours[f]) != _normal(f, theirs.get(f))]
     if not hmac.compare_digest(_vendor_secret(remote), callback.secret_header_value):
         diffs.append(Difference("secret", "(our secret)", "(missing or different)"))

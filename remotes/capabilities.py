@@ -1,15 +1,16 @@
 """What each vehicle can do: the nine remote features, and why one is not available.
 
 Two sources: the motorization (charging and preconditioning need an electrified one) and
-the vendor's `onboardCapabilities.remote` (which also tells whether the remote-control
-service is subscribed at all). Unknown capabilities (never imported) are assumed available;
-the vendor then has the last word (`MissingRights`).
+the vendor's `onboardCapabilities`, read by `stellantis.capabilities` (which also tells
+whether the remote-control service is subscribed at all). Unknown capabilities (never
+imported) are assumed available; the vendor then has the last word (`MissingRights`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from stellantis.capabilities import RemoteSupport, remote_support
 from stellantis.remotes import MAY_BE_DANGEROUS
 from stellantis.vocabulary import ELECTRIFIED, RemoteType
 
@@ -19,7 +20,7 @@ class Feature:
     member: str  # the `Remote` member
     remote_type: str
     label: str
-    capability: str  # key in onboardCapabilities.remote
+    capability: str  # the vendor's name for it among the remote capabilities
     needs_electrified: bool = False
 
     @property
@@ -53,13 +54,11 @@ def availability(vehicle, member: str) -> Availability:
     feature = BY_MEMBER[member]
     if feature.needs_electrified and vehicle.motorization and vehicle.motorization not in ELECTRIFIED:
         return Availability(feature, False, f"{feature.label} needs an electric or plug-in hybrid vehicle; this one is {vehicle.get_motorization_display().lower()}.")
-    remote = (vehicle.capabilities or {}).get("remote")
-    if vehicle.capabilities and remote is None:
+    support = remote_support(vehicle.capabilities, feature.capability)
+    if support == RemoteSupport.NOT_SUBSCRIBED:
         return Availability(feature, False, "This vehicle has no remote-control service subscribed.")
-    if remote is not None:
-        entry = remote.get(feature.capability)
-        if isinstance(entry, dict) and entry.get("supported") is False:
-            return Availability(feature, False, f"Stellantis reports that this vehicle does not support remote {feature.label.lower()}.")
+    if support == RemoteSupport.UNSUPPORTED:
+        return Availability(feature, False, f"Stellantis reports that this vehicle does not support remote {feature.label.lower()}.")
     return Availability(feature, True)
 
 

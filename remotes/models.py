@@ -64,7 +64,7 @@ class RemoteAction(models.Model):
     failure_cause = models.CharField(max_length=64, blank=True)
     feedback_detail = models.CharField(max_length=64, blank=True)
     error = models.TextField(blank=True, help_text="Why the portal gave up, or the vendor's refusal.")
-    remote_action_id = models.CharField(max_length=64, null=True, blank=True, help_text="remoteActionId at Stellantis.")
+    remote_action_id = models.CharField(max_length=64, null=True, blank=True, help_text="The action's id at Stellantis.")
 
     requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     source = models.CharField(max_length=8, choices=Source.choices)

@@ -19,10 +19,10 @@ from django_q.tasks import async_task
 
 from callbacks.models import Callback
 from core.errors import ServiceError
-from stellantis.client import FleetClient
+from stellantis.client import FleetClient, RemoteState
 from stellantis.errors import StellantisError, VendorRejected
 from stellantis.remotes import Command, CommandInvalid, is_dangerous, parse_remote
-from stellantis.vocabulary import NOTIFICATION_HORIZON_SECONDS, DoneStatus, EventType, PendingStatus, RemoteType
+from stellantis.vocabulary import NOTIFICATION_HORIZON_SECONDS, DoneStatus, EventType, RemoteType
 from stellantis.webhook import ParsedEvent, distinct_events
 
 from .capabilities import availability
@@ -180,7 +180,7 @@ def _record_submitted(action: RemoteAction, remote_action_id: str, how: str) -> 
         action.pk,
         expect=(ActionStatus.SUBMITTING,),
         status=ActionStatus.SUBMITTED,
-        detail=f"{how} · remoteActionId {remote_action_id}",
+        detail=f"{how} · id at Stellantis {remote_action_id}",
         remote_action_id=remote_action_id,
         submitted_at=timezone.now(),
         error="",
@@ -212,7 +212,7 @@ def submit_remote_action(*, action_id, client: FleetClient | None = None) -> str
         except StellantisError as exc:
             return _retry_later(action, f"Could not check whether Stellantis has it: {exc}")
         if found:
-            _record_submitted(action, found["remoteActionId"], "Found at Stellantis by its label")
+            _record_submitted(action, found.remote_action_id, "Found at Stellantis by its label")
             return "found by label"
 
     if timezone.now() >= action.expires_at:
@@ -220,18 +220,14 @@ def submit_remote_action(*, action_id, client: FleetClient | None = None) -> str
         return "expired"
 
     try:
-        reply = client.send_remote(fleet_id, vehicle_id, callback_id, action_remote_body(action))
+        remote_action_id = client.send_remote(fleet_id, vehicle_id, callback_id, Command.from_dict(action.command).as_remote(action.label))
     except VendorRejected as exc:
         _finish_from(action.pk, status=ActionStatus.REJECTED, detail="", error=exc.vendor_message or str(exc))
         return "rejected"
     except StellantisError as exc:
         return _retry_later(action, str(exc))
-    _record_submitted(action, reply["remoteActionId"], "Accepted by the API")
+    _record_submitted(action, remote_action_id, "Accepted by the API")
     return "submitted"
-
-
-def action_remote_body(action: RemoteAction) -> dict:
-    return {"label": action.label, **action.command}
 
 
 def _retry_later(action: RemoteAction, why: str) -> str:
@@ -443,9 +439,6 @@ def sweep() -> dict:
 
 # --- reconciliation ----------------------------------------------------------------------------
 
-_VENDOR_DONE = {DoneStatus.SUCCESS, DoneStatus.ALREADY_DONE, DoneStatus.FAILED}
-
-
 def reconcile(*, now: dt.datetime | None = None, limit: int = 200, client: FleetClient | None = None) -> dict:
     """Read back actions that have waited too long for their Done event, and apply the answer.
 
@@ -481,24 +474,20 @@ def reconcile(*, now: dt.datetime | None = None, limit: int = 200, client: Fleet
     return {"read": read, "failed": failed, "gave_up": gave_up}
 
 
-def _apply_read_back(action: RemoteAction, remote: dict, now: dt.datetime) -> None:
-    status = remote.get("status") or ""
-    event_type = EventType.DONE if status in _VENDOR_DONE else EventType.PENDING
-    if event_type == EventType.PENDING and status not in PendingStatus.values:
-        RemoteAction.objects.filter(pk=action.pk).update(reconciled_at=now)
-        return
-    if event_type == EventType.PENDING and action.pending_status == status:
-        RemoteAction.objects.filter(pk=action.pk).update(reconciled_at=now)  # nothing new
+def _apply_read_back(action: RemoteAction, remote: RemoteState, now: dt.datetime) -> None:
+    unknown = not remote.event_type
+    if unknown or (remote.event_type == EventType.PENDING and action.pending_status == remote.status):
+        RemoteAction.objects.filter(pk=action.pk).update(reconciled_at=now)  # nothing we can use, or nothing new
         return
     event = ParsedEvent(
         remote_action_id=action.remote_action_id,
         vin=action.vehicle.vin,
         event_date=now,
         remote_type=action.remote_type,
-        event_type=event_type,
-        status=status,
-        failure_cause=str(remote.get("failureCause") or ""),
-        feedback_detail=str(remote.get("feedbackDetail") or ""),
+        event_type=remote.event_type,
+        status=remote.status,
+        failure_cause=remote.failure_cause,
+        feedback_detail=remote.feedback_detail,
     )
     with transaction.atomic():
         # Stored like a notification without a delivery: the timeline shows it as read back.

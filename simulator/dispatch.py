@@ -14,14 +14,14 @@ from dataclasses import dataclass
 import requests
 from django.conf import settings
 
+from stellantis.callbacks import DEFAULT_BATCH_TIME_WINDOW
 from stellantis.vocabulary import ATTRIBUTE_VARIABLES, AttributeType, RetryPolicy
 
 log = logging.getLogger(__name__)
 
-# Spec defaults (CallbackSubscribe): Bounded retries 3 times, 10 s apart; batch window 60 s.
+# Spec defaults (CallbackSubscribe): Bounded retries 3 times, 10 s apart; batch window in stellantis.callbacks.
 DEFAULT_RETRY_NUMBER = 3
 DEFAULT_RETRY_DELAY = 10
-DEFAULT_TIME_WINDOW = 60
 # Scaled delays never go below this, so a very fast simulator does not hammer a failing webhook.
 MIN_DELAY = 0.05
 
@@ -68,7 +68,7 @@ def batch_policy(subscribe: dict) -> tuple[int, dt.timedelta] | None:
     for attribute in _attributes(subscribe):
         if attribute.get("type") == AttributeType.QUERY and attribute.get("value") == "$vin":
             return None
-    return int(batch["size"]), scaled(float(batch.get("timeWindow", DEFAULT_TIME_WINDOW)), floor=MIN_DELAY)
+    return int(batch["size"]), scaled(float(batch.get("timeWindow", DEFAULT_BATCH_TIME_WINDOW)), floor=MIN_DELAY)
 
 
 def plan_batches(subscribe: dict, rows: list, now: dt.datetime) -> list[list]:

@@ -1,7 +1,9 @@
 """Plain-Python client of the Stellantis Fleet Owner API (remote part). No Django models here.
 
 One `requests.Session` per client: mutual TLS, Basic auth and `client_id` on every call,
-a timeout on every call, HAL paging, vendor errors raised as typed exceptions.
+a timeout on every call, HAL paging, vendor errors raised as typed exceptions. It answers
+with small typed results (`FleetInfo`, `VehicleInfo`, `RemoteCallback`, `RemoteState`), so
+the apps never read the vendor's JSON keys.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from urllib.parse import parse_qs, urlsplit
 import requests
 from urllib3.exceptions import NameResolutionError, NewConnectionError
 
+from .callbacks import RemoteCallback, Subscription
 from .errors import (
     AmbiguousOutcome,
     AuthenticationFailed,
@@ -23,10 +26,70 @@ from .errors import (
     VendorRejected,
     VendorUnavailable,
 )
+from .vocabulary import DoneStatus, EventType, Motorization, PendingStatus
 
 log = logging.getLogger(__name__)
 
 MAX_PAGE_SIZE = 60
+
+
+@dataclass(frozen=True)
+class FleetInfo:
+    id: str
+    name: str = ""
+    description: str = ""
+
+    @classmethod
+    def from_wire(cls, body: dict) -> FleetInfo:
+        return cls(id=str(body.get("id") or ""), name=body.get("name") or "", description=body.get("description") or "")
+
+
+@dataclass(frozen=True)
+class VehicleInfo:
+    id: str
+    vin: str
+    brand: str = ""
+    motorization: str = ""  # one of Motorization's values, or "" when the vendor says something else
+
+    @classmethod
+    def from_wire(cls, body: dict) -> VehicleInfo:
+        motorization = body.get("motorization") or ""
+        return cls(
+            id=str(body.get("id") or ""),
+            vin=str(body.get("vin") or ""),
+            brand=body.get("brand") or "",
+            motorization=motorization if motorization in Motorization.values else "",
+        )
+
+
+@dataclass(frozen=True)
+class RemoteState:
+    """A remote action as the vendor holds it (`GET …/remotes/{rid}`, or one item of the list)."""
+
+    remote_action_id: str
+    status: str = ""
+    label: str = ""
+    failure_cause: str = ""
+    feedback_detail: str = ""
+
+    @property
+    def event_type(self) -> str:
+        """Done or Pending, as a notification with this status would say; "" for a status we do not know."""
+        if self.status in DoneStatus.values:
+            return EventType.DONE
+        if self.status in PendingStatus.values:
+            return EventType.PENDING
+        return ""
+
+    @classmethod
+    def from_wire(cls, body: dict) -> RemoteState:
+        return cls(
+            remote_action_id=str(body.get("remoteActionId") or ""),
+            status=str(body.get("status") or ""),
+            label=str((body.get("remote") or {}).get("label") or ""),
+            failure_cause=str(body.get("failureCause") or ""),
+            feedback_detail=str(body.get("feedbackDetail") or ""),
+        )
 
 
 @dataclass(frozen=True)
@@ -135,21 +198,24 @@ class FleetClient:
 
     # --- fleets and vehicles ---------------------------------------------------------
 
-    def fleets(self) -> Iterator[dict]:
-        return self._pages("fleets", "fleets")
+    def fleets(self) -> Iterator[FleetInfo]:
+        return (FleetInfo.from_wire(f) for f in self._pages("fleets", "fleets"))
 
-    def fleet(self, fleet_id: str) -> dict:
-        return self._request("GET", f"fleets/{fleet_id}")
+    def fleet(self, fleet_id: str) -> FleetInfo:
+        return FleetInfo.from_wire({"id": fleet_id, **(self._request("GET", f"fleets/{fleet_id}") or {})})
 
-    def vehicles(self, fleet_id: str, *, page_size: int = MAX_PAGE_SIZE) -> Iterator[dict]:
-        return self._pages(f"fleets/{fleet_id}/vehicles", "vehicles", page_size=page_size)
+    def vehicles(self, fleet_id: str, *, page_size: int = MAX_PAGE_SIZE) -> Iterator[VehicleInfo]:
+        return (VehicleInfo.from_wire(v) for v in self._pages(f"fleets/{fleet_id}/vehicles", "vehicles", page_size=page_size))
 
     def vehicle(self, fleet_id: str, vehicle_id: str, *, extension: tuple[str, ...] = ()) -> dict:
         params = {"extension": ",".join(extension)} if extension else None
         return self._request("GET", f"fleets/{fleet_id}/vehicles/{vehicle_id}", params=params)
 
     def vehicle_capabilities(self, fleet_id: str, vehicle_id: str) -> dict:
-        """The vehicle's `onboardCapabilities` (empty when the vendor gives none)."""
+        """The vehicle's `onboardCapabilities` as given (empty when the vendor gives none).
+
+        Kept as the vendor wrote it (the portal stores it raw); `stellantis.capabilities`
+        reads it."""
         body = self.vehicle(fleet_id, vehicle_id, extension=("onboardCapabilities",)) or {}
         return (((body.get("_embedded") or {}).get("extension")) or {}).get("onboardCapabilities") or {}
 
@@ -158,20 +224,24 @@ class FleetClient:
 
     # --- remote callbacks ------------------------------------------------------------
 
-    def callbacks(self, fleet_id: str) -> Iterator[dict]:
-        return self._pages(f"fleets/{fleet_id}/remote/callbacks", "callbacks")
+    def callbacks(self, fleet_id: str) -> Iterator[RemoteCallback]:
+        return (RemoteCallback.from_wire(c) for c in self._pages(f"fleets/{fleet_id}/remote/callbacks", "callbacks"))
 
-    def create_callback(self, fleet_id: str, subscribe: dict) -> dict:
-        return self._request("POST", f"fleets/{fleet_id}/remote/callbacks", json=subscribe)
+    def create_callback(self, fleet_id: str, subscription: Subscription) -> RemoteCallback:
+        """POST a subscription; answers the new callback's id and status (a `CallbackRef`)."""
+        reply = self._request("POST", f"fleets/{fleet_id}/remote/callbacks", json=subscription.to_wire())
+        return RemoteCallback.from_wire(reply, id_key="callbackId")
 
-    def callback(self, fleet_id: str, callback_id: str) -> dict:
-        return self._request("GET", f"fleets/{fleet_id}/remote/callbacks/{callback_id}")
+    def callback(self, fleet_id: str, callback_id: str) -> RemoteCallback:
+        return RemoteCallback.from_wire(self._request("GET", f"fleets/{fleet_id}/remote/callbacks/{callback_id}"))
 
-    def replace_callback(self, fleet_id: str, callback_id: str, subscribe: dict) -> dict:
-        return self._request("PUT", f"fleets/{fleet_id}/remote/callbacks/{callback_id}", json=subscribe)
+    def replace_callback(self, fleet_id: str, callback_id: str, subscription: Subscription) -> None:
+        self._request("PUT", f"fleets/{fleet_id}/remote/callbacks/{callback_id}", json=subscription.to_wire())
 
-    def set_callback_status(self, fleet_id: str, callback_id: str, status: str) -> dict:
-        return self._request("PUT", f"fleets/{fleet_id}/remote/callbacks/{callback_id}/status", json={"status": status})
+    def set_callback_status(self, fleet_id: str, callback_id: str, status: str) -> str:
+        """Pause or resume; answers the status the vendor reports (the one asked for when it says none)."""
+        reply = self._request("PUT", f"fleets/{fleet_id}/remote/callbacks/{callback_id}/status", json={"status": status})
+        return (reply or {}).get("status") or status
 
     def delete_callback(self, fleet_id: str, callback_id: str) -> None:
         self._request("DELETE", f"fleets/{fleet_id}/remote/callbacks/{callback_id}")
@@ -181,22 +251,25 @@ class FleetClient:
     def _remotes_path(self, fleet_id: str, vehicle_id: str, callback_id: str) -> str:
         return f"fleets/{fleet_id}/vehicles/{vehicle_id}/callbacks/{callback_id}/remotes"
 
-    def send_remote(self, fleet_id: str, vehicle_id: str, callback_id: str, remote: dict) -> dict:
-        """POST a `Remote` body; answers `{remoteActionId, type}`. Not idempotent at the vendor."""
-        return self._request("POST", self._remotes_path(fleet_id, vehicle_id, callback_id), json=remote)
+    def send_remote(self, fleet_id: str, vehicle_id: str, callback_id: str, remote: dict) -> str:
+        """POST a `Remote` body (label included); answers the vendor's remoteActionId. Not idempotent at the vendor."""
+        reply = self._request("POST", self._remotes_path(fleet_id, vehicle_id, callback_id), json=remote)
+        remote_action_id = str((reply or {}).get("remoteActionId") or "")
+        if not remote_action_id:
+            # Accepted, but we cannot follow it: as unsure as a lost answer (look it up by label).
+            raise AmbiguousOutcome("Stellantis accepted the command without saying its id")
+        return remote_action_id
 
-    def remotes(self, fleet_id: str, vehicle_id: str, callback_id: str) -> Iterator[dict]:
-        return self._pages(self._remotes_path(fleet_id, vehicle_id, callback_id), "remoteActions")
+    def remotes(self, fleet_id: str, vehicle_id: str, callback_id: str) -> Iterator[RemoteState]:
+        return (RemoteState.from_wire(r) for r in self._pages(self._remotes_path(fleet_id, vehicle_id, callback_id), "remoteActions"))
 
-    def remote(self, fleet_id: str, vehicle_id: str, callback_id: str, remote_action_id: str) -> dict:
-        return self._request("GET", f"{self._remotes_path(fleet_id, vehicle_id, callback_id)}/{remote_action_id}")
+    def remote(self, fleet_id: str, vehicle_id: str, callback_id: str, remote_action_id: str) -> RemoteState:
+        body = self._request("GET", f"{self._remotes_path(fleet_id, vehicle_id, callback_id)}/{remote_action_id}") or {}
+        return RemoteState.from_wire({"remoteActionId": remote_action_id, **body})
 
-    def find_remote_by_label(self, fleet_id: str, vehicle_id: str, callback_id: str, label: str) -> dict | None:
+    def find_remote_by_label(self, fleet_id: str, vehicle_id: str, callback_id: str, label: str) -> RemoteState | None:
         """The remote whose `label` is ours, if the vendor has one: how an ambiguous POST is resolved."""
-        for action in self.remotes(fleet_id, vehicle_id, callback_id):
-            if (action.get("remote") or {}).get("label") == label:
-                return action
-        return None
+        return next((r for r in self.remotes(fleet_id, vehicle_id, callback_id) if r.label == label), None)
 
 
 def _next_page_token(body: dict) -> str | None:
@@ -225,6 +298,9 @@ def _never_connected(exc: requests.ConnectionError) -> bool:
 __all__ = [
     "ClientConfig",
     "FleetClient",
+    "FleetInfo",
+    "VehicleInfo",
+    "RemoteState",
     "StellantisError",
     "VendorRejected",
     "VendorUnavailable",

@@ -33,7 +33,14 @@ class Command:
     def remote_type(self) -> RemoteType:
         return MEMBER_TO_TYPE[self.member]
 
+    @classmethod
+    def from_dict(cls, stored: dict) -> Command:
+        """Back from `as_dict` (how an action keeps its command); validated when it was made."""
+        ((member, body),) = stored.items()
+        return cls(member, body)
+
     def as_remote(self, label: str) -> dict:
+        """The `Remote` body Stellantis takes: the command and our label (the action's id)."""
         return {"label": label, self.member: self.body}
 
     def as_dict(self) -> dict:

@@ -11,7 +11,6 @@ from django.utils import timezone
 from stellantis.client import FleetClient
 from stellantis.errors import StellantisError
 from stellantis.status import parse_status
-from stellantis.vocabulary import Motorization
 
 from .models import Fleet, Vehicle, VehicleStatus
 
@@ -24,48 +23,40 @@ class ImportResult:
     created: int
     updated: int
 
-    @property
-    def total(self) -> int:
-        return self.created + self.updated
-
 
 def import_fleet(*, fleet_id: str, client: FleetClient | None = None) -> ImportResult:
     """Pull the fleet and every page of its vehicles; create new ones, refresh known ones."""
     client = client or FleetClient.from_settings()
-    info = client.fleet(fleet_id) or {}
-    remote_vehicles = list(client.vehicles(fleet_id))  # all pages, before we write anything
+    info = client.fleet(fleet_id)
+    remote_vehicles = [rv for rv in client.vehicles(fleet_id) if rv.vin]  # all pages, before we write anything
     capabilities = {}
     for rv in remote_vehicles:
         # What each vehicle can do is only in the single-vehicle resource. A failure here
         # keeps what we knew: capabilities are advice, the vendor has the last word.
         try:
-            capabilities[rv.get("vin")] = client.vehicle_capabilities(fleet_id, rv["id"])
+            capabilities[rv.vin] = client.vehicle_capabilities(fleet_id, rv.id)
         except StellantisError as exc:
-            log.info("capabilities of %s not read: %s", rv.get("vin"), exc)
+            log.info("capabilities of %s not read: %s", rv.vin, exc)
 
     with transaction.atomic():
         fleet, _ = Fleet.objects.update_or_create(
             external_id=fleet_id,
-            defaults={"name": info.get("name") or fleet_id, "description": info.get("description") or ""},
+            defaults={"name": info.name or fleet_id, "description": info.description},
         )
-        known = {v.vin: v for v in Vehicle.objects.filter(vin__in=[rv.get("vin") for rv in remote_vehicles])}
+        known = {v.vin: v for v in Vehicle.objects.filter(vin__in=[rv.vin for rv in remote_vehicles])}
         to_create, to_update = [], []
         for rv in remote_vehicles:
-            vin = rv.get("vin")
-            if not vin:
-                continue
-            motorization = rv.get("motorization") if rv.get("motorization") in Motorization.values else ""
-            values = {"fleet": fleet, "external_id": rv["id"], "brand": rv.get("brand") or "", "motorization": motorization}
-            if vin in capabilities:
-                values["capabilities"] = capabilities[vin]
-            if vin in known:
-                vehicle = known[vin]
+            values = {"fleet": fleet, "external_id": rv.id, "brand": rv.brand, "motorization": rv.motorization}
+            if rv.vin in capabilities:
+                values["capabilities"] = capabilities[rv.vin]
+            if rv.vin in known:
+                vehicle = known[rv.vin]
                 for field, value in values.items():
                     setattr(vehicle, field, value)
                 vehicle.updated_at = timezone.now()
                 to_update.append(vehicle)
             else:
-                to_create.append(Vehicle(vin=vin, **values))
+                to_create.append(Vehicle(vin=rv.vin, **values))
         Vehicle.objects.bulk_create(to_create, batch_size=500)
         Vehicle.objects.bulk_update(
             to_update, ["fleet", "external_id", "brand", "motorization", "capabilities", "updated_at"], batch_size=500
@@ -77,7 +68,7 @@ def import_fleet(*, fleet_id: str, client: FleetClient | None = None) -> ImportR
 
 def import_all_fleets(*, client: FleetClient | None = None) -> list[ImportResult]:
     client = client or FleetClient.from_settings()
-    return [import_fleet(fleet_id=f["id"], client=client) for f in client.fleets()]
+    return [import_fleet(fleet_id=f.id, client=client) for f in client.fleets()]
 
 
 def refresh_status(*, vehicle: Vehicle, client: FleetClient | None = None) -> VehicleStatus:

@@ -18,7 +18,7 @@ class Migration(migrations.Migration):
             name='Callback',
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('external_id', models.CharField(blank=True, db_index=True, help_text='callbackId at Stellantis; empty until created there.', max_length=64)),
+                ('external_id', models.CharField(blank=True, db_index=True, help_text="The callback's id at Stellantis; empty until created there.", max_length=64)),
                 ('label', models.CharField(blank=True, max_length=200)),
                 ('target', models.URLField(help_text='Webhook URL Stellantis posts notifications to.', max_length=500)),
                 ('name', models.CharField(default='fleetportal', help_text='Webhook name at Stellantis.', max_length=100)),

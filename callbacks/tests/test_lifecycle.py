@@ -10,6 +10,7 @@ from remotes import inbox
 from remotes import services as remote_services
 from simulator.models import SimCallback
 from stellantis import spec
+from stellantis.callbacks import Subscription
 from stellantis.client import FleetClient
 from stellantis.vocabulary import CallbackStatus, RemoteType
 
@@ -55,7 +56,7 @@ FORM = {
 )
 def test_every_callback_body_the_portal_sends_validates_against_the_spec(fleet, fields, reference_dir):
     callback = Callback(fleet=fleet, target="https://x.example/hook", **{"remote_types": list(RemoteType.values), **fields})
-    assert spec.schema_errors(spec.API_FILE, "RemoteCallbackSubscribe", callback.subscribe_body()) == []
+    assert spec.schema_errors(spec.API_FILE, "RemoteCallbackSubscribe", callback.subscription().to_wire()) == []
 
 
 def test_creating_from_the_web_page_registers_it_at_stellantis(web, fleet):
@@ -163,7 +164,7 @@ def test_import_brings_every_vendor_callback_and_flags_missing_secrets(fleet, se
     client = FleetClient.from_settings()
     foreign = {"callback": {"webhook": {"target": "https://other.example/hook", "name": "legacy", "attributes": []}}, "remoteTypes": ["Horn"], "retryPolicy": {"policy": "None"}}
     for _ in range(3):
-        client.create_callback(fleet.external_id, foreign)
+        client.create_callback(fleet.external_id, Subscription.from_wire(foreign))
     ours = services.create_callback(fleet=fleet, label="ours")
 
     result = services.import_callbacks(fleet=fleet)

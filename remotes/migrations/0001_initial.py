@@ -29,7 +29,7 @@ class Migration(migrations.Migration):
                 ('failure_cause', models.CharField(blank=True, max_length=64)),
                 ('feedback_detail', models.CharField(blank=True, max_length=64)),
                 ('error', models.TextField(blank=True, help_text="Why the portal gave up, or the vendor's refusal.")),
-                ('remote_action_id', models.CharField(blank=True, help_text='remoteActionId at Stellantis.', max_length=64, null=True, unique=True)),
+                ('remote_action_id', models.CharField(blank=True, help_text="The action's id at Stellantis.", max_length=64, null=True, unique=True)),
                 ('source', models.CharField(choices=[('web', 'Web page'), ('admin', 'Admin bulk action'), ('api', 'Partner API'), ('system', 'System')], max_length=8)),
                 ('reason', models.CharField(blank=True, max_length=500)),
                 ('created_at', models.DateTimeField(auto_now_add=True, db_index=True)),

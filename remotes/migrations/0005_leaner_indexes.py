@@ -29,7 +29,7 @@ class Migration(migrations.Migration):
         migrations.AlterField(
             model_name='remoteaction',
             name='remote_action_id',
-            field=models.CharField(blank=True, help_text='remoteActionId at Stellantis.', max_length=64, null=True),
+            field=models.CharField(blank=True, help_text="The action's id at Stellantis.", max_length=64, null=True),
         ),
         migrations.AlterField(
             model_name='remoteaction',

@@ -10,6 +10,7 @@ from remotes import services
 from remotes.models import ActionStatus, RemoteAction, Source
 from simulator.models import SimRemoteAction
 from stellantis.client import ClientConfig, FleetClient
+from stellantis.remotes import Command
 
 
 @pytest.fixture
@@ -94,7 +95,7 @@ def test_a_worker_that_died_after_posting_is_recovered_by_label(action, settings
     assert services._claim(action.pk)
     client = FleetClient.from_settings()
     fleet, vehicle, cb = action.vehicle.fleet.external_id, action.vehicle.external_id, action.callback.external_id
-    client.send_remote(fleet, vehicle, cb, services.action_remote_body(action))
+    client.send_remote(fleet, vehicle, cb, Command.from_dict(action.command).as_remote(action.label))
     RemoteAction.objects.filter(pk=action.pk).update(claimed_at=timezone.now() - dt.timedelta(seconds=settings.REMOTE_SUBMIT_CLAIM_TIMEOUT + 1))
 
     assert services.submit_remote_action(action_id=action.pk) == "found by label"

@@ -122,7 +122,7 @@ def test_the_portal_client_reads_every_vehicle_once_across_pages(api, live_serve
     big = seeding.seed_world(fleet_name="Big fleet", vehicle_count=130, seed=3)
     client = api.client()
 
-    vins = [v["vin"] for v in client.vehicles(big.id, page_size=60)]
+    vins = [v.vin for v in client.vehicles(big.id, page_size=60)]
 
     assert len(vins) == 130
     assert sorted(vins) == sorted(big.vehicles.values_list("vin", flat=True))
@@ -334,7 +334,7 @@ def test_find_remote_by_label_through_the_portal_client(api, fleet, awake_vehicl
 
     found = client.find_remote_by_label(fleet.id, awake_vehicle.id, callback_id, "mine")
 
-    assert found["remoteActionId"] == action_id
+    assert found.remote_action_id == action_id and found.label == "mine"
 
 
 def test_the_portal_client_reads_the_onboard_capabilities(api, fleet, awake_vehicle, reference_dir):

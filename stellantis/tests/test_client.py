@@ -17,7 +17,7 @@ def test_it_reads_every_page_of_a_large_fleet_once(stack, settings):
     fleet = seed_world(fleet_name="Big", vehicle_count=130, seed=3)
     client = client_for(stack, settings)
 
-    vins = [v["vin"] for v in client.vehicles(fleet.id, page_size=60)]
+    vins = [v.vin for v in client.vehicles(fleet.id, page_size=60)]
 
     assert len(vins) == 130 == len(set(vins))
 
@@ -30,7 +30,7 @@ def test_it_sends_basic_auth_when_the_vendor_demands_it(stack, settings):
         client_for(stack, settings).fleet(fleet.id)
     assert exc.value.status == 401 and exc.value.permanent
 
-    assert client_for(stack, settings, user="fleet", password="s3cret").fleet(fleet.id)["id"] == fleet.id
+    assert client_for(stack, settings, user="fleet", password="s3cret").fleet(fleet.id).name == "Auth"
 
 
 def test_vendor_errors_are_typed_with_code_and_message(stack, settings):
