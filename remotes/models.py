@@ -3,7 +3,7 @@ import uuid
 from django.conf import settings
 from django.db import models
 
-from stellantis.vocabulary import FAILURE_ADVICE, EventType, FailureCause, PendingStatus, RemoteType
+from stellantis.vocabulary import FAILURE_ADVICE, EventType, FailureCause, PendingStatus, RemoteType, label_of
 
 
 class ActionStatus(models.TextChoices):
@@ -123,9 +123,7 @@ class RemoteAction(models.Model):
 
     @property
     def failure_label(self) -> str:
-        if self.failure_cause in FailureCause.values:
-            return FailureCause(self.failure_cause).label
-        return self.failure_cause
+        return label_of(FailureCause, self.failure_cause)
 
     @property
     def failure_advice(self) -> str:

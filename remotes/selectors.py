@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from stellantis.vocabulary import FAILURE_ADVICE, DoneStatus, EventType, FailureCause, PendingStatus
+from stellantis.vocabulary import FAILURE_ADVICE, DoneStatus, EventType, FailureCause, PendingStatus, label_of
 
 from .models import ActionStatus, RemoteAction
 
@@ -30,16 +30,14 @@ class TimelineEntry:
 
 def _vendor_title(event) -> tuple[str, str]:
     if event.event_type == EventType.DONE:
-        title = f"Done · {DoneStatus(event.status).label if event.status in DoneStatus.values else event.status}"
+        title = f"Done · {label_of(DoneStatus, event.status)}"
         detail = ""
         if event.failure_cause:
-            label = FailureCause(event.failure_cause).label if event.failure_cause in FailureCause.values else event.failure_cause
-            detail = f"{label}. {FAILURE_ADVICE.get(event.failure_cause, '')}".strip()
+            detail = f"{label_of(FailureCause, event.failure_cause)}. {FAILURE_ADVICE.get(event.failure_cause, '')}".strip()
         if event.feedback_detail:
             detail = (detail + f" ({event.feedback_detail})").strip()
         return title, detail
-    label = PendingStatus(event.status).label if event.status in PendingStatus.values else event.status
-    return f"Pending · {label}", ""
+    return f"Pending · {label_of(PendingStatus, event.status)}", ""
 
 
 def timeline(action: RemoteAction) -> list[TimelineEntry]:

@@ -22,7 +22,7 @@ from core.errors import ServiceError
 from stellantis.client import FleetClient, RemoteState
 from stellantis.errors import StellantisError, VendorRejected
 from stellantis.remotes import Command, CommandInvalid, is_dangerous, parse_remote
-from stellantis.vocabulary import NOTIFICATION_HORIZON_SECONDS, DoneStatus, EventType, RemoteType
+from stellantis.vocabulary import NOTIFICATION_HORIZON_SECONDS, DoneStatus, EventType, RemoteType, label_of
 from stellantis.webhook import ParsedEvent, distinct_events
 
 from .capabilities import availability
@@ -60,7 +60,7 @@ class NoCallbackForType(RemoteRequestError):
     def __init__(self, fleet, remote_type: str):
         self.fleet = fleet
         self.remote_type = remote_type
-        label = RemoteType(remote_type).label if remote_type in RemoteType.values else remote_type
+        label = label_of(RemoteType, remote_type)
         super().__init__(
             f"No running callback of fleet {fleet} serves {label} ({remote_type}). "
             f"Create one that serves {remote_type}, or resume a paused one, then retry.",

@@ -137,3 +137,8 @@ ELECTRIFIED = (Motorization.ELECTRIC, Motorization.HYBRID, Motorization.HYDROGEN
 
 # Vendor horizon: notifications are not retried past this, after that only GET tells.
 NOTIFICATION_HORIZON_SECONDS = 3 * 24 * 3600
+
+
+def label_of(vocabulary: type[models.TextChoices], value: str) -> str:
+    """A value's words in `vocabulary`, or the value itself when the vendor sent one we do not know."""
+    return vocabulary(value).label if value in vocabulary.values else value
