@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import requests
+from django.utils import timezone
+
+from remotes import services
+from remotes.models import RemoteAction
+from simulator.pump import run_due
 
 
 def wait_for(predicate, timeout=30.0, interval=0.2, message="condition"):
@@ -93,14 +99,6 @@ def drive(action_id, *, horizon_seconds: float = 900, passes: int = 12):
     Every crossing is still real HTTP (client → simulator, simulator → our webhook); only
     the scheduling is done here: submit now, then let the simulator's clock run ahead.
     """
-    import datetime as dt
-
-    from django.utils import timezone
-
-    from remotes import services
-    from remotes.models import RemoteAction
-    from simulator.pump import run_due
-
     services.submit_remote_action(action_id=action_id)
     action = RemoteAction.objects.get(pk=action_id)
     for _ in range(passes):

@@ -14,6 +14,8 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Min, Q
 from django.utils import timezone
+from django_q.models import Schedule
+from django_q.tasks import async_task
 
 from stellantis.vocabulary import NOTIFICATION_HORIZON_SECONDS, CallbackStatus, DoneStatus, EventType
 
@@ -46,8 +48,6 @@ class PassResult:
 
 def enqueue_pump() -> None:
     """Hand the pump to django-q2 (call it after commit)."""
-    from django_q.tasks import async_task
-
     async_task("simulator.tasks.pump", task_name=f"simulator-pump-{uuid.uuid4().hex[:8]}")
 
 
@@ -137,8 +137,6 @@ def _follow_up() -> None:
         enqueue_pump()
         return
     # Far away (a long retry delay): a one-off q2 schedule instead of a worker sleeping on it.
-    from django_q.models import Schedule
-
     with transaction.atomic():
         Schedule.objects.filter(name=SCHEDULE_NAME, next_run__gt=next_at).delete()
         if not Schedule.objects.filter(name=SCHEDULE_NAME).exists():

@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import requests
+from django.conf import settings
 from urllib3.exceptions import NameResolutionError, NewConnectionError
 
 from .callbacks import RemoteCallback, Subscription
@@ -105,8 +106,6 @@ class ClientConfig:
 
     @classmethod
     def from_settings(cls) -> ClientConfig:
-        from django.conf import settings
-
         return cls(
             base_url=settings.STELLANTIS_API_BASE,
             client_id=settings.STELLANTIS_CLIENT_ID,
