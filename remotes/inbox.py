@@ -3,7 +3,7 @@
 Raw first (STYLE.md): a delivery row is written whatever the body says, with the outcome of
 its processing beside it, and can be replayed from the admin. On PostgreSQL a delivery is
 stored and applied by one statement (`pg_ingest`); elsewhere, and for replays, through the
-ORM (`services.apply_events`).
+ORM (`events.apply_events`).
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ from callbacks.models import Callback
 from stellantis.webhook import WebhookPayloadError, parse_remote_events
 
 from . import pg_ingest
+from .events import ApplyResult, adopt_orphan_events, apply_events, enqueue_status_refresh
 from .models import WebhookDelivery
-from .services import ApplyResult, adopt_orphan_events, apply_events, enqueue_status_refresh
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """A webhook delivery on PostgreSQL: stored and applied by one statement.
 
-TWIN: remotes.services._derive (and _recompute) state the same rules in Python; change one,
+TWIN: remotes.events._derive (and _recompute) state the same rules in Python; change one,
 change the other; remotes/tests/test_pg_ingest.py fails when they disagree (it runs on
 PostgreSQL only: on SQLite it is skipped with a "NOT CHECKED" reason).
 
@@ -11,7 +11,7 @@ data-modifying CTE does all of it: PostgreSQL runs a statement atomically, so th
 delivery, its events and the actions they move commit together or not at all, with no
 BEGIN/COMMIT of our own when nobody has opened a transaction around us.
 
-The rules are those of `services._derive`, applied incrementally to the events this
+The rules are those of `events._derive`, applied incrementally to the events this
 statement inserted (a duplicate inserts nothing, so it moves nothing), where `_derive`
 re-reads all of an action's events:
 - a final action never moves, except `error` (we stopped waiting; a late Done is the truth);
@@ -55,7 +55,7 @@ def _sql_list(values) -> str:
 
 _NEVER_MOVES = [s for s in FINAL_STATUSES if s != ActionStatus.ERROR]
 
-# TWIN: remotes.services._derive (and _recompute) state the same rules in Python; change one,
+# TWIN: remotes.events._derive (and _recompute) state the same rules in Python; change one,
 # change the other; remotes/tests/test_pg_ingest.py fails when they disagree.
 # Table names and vocabulary are ours; every value a sender controls is a parameter.
 STATEMENT = f"""

@@ -5,6 +5,7 @@ import datetime as dt
 import pytest
 from django.db import transaction
 
+from remotes import events as remote_events
 from remotes import services
 from remotes.models import ActionStatus, RemoteAction, RemoteEvent
 from stellantis.webhook import ParsedEvent
@@ -21,7 +22,7 @@ def ev(rid, kind, status, seconds, cause=""):
 
 def apply(events):
     with transaction.atomic():
-        return services.apply_events(events)
+        return remote_events.apply_events(events)
 
 
 @pytest.fixture

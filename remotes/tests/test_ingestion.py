@@ -158,8 +158,8 @@ def test_concurrent_pending_and_done_on_postgresql_never_regress(setup):
 
 
 def test_a_delivery_our_code_fails_to_process_is_kept_flagged_and_acknowledged(setup, monkeypatch):
+    from remotes import events as remote_events
     from remotes import pg_ingest
-    from remotes import services as remote_services
 
     server, callback, action = setup
 
@@ -170,7 +170,7 @@ def test_a_delivery_our_code_fails_to_process_is_kept_flagged_and_acknowledged(s
     if connection.vendor == "postgresql":
         monkeypatch.setattr(pg_ingest, "store_and_apply", bug)
     else:
-        monkeypatch.setattr(remote_services, "_recompute", bug)
+        monkeypatch.setattr(remote_events, "_recompute", bug)
     r = post(server, callback, events())
 
     assert r.status_code == 200  # received: the sender must not retry our bug forever

@@ -1,6 +1,6 @@
 """The one-statement ingestion (PostgreSQL) follows the same rules as the ORM path.
 
-The rules live twice: in `services._derive` (SQLite, replay, adoption) and in the SQL of
+The rules live twice: in `events._derive` (SQLite, replay, adoption) and in the SQL of
 `remotes.pg_ingest` (every webhook delivery on PostgreSQL). Hypothesis feeds both the same
 events, cut into deliveries and shuffled, and the two actions must end identical.
 
@@ -16,7 +16,7 @@ from django.db import connection, transaction
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from remotes import pg_ingest, services
+from remotes import events, pg_ingest
 from remotes.models import ActionStatus, RemoteAction, RemoteEvent, WebhookDelivery
 from stellantis.vocabulary import DoneStatus, PendingStatus
 from stellantis.webhook import ParsedEvent
@@ -59,7 +59,7 @@ def make_action(db, make_vehicle, make_callback):
 
 @pytest.mark.skipif(
     _NOT_POSTGRESQL,
-    reason="NOT CHECKED: the SQL twin of remotes.services._derive (remotes.pg_ingest) runs only on PostgreSQL; "
+    reason="NOT CHECKED: the SQL twin of remotes.events._derive (remotes.pg_ingest) runs only on PostgreSQL; "
     "run with DATABASE_URL=postgres://… to compare them",
 )
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -77,7 +77,7 @@ def test_one_statement_and_orm_paths_end_in_the_same_state(make_action, batches,
                 delivery={"callback_id": None, "now": T0, "remote_addr": None, "headers": {}, "query": "", "body": "{}"},
                 events=[parsed(by_sql.remote_action_id, e) for e in batch],
             )
-            services.apply_events([parsed(by_orm.remote_action_id, e) for e in batch], delivery=delivery)
+            events.apply_events([parsed(by_orm.remote_action_id, e) for e in batch], delivery=delivery)
 
     by_sql.refresh_from_db()
     by_orm.refresh_from_db()

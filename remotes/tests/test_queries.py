@@ -8,7 +8,7 @@ from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from rest_framework.authtoken.models import Token
 
-from remotes import services
+from remotes import events
 from remotes.models import ActionStatus, RemoteAction
 from stellantis.webhook import ParsedEvent
 
@@ -29,7 +29,7 @@ def action(make_vehicle, make_callback):
 
 def add_events(n, offset=0):
     with transaction.atomic():
-        services.apply_events([
+        events.apply_events([
             ParsedEvent(remote_action_id="ab12", vin="V", event_date=T0 + dt.timedelta(seconds=offset + i), remote_type="Horn", event_type="Pending", status="Accepted")
             for i in range(n)
         ])
