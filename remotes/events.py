@@ -18,7 +18,7 @@ from django_q.tasks import async_task
 from stellantis.vocabulary import DoneStatus, EventType, RemoteType
 from stellantis.webhook import ParsedEvent, distinct_events
 
-from .models import FINAL_STATUSES, ActionStatus, RemoteAction, RemoteEvent
+from .models import CORRECTABLE_FINAL_STATUSES, FINAL_STATUSES, ActionStatus, RemoteAction, RemoteEvent
 
 
 @dataclass
@@ -33,11 +33,6 @@ _DONE_TO_STATUS = {
     DoneStatus.ALREADY_DONE: ActionStatus.ALREADY_DONE,
     DoneStatus.FAILED: ActionStatus.FAILED,
 }
-# Final states a notification may still correct: "error" means we stopped waiting, not
-# that we know the outcome, so a late Done from the vendor is the truth.
-_FINAL_BUT_CORRECTABLE = (ActionStatus.ERROR,)
-
-
 # Only what the derivation needs: loading whole rows (the JSON command, …) costs on every delivery.
 _ACTION_FIELDS = ("id", "remote_action_id", "status", "pending_status", "pending_at", "failure_cause", "feedback_detail", "finished_at", "error", "remote_type", "vehicle_id")
 _DERIVED_FIELDS = ("status", "pending_status", "pending_at", "failure_cause", "feedback_detail", "finished_at", "error")
@@ -138,7 +133,7 @@ def _derive(action: RemoteAction, events: list[RemoteEvent]) -> bool:
     (a property test, run on PostgreSQL in CI) fails when they disagree.
     """
     before = (action.status, action.pending_status, action.pending_at, action.failure_cause, action.feedback_detail)
-    if action.status in FINAL_STATUSES and action.status not in _FINAL_BUT_CORRECTABLE:
+    if action.status in FINAL_STATUSES and action.status not in CORRECTABLE_FINAL_STATUSES:
         return False
     done = [e for e in events if e.event_type == EventType.DONE]
     pending = [e for e in events if e.event_type == EventType.PENDING]

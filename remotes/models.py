@@ -17,6 +17,9 @@ class ActionStatus(models.TextChoices):
     REJECTED = "rejected", "Refused by Stellantis"
     EXPIRED = "expired", "Expired before sending"
     ERROR = "error", "Error"
+    # Maybe sent, maybe not, and not safe to send again by itself (unlock, immobilization,
+    # stolen): a person checks the vehicle and decides.
+    UNKNOWN = "unknown", "Outcome unknown"
 
 
 FINAL_STATUSES = (
@@ -26,7 +29,11 @@ FINAL_STATUSES = (
     ActionStatus.REJECTED,
     ActionStatus.EXPIRED,
     ActionStatus.ERROR,
+    ActionStatus.UNKNOWN,
 )
+# Final for the portal (nothing more is done by itself), but not knowledge of the outcome:
+# a late Done from the vendor is the truth and still moves them (events._derive, pg_ingest).
+CORRECTABLE_FINAL_STATUSES = (ActionStatus.ERROR, ActionStatus.UNKNOWN)
 
 
 class Source(models.TextChoices):
@@ -135,6 +142,7 @@ class WebhookDelivery(models.Model):
 
     class Outcome(models.TextChoices):
         PROCESSED = "processed", "Processed"
+        PARTIAL = "partial", "Processed, some events refused"
         UNPARSEABLE = "unparseable", "Unparseable"
         FAILED = "failed", "Processing failed"
 
@@ -147,6 +155,9 @@ class WebhookDelivery(models.Model):
     outcome = models.CharField(max_length=12, choices=Outcome.choices, default=Outcome.PROCESSED)
     error = models.TextField(blank=True)
     event_count = models.PositiveIntegerField(default=0)
+    bad_events = models.JSONField(
+        default=list, blank=True, help_text="Events of this delivery we could not read: [{index, error, event}]; the good ones were applied."
+    )
 
     class Meta:
         # Born in the callbacks app; the inbox moved here with the events it applies, the

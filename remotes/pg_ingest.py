@@ -37,7 +37,7 @@ from django.db import connection
 from stellantis.vocabulary import DoneStatus, EventType, RemoteType
 from stellantis.webhook import ParsedEvent, distinct_events
 
-from .models import FINAL_STATUSES, ActionStatus, RemoteAction, RemoteEvent, WebhookDelivery
+from .models import CORRECTABLE_FINAL_STATUSES, FINAL_STATUSES, ActionStatus, RemoteAction, RemoteEvent, WebhookDelivery
 
 _DELIVERIES, _EVENTS, _ACTIONS = (m._meta.db_table for m in (WebhookDelivery, RemoteEvent, RemoteAction))
 
@@ -53,7 +53,7 @@ def _sql_list(values) -> str:
     return ", ".join(_literal(str(v)) for v in values)
 
 
-_NEVER_MOVES = [s for s in FINAL_STATUSES if s != ActionStatus.ERROR]
+_NEVER_MOVES = [s for s in FINAL_STATUSES if s not in CORRECTABLE_FINAL_STATUSES]
 
 # TWIN: remotes.events._derive (and _recompute) state the same rules in Python; change one,
 # change the other; remotes/tests/test_pg_ingest.py fails when they disagree.
@@ -61,8 +61,8 @@ _NEVER_MOVES = [s for s in FINAL_STATUSES if s != ActionStatus.ERROR]
 STATEMENT = f"""
 WITH d AS (
     INSERT INTO {_DELIVERIES}
-        (callback_id, received_at, remote_addr, headers, query, body, outcome, error, event_count)
-    VALUES (%(callback_id)s, %(now)s, %(remote_addr)s, %(headers)s::jsonb, %(query)s, %(body)s, 'processed', '', %(count)s)
+        (callback_id, received_at, remote_addr, headers, query, body, outcome, error, event_count, bad_events)
+    VALUES (%(callback_id)s, %(now)s, %(remote_addr)s, %(headers)s::jsonb, %(query)s, %(body)s, 'processed', '', %(count)s, '[]'::jsonb)
     RETURNING id
 ), ev AS (
     -- One JSON parameter, not eight arrays: psycopg dumps a string far faster than lists.

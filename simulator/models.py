@@ -119,6 +119,10 @@ class SimVehicle(models.Model):
     navigation_positions = models.JSONField(
         default=list, blank=True, help_text="The last itinerary sent to the navigation system."
     )
+    next_failure = models.CharField(
+        max_length=64, blank=True, choices=FailureCause.choices,
+        help_text="Demo and tests: the next command to this vehicle ends Failed with this cause (then it is cleared).",
+    )
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
 
