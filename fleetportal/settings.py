@@ -262,6 +262,10 @@ REMOTE_ACTION_TTL = env_int("REMOTE_ACTION_TTL", 300, minimum=1)
 REMOTE_SUBMIT_CLAIM_TIMEOUT = env_int("REMOTE_SUBMIT_CLAIM_TIMEOUT", 90, minimum=1)
 # Backoff (seconds) between ambiguous submit attempts.
 REMOTE_SUBMIT_BACKOFF = [env_int("REMOTE_SUBMIT_BACKOFF_BASE", 5, minimum=0) * (2**i) for i in range(4)]
+# After a POST with no clear answer, the command is looked up by its label for this long
+# before it is ever sent again: Stellantis may act on a request well after it (or its
+# answer) seemed lost. Unlock, immobilization and stolen are never resent by themselves.
+REMOTE_LOOKUP_WINDOW = env_int("REMOTE_LOOKUP_WINDOW", 180, minimum=0)
 # Actions with no Done event this long after submission are read back from Stellantis,
 # at most once per RECONCILE_EVERY; past the vendor's 3-day horizon they end as errors.
 REMOTE_RECONCILE_AFTER = env_int("REMOTE_RECONCILE_AFTER", 180, minimum=0)
@@ -276,6 +280,9 @@ SIMULATOR_SPEED = env_float("SIMULATOR_SPEED", 1.0, above=0)
 SIMULATOR_CREDENTIALS = env_str("SIMULATOR_CREDENTIALS")  # "user:password" turns Basic auth on
 SIMULATOR_SEED = env_int("SIMULATOR_SEED", 42)
 SIMULATOR_WEBHOOK_TIMEOUT = env_float("SIMULATOR_WEBHOOK_TIMEOUT", 5.0, above=0)
+# A simulated callback turns Failed (posts nothing until resumed) once its webhook refused every
+# retry of this many notifications in a row; the retry delays, hence the time it takes, follow SIMULATOR_SPEED.
+SIMULATOR_CALLBACK_FAIL_AFTER = env_int("SIMULATOR_CALLBACK_FAIL_AFTER", 5, minimum=1)
 
 # Where the tests and tools find the vendor's OpenAPI files.
 STELLANTIS_REFERENCE_DIR = Path(env_str("STELLANTIS_REFERENCE_DIR", str(BASE_DIR.parent / "shared" / "reference" / "stellantis")))

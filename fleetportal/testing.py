@@ -32,7 +32,8 @@ class FaultyProxy:
     `fault` (per method, consumed once each): "lose_answer" forwards the request, then
     answers 502 as if the reply got lost (the vendor did act); "fail_before" answers 503
     without forwarding (the vendor never saw it); "hang" forwards then stalls past the
-    client's read time-out.
+    client's read time-out; "act_late" answers 502 at once and forwards the request only
+    `late_seconds` later (a vendor that acts on a command long after losing its answer).
     """
 
     def __init__(self, upstream: str):
@@ -54,6 +55,13 @@ class FaultyProxy:
                 if fault == "fail_before":
                     return self._reply(503, b'{"code": 50300, "message": "maintenance"}')
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "content-length")}
+                if fault == "act_late":
+                    later = threading.Timer(
+                        proxy.late_seconds, requests.request, args=(self.command, proxy.upstream + self.path), kwargs={"data": body, "headers": headers, "timeout": 10}
+                    )
+                    later.start()
+                    proxy.late.append(later)
+                    return self._reply(502, b'{"code": 50200, "message": "bad gateway"}')
                 upstream = requests.request(self.command, proxy.upstream + self.path, data=body, headers=headers, timeout=10)
                 if fault == "lose_answer":
                     return self._reply(502, b'{"code": 50200, "message": "bad gateway"}')
@@ -71,6 +79,8 @@ class FaultyProxy:
             do_GET = do_POST = do_PUT = do_DELETE = _handle
 
         self.hang_seconds = 2.0
+        self.late_seconds = 1.0
+        self.late: list[threading.Timer] = []
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
@@ -83,6 +93,8 @@ class FaultyProxy:
         return self
 
     def __exit__(self, *exc):
+        for timer in self.late:
+            timer.cancel()
         self.server.shutdown()
         self.server.server_close()
 

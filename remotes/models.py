@@ -81,6 +81,11 @@ class RemoteAction(models.Model):
     expires_at = models.DateTimeField(help_text="Not sent after this: a late unlock is worse than none.")
     claimed_at = models.DateTimeField(null=True, blank=True, help_text="When a worker claimed it for submission.")
     submit_attempts = models.PositiveIntegerField(default=0)
+    maybe_sent_at = models.DateTimeField(
+        null=True, blank=True,
+        help_text="Set just before a POST leaves, cleared once Stellantis' answer is known: while set, the command may be at "
+        "Stellantis, so it is looked up by label before it is ever sent again.",
+    )
     submitted_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     reconciled_at = models.DateTimeField(null=True, blank=True, help_text="Last read back from Stellantis.")

@@ -23,7 +23,7 @@ class TimelineEntry:
     def tone(self) -> str:
         if self.status in (DoneStatus.SUCCESS, DoneStatus.ALREADY_DONE, ActionStatus.SUBMITTED):
             return "good"
-        if self.status in (DoneStatus.FAILED, ActionStatus.REJECTED, ActionStatus.ERROR, ActionStatus.EXPIRED):
+        if self.status in (DoneStatus.FAILED, ActionStatus.REJECTED, ActionStatus.ERROR, ActionStatus.EXPIRED, ActionStatus.UNKNOWN):
             return "bad"
         return "neutral"
 

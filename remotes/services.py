@@ -183,6 +183,7 @@ def _record_submitted(action: RemoteAction, remote_action_id: str, how: str) -> 
         detail=f"{how} · id at Stellantis {remote_action_id}",
         remote_action_id=remote_action_id,
         submitted_at=timezone.now(),
+        maybe_sent_at=None,
         error="",
     )
     if moved:
@@ -194,50 +195,102 @@ def _record_submitted(action: RemoteAction, remote_action_id: str, how: str) -> 
 def submit_remote_action(*, action_id, client: FleetClient | None = None) -> str:
     """Hand one queued action to Stellantis, at most once. Returns what happened, for logs.
 
-    A re-delivered task finds the action already claimed and does nothing. After a
-    time-out or a 5xx the vendor may have created the action: before any new POST we look
-    it up by its label (our id), and only POST again when it is not there.
+    A re-delivered task finds the action already claimed and does nothing. A POST that
+    left without a definite answer (time-out, 5xx, a worker that died mid-call) leaves
+    `maybe_sent_at` set: from then on the action is looked up by its label (our id) before
+    anything else, for long enough to see the vendor's lag, and only sent again when it is
+    surely not there — never by itself for a command that may be dangerous.
     """
     if not _claim(action_id):
         return "not claimed: another worker has it, or it is past submission"
     action = RemoteAction.objects.select_related("vehicle__fleet", "callback").get(pk=action_id)
     client = client or FleetClient.from_settings()
     fleet_id, vehicle_id, callback_id = action.vehicle.fleet.external_id, action.vehicle.external_id, action.callback.external_id
+    command = Command.from_dict(action.command)
 
-    if action.submit_attempts > 1:
-        # An earlier attempt may have reached the vendor (ambiguous answer, or a worker that
-        # died after sending). Ask before sending anything.
+    if action.maybe_sent_at:
         try:
             found = client.find_remote_by_label(fleet_id, vehicle_id, callback_id, action.label)
         except StellantisError as exc:
-            return _retry_later(action, f"Could not check whether Stellantis has it: {exc}")
+            wait = _retry_after(exc)
+            return _retry_later(action, f"Could not check whether Stellantis has it: {exc}", retry_after=wait, counts=wait is None)
         if found:
             _record_submitted(action, found.remote_action_id, "Found at Stellantis by its label")
             return "found by label"
+        waited = (timezone.now() - action.maybe_sent_at).total_seconds()
+        window = settings.REMOTE_LOOKUP_WINDOW
+        if waited < window:
+            # Stellantis may act on a POST well after answering it (or not answering): a
+            # label not found yet is not a command lost. Look again before any resend.
+            return _retry_later(
+                action, f"Not at Stellantis yet {waited:.0f} s after sending; looking again before any resend",
+                retry_after=min(_next_delay(action), window - waited), counts=False,
+            )
+        if is_dangerous(command):
+            _finish_from(action.pk, status=ActionStatus.UNKNOWN, error=_unknown_outcome(command, waited))
+            return "outcome unknown"
+        log.info("action %s not found at Stellantis %.0f s after an unanswered POST: sending it again", action.pk, waited)
 
-    if timezone.now() >= action.expires_at:
-        _finish_from(action.pk, status=ActionStatus.EXPIRED, detail="Not sent: its time to live ran out before Stellantis could take it.")
+    now = timezone.now()
+    if now >= action.expires_at:
+        _finish_from(action.pk, status=ActionStatus.EXPIRED, detail=_not_sent_late(action, now))
         return "expired"
-
+    # Written before the POST leaves: a worker that dies during the call leaves it set, so
+    # whoever takes the action over looks it up instead of sending it a second time.
+    if not RemoteAction.objects.filter(pk=action.pk, status=ActionStatus.SUBMITTING).update(maybe_sent_at=now):
+        return "claim lost before sending"
     try:
-        remote_action_id = client.send_remote(fleet_id, vehicle_id, callback_id, Command.from_dict(action.command).as_remote(action.label))
+        remote_action_id = client.send_remote(fleet_id, vehicle_id, callback_id, command.as_remote(action.label))
     except VendorRejected as exc:
         _finish_from(action.pk, status=ActionStatus.REJECTED, detail="", error=exc.vendor_message or str(exc))
         return "rejected"
     except StellantisError as exc:
-        return _retry_later(action, str(exc))
+        if not exc.ambiguous:  # refused connection, rate limit…: surely not sent
+            RemoteAction.objects.filter(pk=action.pk).update(maybe_sent_at=None)
+        wait = _retry_after(exc)  # a rate limit is no failed attempt: wait as asked, without counting it
+        return _retry_later(action, str(exc), retry_after=wait, counts=wait is None)
     _record_submitted(action, remote_action_id, "Accepted by the API")
     return "submitted"
 
 
-def _retry_later(action: RemoteAction, why: str) -> str:
+def _retry_after(exc: StellantisError) -> float | None:
+    """How long the vendor asked us to wait (a 429's Retry-After), if it said."""
+    return getattr(exc, "retry_after", None)
+
+
+def _next_delay(action: RemoteAction) -> float:
     backoff = settings.REMOTE_SUBMIT_BACKOFF
-    if action.submit_attempts > len(backoff):
+    return backoff[min(action.submit_attempts, len(backoff)) - 1]
+
+
+def _unknown_outcome(command: Command, waited: float) -> str:
+    return (
+        f"Stellantis may have received this {command.remote_type.label.lower()} command: our request got no clear answer, "
+        f"and {waited:.0f} s later Stellantis still does not list it. It was not sent again by itself because it may be "
+        "dangerous to run twice. Check the vehicle's state (its page, or a State refresh), then send it again yourself if needed."
+    )
+
+
+def _not_sent_late(action: RemoteAction, now: dt.datetime) -> str:
+    late = (now - action.expires_at).total_seconds()
+    return f"Not sent: its time to live ran out {late:.0f} s before it could leave (a late command is worse than none)."
+
+
+def _retry_later(action: RemoteAction, why: str, *, retry_after: float | None = None, counts: bool = True) -> str:
+    """Back to queued with a submit scheduled later; past the last backoff step, give up.
+
+    `counts=False` for waits that are not failed attempts (looking for a command the
+    vendor may still be acting on); `retry_after` when the vendor said how long to wait.
+    """
+    backoff = settings.REMOTE_SUBMIT_BACKOFF
+    if counts and action.submit_attempts > len(backoff):
         _finish_from(action.pk, status=ActionStatus.ERROR, detail="", error=f"Gave up after {action.submit_attempts} attempts: {why}")
         return "gave up"
-    delay = backoff[action.submit_attempts - 1]
+    delay = max(retry_after if retry_after is not None else _next_delay(action), 0.0)
+    fields = {} if counts else {"submit_attempts": F("submit_attempts") - 1}
     moved = _transition(
-        action.pk, expect=(ActionStatus.SUBMITTING,), status=ActionStatus.QUEUED, detail=f"{why} — will check and retry in {delay} s", error=why
+        action.pk, expect=(ActionStatus.SUBMITTING,), status=ActionStatus.QUEUED,
+        detail=f"{why} — will check and retry in {delay:.0f} s", error=why, **fields,
     )
     if moved:
         # After the commit above; dying in between leaves a queued action with an old claim,

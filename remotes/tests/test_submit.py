@@ -5,7 +5,7 @@ import datetime as dt
 import pytest
 from django.utils import timezone
 
-from fleetportal.testing import FaultyProxy
+from fleetportal.testing import FaultyProxy, wait_for
 from remotes import services
 from remotes.models import ActionStatus, RemoteAction, Source
 from simulator.models import SimRemoteAction
@@ -79,22 +79,85 @@ def test_a_read_timeout_is_treated_as_unknown_and_looked_up(action, proxy, setti
     assert vendor_copies(action) == 1
 
 
-def test_a_refusal_before_the_vendor_saw_it_is_posted_again_once(action, proxy, settings):
+def test_a_5xx_the_vendor_never_acted_on_is_looked_up_through_the_window_then_posted_once_more(action, proxy, settings):
     client = proxied_client(proxy, settings)
-    proxy.fail("POST", "fail_before")
+    proxy.fail("POST", "fail_before")  # 503: nothing tells us the vendor did not act
 
-    services.submit_remote_action(action_id=action.pk, client=client)
-    assert vendor_copies(action) == 0
+    assert services.submit_remote_action(action_id=action.pk, client=client) == "retry scheduled"
+    assert services.submit_remote_action(action_id=action.pk, client=client) == "retry scheduled"  # inside the window: look only
+    assert proxy.count("POST") == 1 and vendor_copies(action) == 0
+
+    settings.REMOTE_LOOKUP_WINDOW = 0  # the window has passed: a horn is safe to send again
     assert services.submit_remote_action(action_id=action.pk, client=client) == "submitted"
     assert proxy.count("POST") == 2
     assert vendor_copies(action) == 1
 
 
+def test_a_slow_vendor_never_gets_the_command_twice(action, proxy, settings):
+    """The vendor loses our POST's answer and acts on the command a while later."""
+    client = proxied_client(proxy, settings)
+    settings.REMOTE_LOOKUP_WINDOW = 30
+    proxy.late_seconds = 1.5
+    proxy.fail("POST", "act_late")
+
+    assert services.submit_remote_action(action_id=action.pk, client=client) == "retry scheduled"
+    # The retry comes before the vendor has acted: not listed yet, and not sent again.
+    assert services.submit_remote_action(action_id=action.pk, client=client) == "retry scheduled"
+    action.refresh_from_db()
+    assert action.status == ActionStatus.QUEUED and "looking again before any resend" in action.error
+    assert proxy.count("POST") == 1
+
+    wait_for(lambda: vendor_copies(action) == 1, timeout=10, message="the vendor to act late")
+    assert services.submit_remote_action(action_id=action.pk, client=client) == "found by label"
+    action.refresh_from_db()
+    assert action.status == ActionStatus.SUBMITTED
+    assert proxy.count("POST") == 1 and vendor_copies(action) == 1
+
+
+def test_a_dangerous_command_with_no_clear_answer_is_never_resent_by_itself(demo_fleet, operator, proxy, settings):
+    vehicle = demo_fleet.vehicles.order_by("vin").first()
+    unlock = services.request_remote(vehicle=vehicle, command={"door": {"state": "Unlocked"}}, by=operator, source=Source.API)
+    client = proxied_client(proxy, settings)
+    settings.REMOTE_LOOKUP_WINDOW = 0
+    proxy.fail("POST", "fail_before")
+
+    assert services.submit_remote_action(action_id=unlock.pk, client=client) == "retry scheduled"
+    assert services.submit_remote_action(action_id=unlock.pk, client=client) == "outcome unknown"
+
+    unlock.refresh_from_db()
+    assert unlock.status == ActionStatus.UNKNOWN and unlock.is_final
+    assert "not sent again by itself" in unlock.error and "Check the vehicle" in unlock.error
+    assert unlock.steps.last().status == ActionStatus.UNKNOWN
+    assert proxy.count("POST") == 1 and vendor_copies(unlock) == 0
+    assert services.submit_remote_action(action_id=unlock.pk, client=client).startswith("not claimed")  # nothing more by itself
+
+
+def test_a_worker_killed_during_the_post_leaves_the_action_to_be_looked_up(action, settings):
+    class Killed(BaseException):
+        pass
+
+    class DiesAfterPosting(FleetClient):
+        def send_remote(self, *args, **kwargs):
+            super().send_remote(*args, **kwargs)
+            raise Killed  # the process is gone before it could write the answer down
+
+    with pytest.raises(Killed):
+        services.submit_remote_action(action_id=action.pk, client=DiesAfterPosting(ClientConfig.from_settings()))
+    action.refresh_from_db()
+    assert action.status == ActionStatus.SUBMITTING and action.maybe_sent_at is not None
+    assert vendor_copies(action) == 1
+
+    RemoteAction.objects.filter(pk=action.pk).update(claimed_at=timezone.now() - dt.timedelta(seconds=settings.REMOTE_SUBMIT_CLAIM_TIMEOUT + 1))
+    assert services.submit_remote_action(action_id=action.pk) == "found by label"
+    assert vendor_copies(action) == 1
+
+
 def test_a_worker_that_died_after_posting_is_recovered_by_label(action, settings):
-    # First worker claimed and posted, then died before writing anything down.
+    # First worker claimed, marked the action maybe-sent and posted, then died before writing anything down.
     assert services._claim(action.pk)
     client = FleetClient.from_settings()
     fleet, vehicle, cb = action.vehicle.fleet.external_id, action.vehicle.external_id, action.callback.external_id
+    RemoteAction.objects.filter(pk=action.pk).update(maybe_sent_at=timezone.now())
     client.send_remote(fleet, vehicle, cb, Command.from_dict(action.command).as_remote(action.label))
     RemoteAction.objects.filter(pk=action.pk).update(claimed_at=timezone.now() - dt.timedelta(seconds=settings.REMOTE_SUBMIT_CLAIM_TIMEOUT + 1))
 
@@ -116,7 +179,8 @@ def test_an_action_past_its_time_to_live_is_expired_never_sent(action):
     assert services.submit_remote_action(action_id=action.pk) == "expired"
     action.refresh_from_db()
     assert action.status == ActionStatus.EXPIRED
-    assert action.steps.last().status == ActionStatus.EXPIRED
+    step = action.steps.last()
+    assert step.status == ActionStatus.EXPIRED and "time to live ran out" in step.detail
     assert vendor_copies(action) == 0
 
 
