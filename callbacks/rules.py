@@ -6,12 +6,18 @@ names the same field with the same words.
 
 from __future__ import annotations
 
+import ipaddress
+import socket
 from urllib.parse import urlsplit
+
+from django.conf import settings
 
 from stellantis.callbacks import DEFAULT_BATCH_TIME_WINDOW
 from stellantis.vocabulary import ATTRIBUTE_VARIABLES, AttributeType, RemoteType, RetryPolicy
 
 MIN_TIME_WINDOW = 5
+
+
 def time_window(batch_size: int | None, batch_time_window: int | None) -> int | None:
     """The vendor's default window (60 s) when batching is on and none was given."""
     if batch_size and not batch_time_window:
@@ -36,6 +42,11 @@ def check(
     parts = urlsplit(target or "")
     if parts.scheme not in ("http", "https") or not parts.netloc:
         errors["target"] = "must be an http(s) URL Stellantis can reach"
+    elif settings.USING_REAL_API:
+        if parts.scheme != "https":
+            errors["target"] = "must be https: Stellantis posts only to a publicly trusted certificate"
+        elif not _public_host(parts.hostname or ""):
+            errors["target"] = "must be a public address: Stellantis cannot reach loopback, private or link-local ones"
     if not (name or "").strip():
         errors["name"] = "is required"
     if retry_policy not in RetryPolicy.values:
@@ -87,3 +98,26 @@ def warnings(*, batch_size: int | None, attributes: list) -> list[str]:
     if batch_size and any(a.get("type") == AttributeType.QUERY and a.get("value") == "$vin" for a in attributes or []):
         out.append("$vin is a Query attribute: Stellantis then sends one event per request, so batching is off in practice.")
     return out
+
+
+_LOCAL_NAMES = ("localhost", ".localhost", ".local", ".internal", ".lan", ".home.arpa")
+
+
+def _public_host(host: str) -> bool:
+    """False for a loopback, private, link-local or otherwise non-public address or name.
+
+    A name is resolved (where it resolves here) and refused when every address it has is
+    non-public; a name that does not resolve here is left to the vendor's own resolver.
+    """
+    host = host.strip("[]").lower()
+    if not host or host == "localhost" or host.endswith(_LOCAL_NAMES):
+        return False
+    try:
+        return ipaddress.ip_address(host).is_global
+    except ValueError:
+        pass
+    try:
+        addresses = {info[4][0] for info in socket.getaddrinfo(host, None)}
+    except (OSError, UnicodeError):
+        return True
+    return any(ipaddress.ip_address(a.split("%")[0]).is_global for a in addresses)

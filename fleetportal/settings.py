@@ -129,10 +129,20 @@ if not SECRET_KEY:
 ALLOWED_HOSTS = [h.strip() for h in env_str("ALLOWED_HOSTS", "127.0.0.1,localhost,[::1],testserver").split(",") if h.strip()]
 
 if USING_REAL_API:
-    missing = [n for n in ("STELLANTIS_USER", "STELLANTIS_PASSWORD", "STELLANTIS_CERT", "STELLANTIS_KEY") if not os.getenv(n)]
+    # Mutual TLS both ways: our certificate and key, the vendor's CA, and Basic auth.
+    missing = [n for n in ("STELLANTIS_USER", "STELLANTIS_PASSWORD", "STELLANTIS_CERT", "STELLANTIS_KEY", "STELLANTIS_CA") if not os.getenv(n)]
     if missing and not env_bool("STELLANTIS_ALLOW_INCOMPLETE", False):
         raise ImproperlyConfigured(
             f"STELLANTIS_API_BASE points at {STELLANTIS_API_BASE} but {', '.join(missing)} are not set."
+        )
+    if not STELLANTIS_API_BASE.startswith("https://"):
+        raise ImproperlyConfigured(f"STELLANTIS_API_BASE must be an https URL for the real Stellantis API, got {STELLANTIS_API_BASE!r}.")
+    # Stellantis posts notifications to PORTAL_PUBLIC_URL and only to a publicly trusted
+    # certificate: the demo default (http://127.0.0.1) would lose every notification.
+    if not os.getenv("PORTAL_PUBLIC_URL", "").strip() or not PORTAL_PUBLIC_URL.startswith("https://"):
+        raise ImproperlyConfigured(
+            "PORTAL_PUBLIC_URL must be set to this portal's public https address when talking to the real Stellantis API "
+            f"(Stellantis posts its notifications there), got {PORTAL_PUBLIC_URL!r}."
         )
 
 INSTALLED_APPS = [

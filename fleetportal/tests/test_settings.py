@@ -217,3 +217,39 @@ def test_env_url_hides_a_password(monkeypatch):
         env_url("FP_TEST_URL", "orm", schemes=("redis",), keywords=("orm",))
     assert "hunter2" not in str(excinfo.value)
     assert "redis://user:***@:6379/0" in str(excinfo.value)
+
+
+REAL_API = {
+    "STELLANTIS_API_BASE": "https://api-cert.groupe-psa.com/connectedcar/v3",
+    "STELLANTIS_USER": "fleet",
+    "STELLANTIS_PASSWORD": "pw",
+    "STELLANTIS_CERT": "/etc/fleetportal/client.pem",
+    "STELLANTIS_KEY": "/etc/fleetportal/client.key",
+    "STELLANTIS_CA": "/etc/fleetportal/stellantis-ca.pem",
+    "SECRET_KEY": "k" * 50,
+    "PORTAL_PUBLIC_URL": "https://fleet.example.com",
+}
+
+
+def test_the_real_api_starts_with_everything_it_needs(tmp_path):
+    result = start_up(tmp_path, "from django.conf import settings as s; print(s.USING_REAL_API, s.SIMULATOR_ENABLED)", **REAL_API)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["True", "False"]
+
+
+@pytest.mark.parametrize(
+    "change, named",
+    [
+        ({"STELLANTIS_CA": ""}, "STELLANTIS_CA"),
+        ({"STELLANTIS_KEY": ""}, "STELLANTIS_KEY"),
+        ({"PORTAL_PUBLIC_URL": ""}, "PORTAL_PUBLIC_URL"),
+        ({"PORTAL_PUBLIC_URL": "http://fleet.example.com"}, "PORTAL_PUBLIC_URL"),
+        ({"STELLANTIS_API_BASE": "http://api-cert.groupe-psa.com/connectedcar/v3"}, "STELLANTIS_API_BASE"),
+    ],
+    ids=["no CA", "no key", "no public URL", "public URL not https", "vendor not https"],
+)
+def test_the_real_api_refuses_to_start_without_what_it_needs(tmp_path, change, named):
+    result = start_up(tmp_path, **{**REAL_API, **change})
+    assert result.returncode != 0
+    last_line = result.stderr.strip().splitlines()[-1]
+    assert last_line.startswith("django.core.exceptions.ImproperlyConfigured: ") and named in last_line
