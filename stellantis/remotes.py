@@ -6,6 +6,7 @@ Errors are keyed by the dotted path of the offending field so each surface can n
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 
@@ -212,6 +213,8 @@ def _navigation(value, path, errors: _Errors):
     if not errors.need_object(value, path):
         return None
     errors.unknown(value, {"positions", "driverApproval"}, path)
+    # Deprecated in the spec but still accepted there: checked and passed on, never dropped.
+    errors.boolean(value.get("driverApproval"), f"{path}.driverApproval")
     positions = value.get("positions")
     if not isinstance(positions, list) or not 1 <= len(positions) <= 10:
         errors[f"{path}.positions"] = "give 1 to 10 points, the last one being the destination"
@@ -224,20 +227,24 @@ def _navigation(value, path, errors: _Errors):
         errors.unknown(point, {"type", "coordinates"}, p)
         errors.choice(point.get("type", "Point"), ("Point",), f"{p}.type")
         coords = point.get("coordinates")
+        # A GeoJSON position: longitude, latitude and an optional altitude (metres).
         if (
             not isinstance(coords, list)
-            or len(coords) != 2
-            or not all(isinstance(c, (int, float)) and not isinstance(c, bool) for c in coords)
+            or len(coords) not in (2, 3)
+            or not all(isinstance(c, (int, float)) and not isinstance(c, bool) and math.isfinite(c) for c in coords)
         ):
-            errors[f"{p}.coordinates"] = "must be [longitude, latitude]"
+            errors[f"{p}.coordinates"] = "must be [longitude, latitude] or [longitude, latitude, altitude]"
             continue
-        lon, lat = coords
+        lon, lat = coords[:2]
         if not -180 <= lon <= 180:
             errors[f"{p}.coordinates"] = "longitude must be between -180 and 180"
         elif not -90 <= lat <= 90:
             errors[f"{p}.coordinates"] = "latitude must be between -90 and 90"
-        cleaned.append({"type": "Point", "coordinates": [float(lon), float(lat)]})
-    return {"positions": cleaned}
+        cleaned.append({"type": "Point", "coordinates": [float(c) for c in coords]})
+    result = {"positions": cleaned}
+    if value.get("driverApproval") is not None:
+        result["driverApproval"] = value["driverApproval"]
+    return result
 
 
 def _duration_in_day(value, path, errors: _Errors, *, required=True) -> None:

@@ -60,7 +60,10 @@ charge_program = lambda slot: st.fixed_dictionaries(  # noqa: E731
 )
 VALIDISH = st.one_of(
     st.fixed_dictionaries({"navigation": st.fixed_dictionaries({"positions": st.lists(
-        st.fixed_dictionaries({"type": st.just("Point"), "coordinates": st.tuples(st.floats(-180, 180), st.floats(-90, 90)).map(list)}), min_size=1, max_size=10)})}),
+        st.fixed_dictionaries({"type": st.just("Point"), "coordinates": st.one_of(
+            st.tuples(st.floats(-180, 180), st.floats(-90, 90)).map(list),
+            st.tuples(st.floats(-180, 180), st.floats(-90, 90), st.floats(-500, 9000)).map(list))}), min_size=1, max_size=10)},
+        optional={"driverApproval": bools})}),
     st.fixed_dictionaries({"preconditioning": st.fixed_dictionaries({"airConditioning": st.one_of(
         st.fixed_dictionaries({"immediate": bools}),
         st.fixed_dictionaries({"programs": good_slots.flatmap(lambda ss: st.tuples(*[ac_program(x) for x in ss]).map(list))}, optional={"immediate": bools}),
