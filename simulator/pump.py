@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 import requests
 from django.conf import settings
-from django.db import transaction
-from django.db.models import Min, Q
+from django.db import InterfaceError, OperationalError, transaction
+from django.db.models import Max, Min, Q
 from django.utils import timezone
 from django_q.models import Schedule
 from django_q.tasks import async_task
@@ -166,12 +166,41 @@ def _raise_due_events(*, now: dt.datetime | None) -> int:
             .values_list("id", flat=True)[:ROWS_PER_PASS]
         )
         for event_id in due:
-            raised += _raise_event(event_id=event_id, now=at)
+            raised += _raise_event_isolated(event_id=event_id, now=at)
         if len(due) < ROWS_PER_PASS:
             return raised
 
 
-def _raise_event(*, event_id: int, now: dt.datetime) -> int:
+# The database itself failing (locked, connection lost) is no fault of one row: the pass
+# stops and the next one tries the same row again.
+TRANSIENT_ERRORS = (OperationalError, InterfaceError)
+
+
+def _raise_event_isolated(*, event_id: int, now: dt.datetime) -> int:
+    """Raise one event; a row that cannot be applied must not stop every other vehicle.
+
+    An event whose effects the database refuses (say a tracking period of 10**30 seconds
+    in a PositiveIntegerField) is raised without them: its action still moves on and its
+    notification still goes out, so the portal sees the action end. If even that fails,
+    the event is only marked raised, so that it is not tried again on every pass.
+    """
+    try:
+        return _raise_event(event_id=event_id, now=now)
+    except TRANSIENT_ERRORS:
+        raise
+    except Exception:
+        log.exception("simulator: the effects of event %s cannot be applied; raising it without them", event_id)
+    try:
+        return _raise_event(event_id=event_id, now=now, with_effects=False)
+    except TRANSIENT_ERRORS:
+        raise
+    except Exception:
+        log.exception("simulator: event %s cannot be raised; marking it raised so that the pump goes on", event_id)
+    SimEvent.objects.filter(pk=event_id, raised_at__isnull=True).update(raised_at=now)
+    return 0
+
+
+def _raise_event(*, event_id: int, now: dt.datetime, with_effects: bool = True) -> int:
     with transaction.atomic():
         # Claim: only the pass that flips raised_at applies the event.
         if not SimEvent.objects.filter(pk=event_id, raised_at__isnull=True).update(raised_at=now):
@@ -180,7 +209,7 @@ def _raise_event(*, event_id: int, now: dt.datetime) -> int:
         action = event.action
         effects = {
             k: (now if v == scenario.NOW else v)
-            for k, v in (event.effects or {}).items()
+            for k, v in ((event.effects or {}) if with_effects else {}).items()
             if k in scenario.EFFECT_FIELDS
         }
         # A vehicle that answered sends a fresh status along (a WakeUp is asked for just that).
@@ -229,33 +258,53 @@ def _deliver_due(result: PassResult, *, token: str, now: dt.datetime | None, dea
             for batch in dispatch.plan_batches(callback.subscribe, items, at):
                 if deadline is not None and time.monotonic() > deadline:
                     return
+                # Failed during this pass (see _fail_if_refused): it posts nothing more.
+                if callback.status != CallbackStatus.RUNNING:
+                    break
                 _deliver(batch, callback=callback, session=session, now=now, result=result)
                 if not _renew_lease(token):
                     return
 
 
-def _deliver(batch: list[SimNotification], *, callback: SimCallback, session, now, result: PassResult) -> None:
-    notices = [
-        dispatch.Notice(
-            remote_action_id=n.event.action_id,
-            vin=n.event.action.vehicle.vin,
-            event_date=n.event.due_at,
-            remote_type=n.event.action.remote_type,
-            event_type=n.event.event_type,
-            status=n.event.status,
-            failure_cause=n.event.failure_cause,
-            feedback_detail=n.event.feedback_detail,
+def _request_error(batch: list[SimNotification], *, callback: SimCallback, session) -> str:
+    """POST the batch; "" when the webhook took it, else what went wrong.
+
+    A batch the simulator cannot even build (a broken row, a subscription it cannot
+    read) is a failed attempt like any other: it is retried by the callback's policy and
+    then given up, rather than raising on every pass and holding up every other callback.
+    """
+    try:
+        notices = [
+            dispatch.Notice(
+                remote_action_id=n.event.action_id,
+                vin=n.event.action.vehicle.vin,
+                event_date=n.event.due_at,
+                remote_type=n.event.action.remote_type,
+                event_type=n.event.event_type,
+                status=n.event.status,
+                failure_cause=n.event.failure_cause,
+                feedback_detail=n.event.feedback_detail,
+            )
+            for n in batch
+        ]
+        delivery = dispatch.build_delivery(
+            callback_id=callback.id, fleet_id=callback.fleet_id, subscribe=callback.subscribe, notices=notices
         )
-        for n in batch
-    ]
-    delivery = dispatch.build_delivery(
-        callback_id=callback.id, fleet_id=callback.fleet_id, subscribe=callback.subscribe, notices=notices
-    )
-    # No transaction is open during the POST: the webhook may be the portal writing to this
-    # very database.
-    error = dispatch.post(delivery, session=session)
+        # No transaction is open during the POST: the webhook may be the portal writing to
+        # this very database.
+        return dispatch.post(delivery, session=session)
+    except TRANSIENT_ERRORS:
+        raise
+    except Exception as exc:
+        log.exception("simulator: notifications %s cannot be sent", [n.pk for n in batch])
+        return f"simulator error: {exc.__class__.__name__}: {exc}"[:1000]
+
+
+def _deliver(batch: list[SimNotification], *, callback: SimCallback, session, now, result: PassResult) -> None:
+    error = _request_error(batch, callback=callback, session=session)
     at = now or timezone.now()
     horizon = dt.timedelta(seconds=NOTIFICATION_HORIZON_SECONDS)
+    gave_up = 0
     with transaction.atomic():
         for row in batch:
             attempts = row.attempts + 1
@@ -268,9 +317,43 @@ def _deliver(batch: list[SimNotification], *, callback: SimCallback, session, no
             result.failed_attempts += 1
             retry_at = at + dispatch.retry_delay(callback.subscribe)
             if attempts >= dispatch.max_attempts(callback.subscribe) or retry_at > row.created_at + horizon:
-                result.dead += mine.update(state=SimNotification.State.DEAD, attempts=attempts, last_error=error)
+                # A dead row's next_attempt_at says when it was given up (_fail_if_refused counts from it).
+                gave_up += mine.update(
+                    state=SimNotification.State.DEAD, attempts=attempts, next_attempt_at=at, last_error=error
+                )
             else:
                 mine.update(attempts=attempts, next_attempt_at=retry_at, last_error=error)
+    result.dead += gave_up
+    if gave_up:
+        _fail_if_refused(callback, at=at)
+
+
+def _fail_if_refused(callback: SimCallback, *, at: dt.datetime) -> None:
+    """Turn the callback Failed once its webhook refused every retry of N notifications in a row.
+
+    N is SIMULATOR_CALLBACK_FAIL_AFTER. "In a row": given up since the last notification
+    it took and since the callback was last resumed or replaced (`updated_at`), so that a
+    resumed callback starts afresh. A Failed callback posts nothing, like a Paused one:
+    its pending notifications wait, and go out if it is set Running again. No field of
+    its own: everything is counted from the outbox rows.
+    """
+    fresh = SimCallback.objects.filter(pk=callback.pk).values_list("status", "updated_at").first()
+    if fresh is None or fresh[0] != CallbackStatus.RUNNING:
+        return
+    notifications = SimNotification.objects.filter(callback_id=callback.pk)
+    last_taken = notifications.filter(state=SimNotification.State.DELIVERED).aggregate(at=Max("delivered_at"))["at"]
+    since = max(moment for moment in (fresh[1], last_taken) if moment is not None)
+    given_up = notifications.filter(state=SimNotification.State.DEAD, next_attempt_at__gte=since).count()
+    if given_up < settings.SIMULATOR_CALLBACK_FAIL_AFTER:
+        return
+    # Conditional: a pause or a resume that landed meanwhile wins.
+    if SimCallback.objects.filter(pk=callback.pk, status=CallbackStatus.RUNNING, updated_at=fresh[1]).update(
+        status=CallbackStatus.FAILED, updated_at=at
+    ):
+        callback.status = CallbackStatus.FAILED
+        log.warning(
+            "simulator: callback %s is Failed: its webhook refused %s notifications in a row", callback.pk, given_up
+        )
 
 
 # --- from the admin ----------------------------------------------------------------------
