@@ -293,9 +293,6 @@ SIMULATOR_WEBHOOK_TIMEOUT = env_float("SIMULATOR_WEBHOOK_TIMEOUT", 5.0, above=0)
 # A simulated callback turns Failed (posts nothing until resumed) once its webhook refused every
 # retry of this many notifications in a row; the retry delays, hence the time it takes, follow SIMULATOR_SPEED.
 SIMULATOR_CALLBACK_FAIL_AFTER = env_int("SIMULATOR_CALLBACK_FAIL_AFTER", 5, minimum=1)
-# A simulated callback turns Failed (posts nothing until resumed) once its webhook refused every
-# retry of this many notifications in a row; the retry delays, hence the time it takes, follow SIMULATOR_SPEED.
-SIMULATOR_CALLBACK_FAIL_AFTER = env_int("SIMULATOR_CALLBACK_FAIL_AFTER", 5, minimum=1)
 
 # Where the tests and tools find the vendor's OpenAPI files.
 STELLANTIS_REFERENCE_DIR = Path(env_str("STELLANTIS_REFERENCE_DIR", str(BASE_DIR.parent / "shared" / "reference" / "stellantis")))
