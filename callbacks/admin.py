@@ -50,11 +50,11 @@ class CallbackAdminForm(forms.ModelForm):
 @admin.register(Callback)
 class CallbackAdmin(admin.ModelAdmin):
     form = CallbackAdminForm
-    list_display = ["__str__", "fleet", "external_id", "status", "retry_policy", "batch_size", "types", "deleted_at"]
+    list_display = ["__str__", "fleet", "external_id", "status", "last_synced_at", "retry_policy", "batch_size", "types", "deleted_at"]
     list_filter = ["status", "fleet", ("deleted_at", admin.EmptyFieldListFilter)]
     search_fields = ["label", "external_id", "target"]
     list_select_related = ["fleet"]
-    actions = ["pause", "resume", "delete_at_stellantis", "check_with_stellantis", "rotate_secret"]
+    actions = ["pause", "resume", "refresh_status", "delete_at_stellantis", "check_with_stellantis", "rotate_secret"]
 
     @admin.display(description="Remote types")
     def types(self, obj):
@@ -81,9 +81,20 @@ class CallbackAdmin(admin.ModelAdmin):
     def pause(self, request, queryset):
         self._each(request, queryset, "paused", lambda cb: services.set_callback_status(callback=cb, status=CallbackStatus.PAUSED))
 
-    @admin.action(description="Resume at Stellantis", permissions=["change"])
+    @admin.action(description="Resume at Stellantis (also a Failed one, once its webhook answers again)", permissions=["change"])
     def resume(self, request, queryset):
         self._each(request, queryset, "running", lambda cb: services.set_callback_status(callback=cb, status=CallbackStatus.RUNNING))
+
+    @admin.action(description="Read the status back from Stellantis", permissions=["change"])
+    def refresh_status(self, request, queryset):
+        result = services.refresh_callback_statuses(callbacks=queryset)
+        self.message_user(request, f"{result.checked} callback(s) read back from Stellantis.", messages.SUCCESS)
+        for change in result.changed:
+            self.message_user(request, change, messages.WARNING)
+        for gone in result.gone:
+            self.message_user(request, f"{gone}: no longer at Stellantis, marked deleted.", messages.WARNING)
+        for error in result.errors:
+            self.message_user(request, error, messages.ERROR)
 
     @admin.action(description="Delete at Stellantis (refused while actions are pending)", permissions=["change"])
     def delete_at_stellantis(self, request, queryset):

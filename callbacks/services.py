@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hmac
+import logging
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -14,12 +16,13 @@ from django.utils import timezone
 from core.errors import ServiceError
 from stellantis.callbacks import RemoteCallback, Subscription
 from stellantis.client import FleetClient
-from stellantis.errors import StellantisError
+from stellantis.errors import NotFound, StellantisError
 from stellantis.vocabulary import NOTIFICATION_HORIZON_SECONDS, CallbackStatus, RemoteType
 
 from . import rules
 from .models import Callback, new_secret
 
+log = logging.getLogger(__name__)
 
 def default_webhook_target() -> str:
     return settings.PORTAL_PUBLIC_URL + reverse("stellantis-webhook")
@@ -222,3 +225,81 @@ def compare_with_vendor(*, callback: Callback, client: FleetClient | None = None
 
 def _normal(field: str, value):
     return sorted(value or []) if field == "remote_types" else value
+
+
+# --- reading statuses back -------------------------------------------------------------
+
+
+@dataclass
+class StatusRefresh:
+    """What one pass of `refresh_callback_statuses` found."""
+
+    checked: int = 0
+    changed: list[str] = dataclasses.field(default_factory=list)  # "label: Running → Failed"
+    failed: int = 0  # callbacks Stellantis reports Failed
+    gone: list[str] = dataclasses.field(default_factory=list)  # no longer at Stellantis: marked deleted
+    errors: list[str] = dataclasses.field(default_factory=list)  # could not be read this time
+
+    def as_dict(self) -> dict:
+        return {"checked": self.checked, "changed": self.changed, "failed": self.failed, "gone": self.gone, "errors": self.errors}
+
+
+def refresh_callback_statuses(*, callbacks=None, client: FleetClient | None = None) -> StatusRefresh:
+    """Read the status of every live callback back from Stellantis (q2 schedule `callbacks-refresh-status`).
+
+    Stellantis can turn a callback Failed on its own (its webhook kept refusing): the
+    portal only learns it here, and `Callback.objects.serving()` then stops choosing it
+    for new commands. Each callback is read on its own: a vendor error is counted and the
+    pass goes on. A callback Stellantis answers 404 for is marked deleted (as
+    `delete_callback` does, its row kept for the actions' history) only once the fleet's
+    list of callbacks, read successfully, confirms it is gone: a 404 from a wrong base URL
+    or a vanished fleet must not delete every callback here. No transaction is held open
+    across a call to Stellantis; the row is written with a conditional UPDATE, so a pause,
+    resume or delete made meanwhile from a page is not overwritten.
+    """
+    client = client or FleetClient.from_settings()
+    queryset = Callback.objects.all() if callbacks is None else callbacks
+    result = StatusRefresh()
+    listings: dict[str, set[str] | None] = {}
+    for callback in queryset.live().exclude(external_id="").select_related("fleet").order_by("pk"):
+        result.checked += 1
+        fleet_id = callback.fleet.external_id
+        try:
+            remote = client.callback(fleet_id, callback.external_id)
+        except NotFound as exc:
+            if fleet_id not in listings:
+                listings[fleet_id] = _vendor_callback_ids(client, fleet_id)
+            known = listings[fleet_id]
+            if known is None or callback.external_id in known:
+                result.errors.append(f"{callback}: {exc}")
+                continue
+            if Callback.objects.filter(pk=callback.pk, deleted_at__isnull=True).update(deleted_at=timezone.now(), last_synced_at=timezone.now()):
+                log.warning("callback %s (%s) is no longer at Stellantis: marked deleted", callback.pk, callback.external_id)
+                result.gone.append(str(callback))
+            continue
+        except StellantisError as exc:
+            log.warning("callback %s (%s): status not read back: %s", callback.pk, callback.external_id, exc)
+            result.errors.append(f"{callback}: {exc}")
+            continue
+        if remote.status not in CallbackStatus.values:
+            log.warning("callback %s (%s): Stellantis reports an unknown status %r", callback.pk, callback.external_id, remote.status)
+            result.errors.append(f"{callback}: unknown status {remote.status!r}")
+            continue
+        result.failed += remote.status == CallbackStatus.FAILED
+        # Conditional on the status read before the call: a change made meanwhile wins (the next pass sees it).
+        updated = Callback.objects.filter(pk=callback.pk, status=callback.status, deleted_at__isnull=True).update(
+            status=remote.status, last_synced_at=timezone.now(), updated_at=timezone.now()
+        )
+        if updated and remote.status != callback.status:
+            log.warning("callback %s (%s) is %s at Stellantis (was %s here)", callback.pk, callback.external_id, remote.status, callback.status)
+            result.changed.append(f"{callback}: {callback.status} → {remote.status}")
+    return result
+
+
+def _vendor_callback_ids(client: FleetClient, fleet_id: str) -> set[str] | None:
+    """The ids of the callbacks Stellantis lists for the fleet; None when it cannot be listed."""
+    try:
+        return {remote.id for remote in client.callbacks(fleet_id)}
+    except StellantisError as exc:
+        log.warning("fleet %s: callbacks not listed: %s", fleet_id, exc)
+        return None

@@ -28,8 +28,10 @@ def _sync_form(request, form, sync, done: str):
 
 @login_required
 def callback_list(request):
-    callbacks = Callback.objects.live().select_related("fleet").order_by("fleet__name", "created_at")
-    return render(request, "callbacks/callback_list.html", {"callbacks": callbacks, "fleets": Fleet.objects.all()})
+    callbacks = list(Callback.objects.live().select_related("fleet").order_by("fleet__name", "created_at"))
+    # Stellantis turns a callback Failed on its own; the status is read back every 5 minutes.
+    failed = [str(cb) for cb in callbacks if cb.status == CallbackStatus.FAILED]
+    return render(request, "callbacks/callback_list.html", {"callbacks": callbacks, "fleets": Fleet.objects.all(), "failed": failed})
 
 
 @login_required
