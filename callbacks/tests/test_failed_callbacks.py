@@ -156,7 +156,7 @@ def test_the_callbacks_page_says_what_to_do_and_resumes_a_failed_callback(fleet,
 
     assert 'id="failed-callbacks"' in page and "webhook down" in page
     assert "Stellantis stopped posting to this webhook after it kept failing" in page
-    assert "then resume it" in page and "checked" in page
+    assert "then resume it" in page and "synced with Stellantis" in page
     resume = f'action="/callbacks/{callback.pk}/status/"'
     assert resume in page and 'name="status" value="Running"><button>Resume</button>' in page
 
