@@ -66,11 +66,17 @@ class SimVehicle(models.Model):
     online = models.BooleanField(
         default=True, help_text="Off means out of coverage: every remote ends in a connection time-out."
     )
-    doors_locked = models.BooleanField(default=True)
+    doors_locked = models.BooleanField(
+        default=True, help_text="Off (unlocked): immobilizing fails with VehicleIsNotLocked at the vendor's check."
+    )
     energy_level = models.FloatField(default=80.0, help_text="Battery (electrified) or fuel (thermic) level, percent.")
     autonomy_km = models.PositiveIntegerField(default=300, help_text="Range left for that energy, km.")
     plugged = models.BooleanField(default=False, help_text="Charging cable connected (electrified vehicles).")
-    charging = models.BooleanField(default=False, help_text="A charge is in progress.")
+    charging = models.BooleanField(
+        default=False,
+        help_text="A charge is in progress. On while not plugged, the charger is faulty: "
+        "a charging command fails with VehicleChargingSystemError.",
+    )
     longitude = models.FloatField(default=2.3522)
     latitude = models.FloatField(default=48.8566)
     last_driven_at = models.DateTimeField(
@@ -93,7 +99,8 @@ class SimVehicle(models.Model):
     door_open = models.BooleanField(default=False, help_text="A door is open: a lock fails with DoorsOpen.")
     in_use = models.BooleanField(
         default=False,
-        help_text="Being driven (ignition on, moving): awake, and charging or immobilizing fails with VehicleInUse.",
+        help_text="Being driven (ignition on, moving): awake, charging or immobilizing fails with VehicleInUse, "
+        "and a lock fails with CidInside (the key is inside) unless forced, which blacklists the key.",
     )
     stolen = models.BooleanField(
         default=False, help_text="Reported stolen: only stolen and immobilization commands are taken."
@@ -121,7 +128,9 @@ class SimVehicle(models.Model):
     )
     next_failure = models.CharField(
         max_length=64, blank=True, choices=FailureCause.choices,
-        help_text="Demo and tests: the next command to this vehicle ends Failed with this cause (then it is cleared).",
+        help_text="Demo and tests: the next command to this vehicle ends Failed with this cause, after the "
+        "Pending steps a real vehicle shows first, whatever its state; then it is cleared. "
+        "Also: manage.py simulator_vehicle VIN --next-failure CAUSE.",
     )
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)

@@ -5,11 +5,20 @@ Delays are real-world seconds; `vendor.send_remote` divides them by SIMULATOR_SP
 
 The vendor's checks come in a fixed order, each one ending the scenario when it fails:
 1. the remote-control subscription (MissingRights);
-2. a vehicle reported stolen takes only stolen and immobilization commands;
-3. one action of a type at a time per vehicle (SameActionInProgress);
-4. waking a sleeping vehicle: the monthly wake-up budget, deep sleep and coverage;
-5. the vehicle itself: one outcome function per Remote member (an open door refusing a
-   lock, a low battery refusing preconditioning…).
+2. the vehicle's request limits: too many remotes today (TooManyRequestSent) or within a
+   minute (TooManyRequestInShortTime);
+3. a vehicle reported stolen takes only stolen and immobilization commands;
+4. one action of a type at a time per vehicle (SameActionInProgress);
+5. waking a sleeping vehicle: the monthly wake-up budget, deep sleep and coverage;
+6. before a dangerous command (a door unlock, an immobilization) the vendor checks the
+   vehicle (Pending CheckingVehicle): an immobilization needs it parked (VehicleInUse) and
+   locked (VehicleIsNotLocked);
+7. the vehicle itself: one outcome function per Remote member (an open door or a key inside
+   refusing a lock, a low battery refusing preconditioning, a faulty charger…).
+
+`SimVehicle.next_failure` forces the cause of the next command (demos and tests): the command
+goes through the Pending steps a real vehicle shows before that cause (FORCED_AT says where),
+whatever the vehicle's state, and ends Failed with it; `vendor.send_remote` then clears it.
 """
 
 from __future__ import annotations
@@ -32,10 +41,46 @@ CONNECTION_TIMEOUT_AFTER = 8.0  # the vendor gives up on an unreachable vehicle
 DEEP_SLEEP_TIMEOUT_AFTER = 120.0  # …and waits longer for one in deep sleep before giving up
 AWAKE_FOR = 180.0  # a vehicle that received a message stays awake this long
 
+# The vendor's request limits per vehicle. They count the client's requests, so they are
+# wall-clock windows, never scaled by SIMULATOR_SPEED; every remote posted counts, refused or not.
+SHORT_TIME_WINDOW = 60.0  # seconds
+SHORT_TIME_LIMIT = 10  # remotes a vehicle takes within SHORT_TIME_WINDOW; the next is TooManyRequestInShortTime
+DAY_WINDOW = 24 * 3600.0
+DAY_LIMIT = 100  # remotes a vehicle takes within DAY_WINDOW; the next is TooManyRequestSent
+
 LOW_BATTERY_LEVEL = 15.0  # percent: below it an electrified vehicle refuses preconditioning
 
 # Members the vendor still takes from a vehicle reported stolen.
 ALLOWED_WHILE_STOLEN = frozenset({"stolen", "immobilization"})
+
+# Where a forced cause (SimVehicle.next_failure) ends the command:
+# "vendor": right after Accepted, the vendor's own refusal, nothing sent to the vehicle;
+# "wake-up": while trying to reach the vehicle (budget spent, no answer);
+# "check": at the vendor's CheckingVehicle before a door unlock or an immobilization (a
+#          command without that check meets these causes at the vehicle instead);
+# "vehicle" (every other cause): the vehicle's own answer, after SentToVehicle.
+VENDOR_CAUSES = frozenset(
+    {
+        FailureCause.GENERAL_ERROR,
+        FailureCause.MISSING_RIGHTS,
+        FailureCause.TOO_MANY_REQUEST_SENT,
+        FailureCause.TOO_MANY_REQUEST_IN_SHORT_TIME,
+        FailureCause.NOT_POSSIBLE_STOLEN_STATE,
+        FailureCause.SAME_ACTION_IN_PROGRESS,
+    }
+)
+WAKE_UP_CAUSES = frozenset({FailureCause.TOO_MANY_WAKE_UPS_OVER_MONTH, FailureCause.VEHICLE_CONNECTION_TIMEOUT})
+CHECK_CAUSES = frozenset({FailureCause.VEHICLE_IN_USE, FailureCause.VEHICLE_IS_NOT_LOCKED})
+FORCED_AT = {
+    cause: "vendor"
+    if cause in VENDOR_CAUSES
+    else "wake-up"
+    if cause in WAKE_UP_CAUSES
+    else "check"
+    if cause in CHECK_CAUSES
+    else "vehicle"
+    for cause in FailureCause.values
+}
 
 # An effect value the pump replaces with the moment it raises the event.
 NOW = "$now"
@@ -102,48 +147,77 @@ class Plan:
     wakes: bool = False
 
 
-def plan(*, member: str, body: dict, vehicle, now: dt.datetime, busy: bool = False) -> Plan:
+def plan(
+    *,
+    member: str,
+    body: dict,
+    vehicle,
+    now: dt.datetime,
+    busy: bool = False,
+    requests_in_short_time: int = 0,
+    requests_today: int = 0,
+) -> Plan:
     """The events a `member` remote raises on `vehicle` as it stands at `now`.
 
     `busy`: another action of the same type on this vehicle has no Done event yet.
+    `requests_in_short_time`, `requests_today`: remotes already posted to this vehicle within
+    SHORT_TIME_WINDOW and DAY_WINDOW (refused ones included).
     """
+    forced = vehicle.next_failure or ""
     # The vendor documents that a navigation skips Accepted and WakingUpVehicle.
     direct = member == "navigation"
     steps: list[Step] = []
     if not direct:
         steps.append(Step(ACCEPTED_AFTER, EventType.PENDING, PendingStatus.ACCEPTED))
 
-    refusal = _refusal(member, vehicle, busy)
+    if forced:
+        refusal = forced if FORCED_AT[forced] == "vendor" else ""
+    else:
+        refusal = _refusal(
+            member,
+            vehicle,
+            busy=busy,
+            requests_in_short_time=requests_in_short_time,
+            requests_today=requests_today,
+        )
     if refusal:
         steps.append(Step(CHECK_AFTER, EventType.DONE, DoneStatus.FAILED, failure_cause=refusal))
         return Plan(steps=steps, reached_after=None)
 
     # A navigation is delivered whenever the vehicle next wakes: it is never woken for one.
     waking = vehicle.is_asleep(now) and not direct
+    spent = waking and vehicle.wake_ups_left(now) <= 0
+    if forced == FailureCause.TOO_MANY_WAKE_UPS_OVER_MONTH or (spent and not forced):
+        steps.append(Step(CHECK_AFTER, EventType.PENDING, PendingStatus.TOO_MANY_WAKE_UPS_OVER_MONTH))
+        steps.append(_timeout(CHECK_AFTER, FailureCause.TOO_MANY_WAKE_UPS_OVER_MONTH))
+        return Plan(steps=steps, reached_after=None)
     if waking:
-        if vehicle.wake_ups_left(now) <= 0:
-            steps.append(Step(CHECK_AFTER, EventType.PENDING, PendingStatus.TOO_MANY_WAKE_UPS_OVER_MONTH))
-            steps.append(_timeout(CHECK_AFTER, FailureCause.TOO_MANY_WAKE_UPS_OVER_MONTH))
-            return Plan(steps=steps, reached_after=None)
         steps.append(Step(WAKING_UP_AFTER, EventType.PENDING, PendingStatus.WAKING_UP_VEHICLE))
-        if vehicle.is_deep_asleep(now):
-            # Parked for weeks, the telematics box no longer listens: the wake-up is spent in vain.
-            steps.append(_timeout(DEEP_SLEEP_TIMEOUT_AFTER, FailureCause.VEHICLE_CONNECTION_TIMEOUT))
-            return Plan(steps=steps, reached_after=None, wakes=True)
 
-    if not vehicle.online or (direct and vehicle.is_deep_asleep(now)):
+    wait = _unreachable_for(vehicle, now, direct=direct, waking=waking, forced=forced)
+    if wait is not None:
         if direct:
             steps.append(Step(SENT_AFTER, EventType.PENDING, PendingStatus.SENT_TO_VEHICLE))
         elif not waking:
             # The vendor tries to reach an out-of-coverage vehicle as it would a sleeping one.
             steps.append(Step(WAKING_UP_AFTER, EventType.PENDING, PendingStatus.WAKING_UP_VEHICLE))
-        wait = CONNECTION_TIMEOUT_AFTER if not vehicle.online else DEEP_SLEEP_TIMEOUT_AFTER
         steps.append(_timeout(wait, FailureCause.VEHICLE_CONNECTION_TIMEOUT))
         return Plan(steps=steps, reached_after=None, wakes=waking)
 
-    steps.append(Step(WAKE_UP_TAKES if waking else SENT_AFTER, EventType.PENDING, PendingStatus.SENT_TO_VEHICLE))
-    reached_after = sum(s.after for s in steps)
-    outcome = OUTCOMES[member](vehicle, body)
+    first_contact = WAKE_UP_TAKES if waking else SENT_AFTER
+    if _checked(member, body):
+        steps.append(Step(first_contact, EventType.PENDING, PendingStatus.CHECKING_VEHICLE))
+        reached_after = sum(s.after for s in steps)
+        found = (forced if FORCED_AT[forced] == "check" else "") if forced else _check(member, body, vehicle)
+        if found:
+            steps.append(Step(REFUSED_AFTER, EventType.DONE, DoneStatus.FAILED, failure_cause=found))
+            return Plan(steps=steps, reached_after=reached_after, wakes=waking)
+        steps.append(Step(SENT_AFTER, EventType.PENDING, PendingStatus.SENT_TO_VEHICLE))
+    else:
+        steps.append(Step(first_contact, EventType.PENDING, PendingStatus.SENT_TO_VEHICLE))
+        reached_after = sum(s.after for s in steps)
+
+    outcome = _forced(forced) if forced else OUTCOMES[member](vehicle, body)
     for status in outcome.pending:
         steps.append(Step(REFUSED_AFTER, EventType.PENDING, status))
     steps.append(
@@ -159,15 +233,65 @@ def plan(*, member: str, body: dict, vehicle, now: dt.datetime, busy: bool = Fal
     return Plan(steps=steps, reached_after=reached_after, wakes=waking)
 
 
-def _refusal(member: str, vehicle, busy: bool) -> str:
+def _refusal(member: str, vehicle, *, busy: bool, requests_in_short_time: int, requests_today: int) -> str:
     """The failure cause of the vendor's own checks, before anything is sent to the vehicle."""
     if not vehicle.remote_subscribed:
         return FailureCause.MISSING_RIGHTS
+    if requests_today >= DAY_LIMIT:
+        return FailureCause.TOO_MANY_REQUEST_SENT
+    if requests_in_short_time >= SHORT_TIME_LIMIT:
+        return FailureCause.TOO_MANY_REQUEST_IN_SHORT_TIME
     if vehicle.stolen and member not in ALLOWED_WHILE_STOLEN:
         return FailureCause.NOT_POSSIBLE_STOLEN_STATE
     if busy:
         return FailureCause.SAME_ACTION_IN_PROGRESS
     return ""
+
+
+def _unreachable_for(vehicle, now: dt.datetime, *, direct: bool, waking: bool, forced: str) -> float | None:
+    """Seconds the vendor waits for a vehicle that will not answer before giving up; None if it answers."""
+    if forced:
+        return CONNECTION_TIMEOUT_AFTER if forced == FailureCause.VEHICLE_CONNECTION_TIMEOUT else None
+    if waking and vehicle.is_deep_asleep(now):
+        # Parked for weeks, the telematics box no longer listens: the wake-up is spent in vain.
+        return DEEP_SLEEP_TIMEOUT_AFTER
+    if not vehicle.online:
+        return CONNECTION_TIMEOUT_AFTER
+    if direct and vehicle.is_deep_asleep(now):
+        return DEEP_SLEEP_TIMEOUT_AFTER
+    return None
+
+
+def _immobilization_of(member: str, body: dict) -> dict | None:
+    """The immobilization a command carries (its own member, or the stolen one's), if any."""
+    if member == "immobilization":
+        return body
+    if member == "stolen" and isinstance(body.get("immobilization"), dict):
+        return body["immobilization"]
+    return None
+
+
+def _checked(member: str, body: dict) -> bool:
+    """The vendor checks the vehicle (CheckingVehicle) before an unlock or an immobilization."""
+    return (member == "door" and body.get("state") == "Unlocked") or _immobilization_of(member, body) is not None
+
+
+def _check(member: str, body: dict, vehicle) -> str:
+    """What the vendor's check finds: an immobilization needs the vehicle parked and locked."""
+    immobilization = _immobilization_of(member, body)
+    if immobilization and immobilization.get("activate"):
+        if vehicle.in_use:
+            return FailureCause.VEHICLE_IN_USE
+        if not vehicle.doors_locked:
+            return FailureCause.VEHICLE_IS_NOT_LOCKED
+    return ""
+
+
+def _forced(cause: str) -> Outcome:
+    """The vehicle's answer when `next_failure` forces `cause` (a battery refusal shows its Pending step)."""
+    if cause == FailureCause.NOT_POSSIBLE_BATTERY_LEVEL:
+        return _failed(cause, pending=(PendingStatus.VEHICLE_BATTERY_CHARGE_TOO_LOW,))
+    return _failed(cause)
 
 
 def _timeout(after: float, cause: str) -> Step:
@@ -193,14 +317,26 @@ def _by_slot(current: list, programs: list) -> list:
 
 
 def _door(vehicle, body: dict) -> Outcome:
-    want_locked = body.get("state") == "Locked"
-    if want_locked and vehicle.door_open:
+    if body.get("state") != "Locked":
+        return Outcome(effects={"doors_locked": False}) if vehicle.doors_locked else ALREADY_DONE
+    if vehicle.door_open:
         return _failed(FailureCause.DOORS_OPEN)
-    if vehicle.doors_locked == want_locked:
+    # A vehicle being driven has its key (CID) inside.
+    key_inside = vehicle.in_use
+    if body.get("forced"):
+        # A forced lock locks anyway and blacklists a key left inside, so it no longer opens
+        # nor starts the vehicle (the stolen-vehicle case); without a key inside there is none
+        # to blacklist. The vendor tells which in feedbackDetail.
+        if key_inside:
+            return Outcome(feedback_detail=FeedbackDetail.CID_BLACKLISTED, effects={"doors_locked": True})
+        if vehicle.doors_locked:
+            return ALREADY_DONE
+        return Outcome(feedback_detail=FeedbackDetail.NO_CID_BLACKLISTED, effects={"doors_locked": True})
+    if vehicle.doors_locked:
         return ALREADY_DONE
-    # The vendor reports the key blacklisting only for a forced lock.
-    detail = FeedbackDetail.CID_BLACKLISTED if want_locked and body.get("forced") else ""
-    return Outcome(feedback_detail=detail, effects={"doors_locked": want_locked})
+    if key_inside:
+        return _failed(FailureCause.CID_INSIDE)
+    return Outcome(effects={"doors_locked": True})
 
 
 def _horn(vehicle, body: dict) -> Outcome:
@@ -214,6 +350,9 @@ def _lights(vehicle, body: dict) -> Outcome:
 def _charging(vehicle, body: dict) -> Outcome:
     if not _electrified(vehicle):
         return _failed(FailureCause.WRONG_COMMAND)
+    # Reporting a charge in progress with no cable connected: the on-board charger is faulty.
+    if vehicle.charging and not vehicle.plugged:
+        return _failed(FailureCause.VEHICLE_CHARGING_SYSTEM_ERROR)
     effects: dict = {}
     if body.get("immediate") is True:
         # No cable: the vehicle finds no charging point to draw from.
@@ -264,8 +403,7 @@ def _navigation(vehicle, body: dict) -> Outcome:
 
 
 def _immobilize(vehicle, activate: bool) -> Outcome:
-    if activate and vehicle.in_use:
-        return _failed(FailureCause.VEHICLE_IN_USE)
+    # Being driven or unlocked, the vehicle was already refused at the vendor's check (`_check`).
     if vehicle.immobilized == activate:
         return ALREADY_DONE
     return Outcome(effects={"immobilized": activate})

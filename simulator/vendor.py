@@ -5,10 +5,12 @@ Errors the API must answer are `SimError`s carrying their HTTP status and the ve
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from urllib.parse import urlsplit
 
 from django.db import transaction
+from django.db.models import Count, Q
 from django.utils import timezone
 
 from stellantis.remotes import CommandInvalid, parse_remote
@@ -18,7 +20,6 @@ from stellantis.vocabulary import (
     CallbackStatus,
     DoneStatus,
     EventType,
-    FailureCause,
     RemoteType,
     RetryPolicy,
 )
@@ -260,12 +261,15 @@ def send_remote(*, fleet_id: str, vehicle_id: str, callback_id: str, body) -> Si
         # count and action in progress.
         vehicle = SimVehicle.objects.select_for_update().get(pk=vehicle.pk)
         now = timezone.now()
+        in_short_time, today = _requests_posted(vehicle=vehicle, now=now)
         plan = scenario.plan(
             member=command.member,
             body=command.body,
             vehicle=vehicle,
             now=now,
             busy=_action_in_progress(vehicle=vehicle, remote_type=command.remote_type),
+            requests_in_short_time=in_short_time,
+            requests_today=today,
         )
         action = SimRemoteAction.objects.create(
             fleet_id=fleet_id,
@@ -293,6 +297,10 @@ def send_remote(*, fleet_id: str, vehicle_id: str, callback_id: str, body) -> Si
         SimEvent.objects.bulk_create(events)
         # Booked now rather than when the events are raised, so the next remote sees them.
         changed = []
+        if vehicle.next_failure:
+            # Spent by this command, whatever it is.
+            vehicle.next_failure = ""
+            changed.append("next_failure")
         if plan.wakes:
             month = current_month(now)
             vehicle.wake_ups_used = (vehicle.wake_ups_used if vehicle.wake_up_month == month else 0) + 1
@@ -312,7 +320,8 @@ def send_remote(*, fleet_id: str, vehicle_id: str, callback_id: str, body) -> Si
 def _action_in_progress(*, vehicle: SimVehicle, remote_type: str) -> bool:
     """Another action of this type on the vehicle still waits for its Done event.
 
-    Actions refused as SameActionInProgress do not count: they are not in progress on the vehicle.
+    Actions the vendor refused itself (SameActionInProgress, a request limit…) do not count:
+    they are not in progress on the vehicle.
     """
     return (
         SimEvent.objects.filter(
@@ -321,6 +330,16 @@ def _action_in_progress(*, vehicle: SimVehicle, remote_type: str) -> bool:
             event_type=EventType.DONE,
             raised_at__isnull=True,
         )
-        .exclude(failure_cause=FailureCause.SAME_ACTION_IN_PROGRESS)
+        .exclude(failure_cause__in=scenario.VENDOR_CAUSES)
         .exists()
     )
+
+
+def _requests_posted(*, vehicle: SimVehicle, now) -> tuple[int, int]:
+    """Remotes posted to the vehicle within the vendor's short window and within the day (refused ones too)."""
+    short = now - dt.timedelta(seconds=scenario.SHORT_TIME_WINDOW)
+    day = now - dt.timedelta(seconds=scenario.DAY_WINDOW)
+    counts = SimRemoteAction.objects.filter(vehicle=vehicle, created_at__gt=day).aggregate(
+        short=Count("pk", filter=Q(created_at__gt=short)), day=Count("pk")
+    )
+    return counts["short"], counts["day"]
