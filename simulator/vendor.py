@@ -10,9 +10,11 @@ import re
 from urllib.parse import urlsplit
 
 from django.db import transaction
+from django.db.backends.base.operations import BaseDatabaseOperations
 from django.db.models import Count, Q
 from django.utils import timezone
 
+from stellantis.dates import parse_instant
 from stellantis.remotes import CommandInvalid, parse_remote
 from stellantis.vocabulary import (
     ATTRIBUTE_VARIABLES,
@@ -247,6 +249,9 @@ def send_remote(*, fleet_id: str, vehicle_id: str, callback_id: str, body) -> Si
         raise SimInvalid(f"Invalid Remote: {exc}") from exc
     if "label" in body and not isinstance(body["label"], str):
         raise SimInvalid("Invalid Remote: label: must be a string")
+    unstorable = storable_errors(body, command.member, command.body)
+    if unstorable:
+        raise SimInvalid("Invalid Remote: " + "; ".join(f"{k}: {v}" for k, v in unstorable.items()))
     with transaction.atomic():
         callback = SimCallback.objects.select_for_update().filter(pk=callback.pk).first()
         if callback is None:
@@ -343,3 +348,60 @@ def _requests_posted(*, vehicle: SimVehicle, now) -> tuple[int, int]:
         short=Count("pk", filter=Q(created_at__gt=short)), day=Count("pk")
     )
     return counts["short"], counts["day"]
+
+
+# --- what the simulator can hold ------------------------------------------------------------
+
+# Body values the simulator keeps in typed columns, by Remote member and path inside it. The
+# spec bounds them from below only; what a column cannot hold is refused here, with the
+# vendor's 400, rather than accepted and left to fail when its event is raised.
+STORED_IN = {
+    "stolen": {
+        ("trackingPeriod", "running"): "tracking_running",
+        ("trackingPeriod", "shutdown"): "tracking_shutdown",
+    },
+    "charging": {("schedule", "nextDelayedTime"): "next_delayed_charge"},
+}
+# The narrowest range of each integer column over the databases Django supports (SQLite
+# would take 64 bits where PostgreSQL takes 32): a value is refused the same way everywhere.
+_INTEGER_RANGES = BaseDatabaseOperations.integer_field_ranges
+
+
+def storable_errors(raw, member: str, body: dict) -> dict[str, str]:
+    """Errors keyed by field path for values of a valid Remote the simulator could not store."""
+    errors: dict[str, str] = {}
+    _no_nul(raw, "", errors)
+    for path, column in STORED_IN.get(member, {}).items():
+        value = body
+        for key in path:
+            value = value.get(key) if isinstance(value, dict) else None
+        if value is None:
+            continue
+        field = SimVehicle._meta.get_field(column)
+        where = ".".join((member, *path))
+        kind = field.get_internal_type()
+        if kind in _INTEGER_RANGES:
+            low, high = _INTEGER_RANGES[kind]
+            if not low <= value <= high:
+                errors[where] = f"must be between {low} and {high}"
+        elif kind == "DateTimeField":
+            try:
+                parse_instant(value).astimezone(dt.UTC)
+            except (ValueError, OverflowError):
+                errors[where] = "must be a date-time between the years 1 and 9999 in UTC"
+    return errors
+
+
+def _no_nul(value, path: str, errors: dict[str, str]) -> None:
+    """PostgreSQL cannot hold U+0000 in text nor jsonb: refuse it wherever it stands."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            where = f"{path}.{key}" if path else str(key)
+            if "\x00" in str(key):
+                errors[where] = "must not contain the character U+0000"
+            _no_nul(item, where, errors)
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            _no_nul(item, f"{path}.{i}", errors)
+    elif isinstance(value, str) and "\x00" in value:
+        errors[path] = "must not contain the character U+0000"

@@ -11,6 +11,7 @@ import pytest
 
 from simulator import scenario, vendor
 from simulator.models import SimRemoteAction, SimVehicle
+from stellantis import spec
 from stellantis.vocabulary import FailureCause, RemoteType
 
 NOW = dt.datetime(2026, 3, 10, 12, 0, tzinfo=dt.UTC)
@@ -289,3 +290,45 @@ def test_remotes_older_than_the_windows_do_not_count(fleet, awake_vehicle, callb
         )
 
     assert done_of(send(awake_vehicle, callback, {"horn": {"state": "Activated"}})) == ("Success", "")
+
+
+# --- what the simulator can hold: refused with the vendor's 400, never booked -------------------
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.urls("simulator.tests.urls")
+@pytest.mark.parametrize(
+    ("remote", "field"),
+    [
+        ({"stolen": {"trackingPeriod": {"running": 10**30}}}, "stolen.trackingPeriod.running"),
+        ({"stolen": {"trackingPeriod": {"running": 30, "shutdown": 2**31}}}, "stolen.trackingPeriod.shutdown"),
+        ({"charging": {"schedule": {"nextDelayedTime": "0001-01-01T00:00:00+01:00"}}}, "charging.schedule.nextDelayedTime"),
+        ({"charging": {"schedule": {"nextDelayedTime": "9999-12-31T23:30:00-01:00"}}}, "charging.schedule.nextDelayedTime"),
+        ({"label": "a\x00b", "horn": {"state": "Activated"}}, "label"),
+    ],
+)
+def test_a_value_the_simulator_cannot_hold_is_a_400_naming_the_field(api, fleet, awake_vehicle, receiver, remote, field):
+    callback_id = api.create_callback(fleet.id, receiver.url, remoteTypes=RemoteType.values)
+
+    response = api.send(awake_vehicle, callback_id, remote)
+
+    assert response.status_code == 400, response.text
+    if spec.available():
+        assert spec.schema_errors(spec.API_FILE, "xError", response.json()) == []
+    assert field in response.json()["message"]
+    assert not SimRemoteAction.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.urls("simulator.tests.urls")
+def test_the_largest_tracking_period_is_taken_and_stored(api, fleet, awake_vehicle, receiver, pump_all):
+    callback_id = api.create_callback(fleet.id, receiver.url, remoteTypes=RemoteType.values)
+    largest = 2**31 - 1
+
+    response = api.send(awake_vehicle, callback_id, {"stolen": {"trackingPeriod": {"running": largest, "shutdown": largest}}})
+    pump_all()
+
+    assert response.status_code == 202, response.text
+    vehicle = SimVehicle.objects.get(pk=awake_vehicle.pk)
+    assert (vehicle.tracking_running, vehicle.tracking_shutdown) == (largest, largest)
+    assert receiver.statuses()[-1] == "Success"
