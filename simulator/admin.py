@@ -1,6 +1,7 @@
 """Admin for the simulator's world, so a demo can put a vehicle to sleep, offline, open a door, spend its wake-ups…"""
 
 from django.contrib import admin, messages
+from django.utils import timezone
 
 from stellantis.vocabulary import CallbackStatus
 
@@ -45,6 +46,7 @@ class SimVehicleAdmin(admin.ModelAdmin):
         "energy_level",
         "wake_ups_used",
         "wake_up_budget",
+        "next_failure",
         "last_driven_at",
     ]
     # What a demo flips to show a failure (see the help text of each field for the one it causes).
@@ -62,6 +64,7 @@ class SimVehicleAdmin(admin.ModelAdmin):
         "energy_level",
         "wake_ups_used",
         "wake_up_budget",
+        "next_failure",
     ]
     list_filter = [
         "fleet",
@@ -77,11 +80,21 @@ class SimVehicleAdmin(admin.ModelAdmin):
         "immobilized",
         "plugged",
         "charging",
+        "next_failure",
     ]
     search_fields = ["vin", "id"]
     readonly_fields = ["id", "created_at", "updated_at"]
     fieldsets = [
         (None, {"fields": ["id", "fleet", "vin", "brand", "motorization", "created_at", "updated_at"]}),
+        (
+            "Demo: force the next failure",
+            {
+                "fields": ["next_failure"],
+                "description": "Pick a cause: the next command to this vehicle goes through the Pending steps a "
+                "real vehicle shows first and ends Failed with it, whatever the vehicle's state; then the "
+                "choice is cleared. Most causes also happen for real: see the help text of each trait below.",
+            },
+        ),
         ("Connectivity", {"fields": ["online", "asleep", "awake_until", "last_driven_at", "remote_subscribed"]}),
         ("Wake-ups this month", {"fields": ["wake_up_budget", "wake_ups_used", "wake_up_month"]}),
         ("Body", {"fields": ["doors_locked", "door_open", "in_use", "lights_on", "longitude", "latitude"]}),
@@ -112,12 +125,18 @@ class SimVehicleAdmin(admin.ModelAdmin):
         _vehicle_action("Lock doors", doors_locked=True),
         _vehicle_action("Unlock doors", doors_locked=False),
         "reset_wake_ups",
+        "clear_next_failure",
     ]
 
     @admin.action(description="Reset the monthly wake-up counter")
     def reset_wake_ups(self, request, queryset):
         count = demo.reset_wake_ups(vehicle_ids=list(queryset.values_list("pk", flat=True)))
         self.message_user(request, f"{count} vehicle(s): wake-up budget available again.", messages.SUCCESS)
+
+    @admin.action(description="Clear the forced next failure")
+    def clear_next_failure(self, request, queryset):
+        count = queryset.exclude(next_failure="").update(next_failure="", updated_at=timezone.now())
+        self.message_user(request, f"{count} vehicle(s): the next command follows the vehicle's state again.")
 
 
 @admin.register(SimCallback)

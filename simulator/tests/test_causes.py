@@ -6,8 +6,11 @@ hold go over real HTTP.
 """
 
 import datetime as dt
+import io
 
 import pytest
+from django.core.management import CommandError, call_command
+from django.urls import reverse
 
 from simulator import scenario, vendor
 from simulator.models import SimRemoteAction, SimVehicle
@@ -332,3 +335,69 @@ def test_the_largest_tracking_period_is_taken_and_stored(api, fleet, awake_vehic
     vehicle = SimVehicle.objects.get(pk=awake_vehicle.pk)
     assert (vehicle.tracking_running, vehicle.tracking_shutdown) == (largest, largest)
     assert receiver.statuses()[-1] == "Success"
+
+
+# --- forcing it: the command and the admin ----------------------------------------------------
+
+
+def manage(*args) -> str:
+    out = io.StringIO()
+    call_command("simulator_vehicle", *args, stdout=out)
+    return out.getvalue()
+
+
+@pytest.mark.django_db
+def test_the_command_sets_shows_and_clears_the_next_failure(fleet, awake_vehicle):
+    vin = awake_vehicle.vin
+
+    assert "no forced failure" in manage(vin)
+    said = manage(vin.lower(), "--next-failure", "cidinside")
+    assert SimVehicle.objects.get(pk=awake_vehicle.pk).next_failure == "CidInside"
+    assert "CidInside (Key inside the vehicle)" in said and vin in said
+    assert "ends Failed with CidInside" in manage(vin)
+    assert "was CidInside" in manage(vin, "--clear")
+    assert SimVehicle.objects.get(pk=awake_vehicle.pk).next_failure == ""
+
+
+@pytest.mark.django_db
+def test_the_command_names_the_valid_causes_when_given_another(fleet, awake_vehicle):
+    with pytest.raises(CommandError) as refused:
+        manage(awake_vehicle.vin, "--next-failure", "FlatTyre")
+
+    assert "FlatTyre" in str(refused.value)
+    assert all(cause in str(refused.value) for cause in FailureCause.values)
+    assert SimVehicle.objects.get(pk=awake_vehicle.pk).next_failure == ""
+    with pytest.raises(CommandError, match="No simulated vehicle"):
+        manage("VF3NOSUCHVIN00000", "--next-failure", "CidInside")
+
+
+@pytest.mark.django_db
+@pytest.mark.urls("simulator.tests.urls")
+def test_the_admin_sets_the_next_failure_on_the_change_page_and_clears_it_from_the_list(
+    admin_client, fleet, awake_vehicle
+):
+    url = reverse("admin:simulator_simvehicle_change", args=[awake_vehicle.pk])
+    page = admin_client.get(url)
+    form = page.context["adminform"].form
+    assert "next_failure" in form.fields
+    assert set(FailureCause.values) <= {value for value, _ in form.fields["next_failure"].choices}
+    data = {}
+    for name in form.fields:
+        value = form[name].value()
+        if value is True:
+            data[name] = "on"
+        elif value is not False and value is not None:
+            data[name] = value
+    data["next_failure"] = "NotPossibleDueToVehiclePrivacyLevel"
+
+    response = admin_client.post(url, data)
+
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    assert SimVehicle.objects.get(pk=awake_vehicle.pk).next_failure == "NotPossibleDueToVehiclePrivacyLevel"
+
+    admin_client.post(
+        reverse("admin:simulator_simvehicle_changelist"),
+        {"action": "clear_next_failure", "_selected_action": [awake_vehicle.pk]},
+    )
+
+    assert SimVehicle.objects.get(pk=awake_vehicle.pk).next_failure == ""
