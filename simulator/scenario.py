@@ -72,14 +72,10 @@ VENDOR_CAUSES = frozenset(
 WAKE_UP_CAUSES = frozenset({FailureCause.TOO_MANY_WAKE_UPS_OVER_MONTH, FailureCause.VEHICLE_CONNECTION_TIMEOUT})
 CHECK_CAUSES = frozenset({FailureCause.VEHICLE_IN_USE, FailureCause.VEHICLE_IS_NOT_LOCKED})
 FORCED_AT = {
-    cause: "vendor"
-    if cause in VENDOR_CAUSES
-    else "wake-up"
-    if cause in WAKE_UP_CAUSES
-    else "check"
-    if cause in CHECK_CAUSES
-    else "vehicle"
-    for cause in FailureCause.values
+    **dict.fromkeys(FailureCause.values, "vehicle"),
+    **dict.fromkeys(CHECK_CAUSES, "check"),
+    **dict.fromkeys(WAKE_UP_CAUSES, "wake-up"),
+    **dict.fromkeys(VENDOR_CAUSES, "vendor"),
 }
 
 # An effect value the pump replaces with the moment it raises the event.
