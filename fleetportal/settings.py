@@ -119,6 +119,17 @@ STELLANTIS_KEY = env_str("STELLANTIS_KEY")
 STELLANTIS_CA = env_str("STELLANTIS_CA")
 # (connect, read) seconds for every call to Stellantis.
 STELLANTIS_TIMEOUT = (env_float("STELLANTIS_CONNECT_TIMEOUT", 5.0, above=0), env_float("STELLANTIS_READ_TIMEOUT", 15.0, above=0))
+# The vendor's rate limits: every worker shares one hold-off (core.ratelimit). "database" (the
+# default) keeps it in a table, a redis:// URL in Redis, "process" in each process's memory.
+STELLANTIS_RATE_LIMIT_STORE = env_url(
+    "STELLANTIS_RATE_LIMIT_STORE", "database", schemes=("redis", "rediss"), keywords=("database", "process")
+)
+STELLANTIS_PACER = {"database": "core.ratelimit.DatabasePacer", "process": "stellantis.pacing.LocalPacer"}.get(
+    STELLANTIS_RATE_LIMIT_STORE, "core.ratelimit.RedisPacer"
+)
+# A hold-off up to this many seconds (the one-second burst window) is slept through; a longer
+# one (the daily limit) raises RateLimited at once, without calling Stellantis.
+STELLANTIS_RATE_LIMIT_MAX_WAIT = env_float("STELLANTIS_RATE_LIMIT_MAX_WAIT", 5.0, above=0)
 
 DEBUG = env_bool("DEBUG", not USING_REAL_API)
 SECRET_KEY = env_str("SECRET_KEY")
@@ -155,6 +166,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "django_q",
+    "core",
     "vehicles",
     "callbacks",
     "remotes",
@@ -290,6 +302,17 @@ SIMULATOR_SPEED = env_float("SIMULATOR_SPEED", 1.0, above=0)
 SIMULATOR_CREDENTIALS = env_str("SIMULATOR_CREDENTIALS")  # "user:password" turns Basic auth on
 SIMULATOR_SEED = env_int("SIMULATOR_SEED", 42)
 SIMULATOR_WEBHOOK_TIMEOUT = env_float("SIMULATOR_WEBHOOK_TIMEOUT", 5.0, above=0)
+# Rate limits of the simulated API per client_id, counted in the database so every worker
+# shares them; answered with the vendor's X-RateLimit-* headers and 429. 0: no limit, no headers.
+SIMULATOR_RATE_LIMIT_PER_DAY = env_int("SIMULATOR_RATE_LIMIT_PER_DAY", 0, minimum=0)
+SIMULATOR_RATE_LIMIT_PER_SECOND = env_int("SIMULATOR_RATE_LIMIT_PER_SECOND", 0, minimum=0)
+# The length of the "day" window, in seconds (shorten it to watch a spent day end).
+SIMULATOR_RATE_LIMIT_DAY_SECONDS = env_int("SIMULATOR_RATE_LIMIT_DAY_SECONDS", 86400, minimum=1)
+# How the simulated collections link to their next page: "token" (pageToken) or "index"
+# (indexRange, the way the vendor's documentation describes).
+SIMULATOR_PAGING = (_env_value("SIMULATOR_PAGING") or "token").lower()
+if SIMULATOR_PAGING not in ("token", "index"):
+    raise ImproperlyConfigured(f"SIMULATOR_PAGING must be 'token' or 'index', got {SIMULATOR_PAGING!r}")
 # A simulated callback turns Failed (posts nothing until resumed) once its webhook refused every
 # retry of this many notifications in a row; the retry delays, hence the time it takes, follow SIMULATOR_SPEED.
 SIMULATOR_CALLBACK_FAIL_AFTER = env_int("SIMULATOR_CALLBACK_FAIL_AFTER", 5, minimum=1)

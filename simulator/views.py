@@ -7,10 +7,16 @@ import binascii
 import functools
 import hmac
 import json
+import math
+import time
+from dataclasses import dataclass
 
 from django.conf import settings
+from django.db import connection
 from django.http import HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
+
+from stellantis.vocabulary import RemoteType
 
 from . import vendor, wire
 from .models import SimFleet, SimRemoteAction, SimVehicle
@@ -26,6 +32,15 @@ class _Unauthorized(vendor.SimError):
 class _MethodNotAllowed(vendor.SimError):
     status = 405
     code = 40500
+
+
+class _TooManyRequests(vendor.SimError):
+    status = 429
+    code = 42900
+
+    def __init__(self, message: str, *, headers: dict[str, str]):
+        super().__init__(message)
+        self.headers = headers
 
 
 def error_response(exc: vendor.SimError) -> JsonResponse:
@@ -52,6 +67,77 @@ def _authenticate(request) -> None:
         raise _Unauthorized("HTTP Basic credentials are missing or wrong.")
 
 
+# --- rate limits ---------------------------------------------------------------------------------
+#
+# Two fixed windows per client_id, as the vendor reports them: "1" the day, "2" the one-second
+# burst. Counted in the table `simulator_ratewindow` (migration 0004) by one upsert per window
+# and call, so every worker process shares the counts; a call over a limit is not counted.
+
+
+@dataclass(frozen=True)
+class _Window:
+    suffix: str  # the vendor's header suffix: -1 the day, -2 the burst
+    limit: int
+    seconds: int
+
+
+def _windows() -> list[_Window]:
+    windows = [
+        _Window("2", settings.SIMULATOR_RATE_LIMIT_PER_SECOND, 1),
+        _Window("1", settings.SIMULATOR_RATE_LIMIT_PER_DAY, settings.SIMULATOR_RATE_LIMIT_DAY_SECONDS),
+    ]
+    return [w for w in windows if w.limit > 0]
+
+
+_SPEND = (
+    "INSERT INTO simulator_ratewindow (name, bucket, used) VALUES (%s, %s, 1) "
+    "ON CONFLICT (name) DO UPDATE SET "
+    "used = CASE WHEN simulator_ratewindow.bucket = excluded.bucket THEN simulator_ratewindow.used + 1 ELSE 1 END, "
+    "bucket = excluded.bucket "
+    "WHERE simulator_ratewindow.bucket <> excluded.bucket OR simulator_ratewindow.used < %s "
+    "RETURNING used"
+)
+
+
+def _spend(client_id: str, window: _Window, now: float) -> int | None:
+    """Count one call in the window; answers the calls used so far, or None when it is spent."""
+    with connection.cursor() as cursor:
+        cursor.execute(_SPEND, [f"{client_id}:{window.suffix}", int(now // window.seconds), window.limit])
+        row = cursor.fetchone()
+    return row[0] if row else None
+
+
+def _used(client_id: str, window: _Window, now: float) -> int:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT bucket, used FROM simulator_ratewindow WHERE name = %s", [f"{client_id}:{window.suffix}"])
+        row = cursor.fetchone()
+    return row[1] if row and row[0] == int(now // window.seconds) else 0
+
+
+def _rate_limit(request) -> dict[str, str]:
+    """Spend one call of each configured window; the X-RateLimit headers for the answer.
+
+    Raises `_TooManyRequests` (with its headers) when a window is spent."""
+    client_id = request.GET.get("client_id", "")
+    now = time.time()
+    headers: dict[str, str] = {}
+    windows = _windows()
+    for i, window in enumerate(windows):
+        used = _spend(client_id, window, now)
+        headers[f"X-RateLimit-Limit-{window.suffix}"] = str(window.limit)
+        if used is None:
+            headers[f"X-RateLimit-Remaining-{window.suffix}"] = "0"
+            for other in windows[i + 1 :]:  # not spent by this call: report where they stand
+                headers[f"X-RateLimit-Limit-{other.suffix}"] = str(other.limit)
+                headers[f"X-RateLimit-Remaining-{other.suffix}"] = str(max(0, other.limit - _used(client_id, other, now)))
+            reset = str(max(1, math.ceil((int(now // window.seconds) + 1) * window.seconds - now)))
+            headers.update({"Retry-After": reset, "X-RateLimit-Reset": reset})
+            name = "per second" if window.suffix == "2" else f"per {window.seconds} s" if window.seconds != 86400 else "per day"
+            raise _TooManyRequests(f"Rate limit exceeded: {window.limit} calls {name}. Retry after {reset} s.", headers=headers)
+        headers[f"X-RateLimit-Remaining-{window.suffix}"] = str(max(0, window.limit - used))
+    return headers
+
+
 def endpoint(*methods: str):
     """A simulated API view: checks client_id and credentials, answers SimErrors as xError JSON."""
 
@@ -59,17 +145,26 @@ def endpoint(*methods: str):
         @csrf_exempt
         @functools.wraps(view)
         def wrapper(request, **kwargs):
+            limits: dict[str, str] = {}
             try:
                 _authenticate(request)
+                limits = _rate_limit(request)
                 if request.method not in methods:
                     raise _MethodNotAllowed(f"{request.method} is not allowed here; use {', '.join(methods)}.")
                 result = view(request, wire.Links(request), **kwargs)
+            except _TooManyRequests as exc:
+                response, limits = error_response(exc), exc.headers
             except vendor.SimError as exc:
-                return error_response(exc)
-            if result is None:
-                return HttpResponse(status=204)
-            status, body = result
-            return JsonResponse(body, status=status, content_type=HAL, json_dumps_params={"ensure_ascii": False})
+                response = error_response(exc)
+            else:
+                if result is None:
+                    response = HttpResponse(status=204)
+                else:
+                    status, body = result
+                    response = JsonResponse(body, status=status, content_type=HAL, json_dumps_params={"ensure_ascii": False})
+            for name, value in limits.items():  # on every answer, as the vendor does
+                response[name] = value
+            return response
 
         return wrapper
 
@@ -123,9 +218,13 @@ def callbacks(request, links, fleet_id):
         return 200, wire.callback_ref(links, callback)
     fleet = vendor.get_fleet(fleet_id=fleet_id)
     items = list(fleet.callbacks.order_by("created_at", "id"))
-    remote_type = request.GET.get("remoteType")
-    if remote_type:
-        items = [c for c in items if remote_type in c.remote_types]
+    # `types` (RemoteTypes, repeatable; commas accepted too): callbacks serving any of them.
+    types = [t.strip() for raw in request.GET.getlist("types") for t in raw.split(",") if t.strip()]
+    unknown = [t for t in types if t not in RemoteType.values]
+    if unknown:
+        raise vendor.SimInvalid(f"types: unknown {', '.join(unknown)}; use {', '.join(RemoteType.values)}.")
+    if types:
+        items = [c for c in items if set(types) & set(c.remote_types)]
     return 200, wire.collection(request, items, key="callbacks", render=lambda c: wire.callback_body(links, c))
 
 

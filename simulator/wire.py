@@ -1,7 +1,7 @@
 """The simulated API's bodies, shaped like api-b2b.yaml: HAL links, collections, xError.
 
-Links are absolute (built from the request), as the vendor's are; the portal's client reads
-`_links.next.href` to find the next `pageToken`.
+Links are absolute (built from the request), as the vendor's are; the portal's client follows
+`_links.next.href` as given, whether it carries a `pageToken` or an `indexRange`.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import math
 import re
 import uuid
 
+from django.conf import settings
 from django.urls import reverse
 from django.utils import timezone
 
@@ -367,31 +368,68 @@ def _paging(request) -> tuple[int, int, int, int | None]:
 
 
 def collection(request, items, *, key: str, render) -> dict:
-    """One page of `items` (a queryset or list) as a HAL CollectionResult with `_embedded.<key>`."""
+    """One page of `items` (a queryset or list) as a HAL CollectionResult with `_embedded.<key>`.
+
+    `settings.SIMULATOR_PAGING` picks how the links reach the other pages: "token" (a
+    `pageToken` this server built, within the `indexRange` asked for) or "index" (each link
+    an `indexRange`, as the vendor's documentation describes; `total` and the page numbers
+    then count the whole collection).
+    """
     size, offset, start, end = _paging(request)
     count = items.count() if hasattr(items, "count") and not isinstance(items, list) else len(items)
     stop = count if end is None else min(count, end + 1)
-    total = max(0, stop - start)
-    page = list(items[start + offset : start + min(offset + size, total)]) if offset < total else []
-    total_page = max(1, math.ceil(total / size))
-
-    def link(page_offset: int | None) -> dict:
-        query = request.GET.copy()
-        query.pop("pageToken", None)
-        if page_offset:
-            query["pageToken"] = _encode_token(page_offset)
-        encoded = query.urlencode()
-        return {"href": request.build_absolute_uri(request.path + (f"?{encoded}" if encoded else ""))}
-
-    links = {"self": {"href": request.build_absolute_uri()}, "first": link(None), "last": link((total_page - 1) * size)}
-    if offset + size < total:
-        links["next"] = link(offset + size)
-    if offset > 0:
-        links["prev"] = link(max(0, offset - size))
+    first = start + offset  # the index of this page's first item in the whole collection
+    page = list(items[first : min(first + size, stop)]) if first < stop else []
+    if settings.SIMULATOR_PAGING == "index":
+        links, total, total_page, current_page = _index_links(request, size, first, end, stop, count)
+    else:
+        links, total, total_page, current_page = _token_links(request, size, offset, start, stop)
     return {
         "_links": links,
         "total": total,
         "totalPage": total_page,
-        "currentPage": offset // size + 1,
+        "currentPage": current_page,
         "_embedded": {key: [render(item) for item in page]},
     }
+
+
+def _link(request, **params) -> dict:
+    """This collection's URL with the request's query, minus the paging ones, plus `params`."""
+    query = request.GET.copy()
+    query.pop("pageToken", None)
+    for name, value in params.items():
+        query.pop(name, None)
+        if value is not None:
+            query[name] = value
+    encoded = query.urlencode()
+    return {"href": request.build_absolute_uri(request.path + (f"?{encoded}" if encoded else ""))}
+
+
+def _token_links(request, size: int, offset: int, start: int, stop: int):
+    total = max(0, stop - start)
+    total_page = max(1, math.ceil(total / size))
+
+    def link(page_offset: int) -> dict:
+        return _link(request, pageToken=_encode_token(page_offset) if page_offset else None)
+
+    links = {"self": {"href": request.build_absolute_uri()}, "first": link(0), "last": link((total_page - 1) * size)}
+    if offset + size < total:
+        links["next"] = link(offset + size)
+    if offset > 0:
+        links["prev"] = link(max(0, offset - size))
+    return links, total, total_page, offset // size + 1
+
+
+def _index_links(request, size: int, first: int, end: int | None, stop: int, count: int):
+    # "120-" with pageSize: from there on, a page at a time; a range the client bounded keeps its end.
+    def link(lo: int) -> dict:
+        return _link(request, indexRange=f"{lo}-" if end is None else f"{lo}-{end}")
+
+    total_page = max(1, math.ceil(count / size))
+    last = (max(stop, 1) - 1) // size * size
+    links = {"self": {"href": request.build_absolute_uri()}, "first": link(0), "last": link(last)}
+    if first + size < stop:
+        links["next"] = link(first + size)
+    if first > 0:
+        links["prev"] = link(max(0, first - size))
+    return links, count, total_page, first // size + 1

@@ -1,9 +1,14 @@
 """The simulated Fleet Owner API over real HTTP: shapes (checked against api-b2b.yaml), auth, paging, errors."""
 
 import base64
+import re
+import time
+import uuid
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
+from django.db import connection
 
 from simulator import seeding
 from simulator.models import SimCallback, SimRemoteAction
@@ -78,7 +83,7 @@ def test_callback_lifecycle_answers_the_vendor_schemas(api, fleet, receiver, ref
     listing = api.get(f"fleets/{fleet.id}/remote/callbacks")
     assert_schema("RemoteCallbacks", listing.json())
     assert [c["id"] for c in listing.json()["_embedded"]["callbacks"]] == [callback_id]
-    assert api.get(f"fleets/{fleet.id}/remote/callbacks", params={"remoteType": "Lights"}).json()["total"] == 0
+    assert api.get(f"fleets/{fleet.id}/remote/callbacks", params={"types": "Lights"}).json()["total"] == 0
 
     replaced = api.put(f"fleets/{fleet.id}/remote/callbacks/{callback_id}", {**subscribe, "remoteTypes": ["Lights"]})
     assert replaced.status_code == 202
@@ -161,6 +166,93 @@ def test_bad_paging_is_a_400(api, fleet, params, reference_dir):
 
     assert response.status_code == 400
     assert_schema("xError", response.json())
+
+
+@pytest.mark.parametrize("mode", ["token", "index"])
+def test_both_paging_modes_walk_the_whole_collection_through_next_links(api, settings, mode, reference_dir):
+    settings.SIMULATOR_PAGING = mode
+    big = seeding.seed_world(fleet_name="Big fleet", vehicle_count=130, seed=3)
+
+    bodies = [api.get(f"fleets/{big.id}/vehicles", params={"pageSize": 60}).json()]
+    while "next" in bodies[-1]["_links"]:
+        bodies.append(requests.get(bodies[-1]["_links"]["next"]["href"], timeout=10).json())
+
+    for body in bodies:
+        assert_schema("Vehicles", body)
+    vins = [v["vin"] for body in bodies for v in body["_embedded"]["vehicles"]]
+    assert vins == list(big.vehicles.order_by("vin").values_list("vin", flat=True))
+    assert [b["currentPage"] for b in bodies] == [1, 2, 3]
+    assert {b["total"] for b in bodies} == {130} and {b["totalPage"] for b in bodies} == {3}
+    nexts = [b["_links"]["next"]["href"] for b in bodies[:-1]]
+    if mode == "index":
+        assert all("indexRange=" in href and "pageToken" not in href for href in nexts)
+        assert "indexRange=60-" in nexts[0] and "indexRange=120-" in nexts[1]
+        assert re.match(r"^\d+-\d*$", parse_qs(urlsplit(nexts[0]).query)["indexRange"][0])  # the spec's pattern
+    else:
+        assert all("pageToken=" in href and "indexRange" not in href for href in nexts)
+    assert all("client_id=test-client" in href for href in nexts)
+
+
+def test_index_paging_keeps_a_range_the_client_bounded(api, settings):
+    settings.SIMULATOR_PAGING = "index"
+    big = seeding.seed_world(fleet_name="Big fleet", vehicle_count=30, seed=3)
+
+    first = api.get(f"fleets/{big.id}/vehicles", params={"pageSize": 10, "indexRange": "5-24"}).json()
+    second = requests.get(first["_links"]["next"]["href"], timeout=10).json()
+
+    assert "indexRange=15-24" in first["_links"]["next"]["href"]
+    assert len(first["_embedded"]["vehicles"]) == len(second["_embedded"]["vehicles"]) == 10
+    assert "next" not in second["_links"]
+    expected = list(big.vehicles.order_by("vin").values_list("vin", flat=True)[5:25])
+    assert [v["vin"] for v in first["_embedded"]["vehicles"] + second["_embedded"]["vehicles"]] == expected
+
+
+def _rate_headers(response) -> dict:
+    return {k: v for k, v in response.headers.items() if k.lower().startswith("x-ratelimit") or k.lower() == "retry-after"}
+
+
+def test_rate_limits_are_reported_on_every_answer_and_enforced_with_a_429(api, fleet, settings, reference_dir):
+    settings.SIMULATOR_RATE_LIMIT_PER_DAY = 3
+    settings.SIMULATOR_RATE_LIMIT_DAY_SECONDS = 3600
+    client_id = f"limits-{uuid.uuid4().hex[:8]}"  # the counters are per client_id
+
+    answers = [api.get(f"fleets/{fleet.id}", client_id=client_id) for _ in range(3)]
+    refused = api.get(f"fleets/{fleet.id}", client_id=client_id)
+    not_found = api.get("fleets/nope", client_id=f"{client_id}-other")
+
+    assert [r.status_code for r in answers] == [200, 200, 200]
+    assert [r.headers["X-RateLimit-Remaining-1"] for r in answers] == ["2", "1", "0"]
+    assert all(r.headers["X-RateLimit-Limit-1"] == "3" for r in answers)
+    assert "Retry-After" not in answers[0].headers
+    assert refused.status_code == 429
+    assert_schema("xError", refused.json())
+    assert refused.json()["uuid"] and refused.json()["timestamp"]
+    assert refused.headers["X-RateLimit-Remaining-1"] == "0"
+    assert 0 < int(refused.headers["Retry-After"]) <= 3600
+    assert refused.headers["X-RateLimit-Reset"] == refused.headers["Retry-After"]
+    # Another client_id has a budget of its own, and errors carry the headers too.
+    assert not_found.status_code == 404 and not_found.headers["X-RateLimit-Remaining-1"] == "2"
+    # The counts live in the database, where every worker process counts.
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT used FROM simulator_ratewindow WHERE name = %s", [f"{client_id}:1"])
+        assert cursor.fetchone() == (3,)
+
+
+def test_the_burst_window_refuses_the_call_too_many_within_one_second(api, fleet, settings):
+    settings.SIMULATOR_RATE_LIMIT_PER_SECOND = 2
+    client_id = f"burst-{uuid.uuid4().hex[:8]}"
+    time.sleep(1.02 - time.time() % 1)  # at the start of a second, so three calls fit in it
+
+    statuses = [api.get(f"fleets/{fleet.id}", client_id=client_id) for _ in range(3)]
+
+    assert [r.status_code for r in statuses] == [200, 200, 429]
+    assert [r.headers["X-RateLimit-Remaining-2"] for r in statuses] == ["1", "0", "0"]
+    assert statuses[2].headers["Retry-After"] == "1"
+    assert "X-RateLimit-Limit-1" not in statuses[0].headers  # no daily limit configured, none reported
+
+
+def test_no_limit_configured_means_no_rate_headers(api, fleet):
+    assert _rate_headers(api.get(f"fleets/{fleet.id}")) == {}
 
 
 def test_missing_client_id_is_a_401(api, fleet, reference_dir):
@@ -249,6 +341,28 @@ def test_an_invalid_subscription_is_a_400_naming_the_field(api, fleet, receiver,
     assert_schema("xError", response.json())
     assert field in response.json()["message"]
     assert not SimCallback.objects.exists()
+
+
+def test_the_callback_list_filters_on_the_spec_types_parameter(api, fleet, receiver, reference_dir):
+    horn = api.create_callback(fleet.id, receiver.url, remoteTypes=["Horn"])
+    doors = api.create_callback(fleet.id, receiver.url, remoteTypes=["Doors", "Lights"])
+    api.create_callback(fleet.id, receiver.url, remoteTypes=["WakeUp"])
+    document = spec.load(spec.API_FILE)
+    parameters = document["paths"]["/fleets/{fid}/remote/callbacks"]["get"]["parameters"]
+    names = {document["components"]["parameters"][p["$ref"].rsplit("/", 1)[1]]["name"] if "$ref" in p else p["name"] for p in parameters}
+    assert "types" in names and "remoteType" not in names  # the spec is the reference
+
+    def ids(**params):
+        body = api.get(f"fleets/{fleet.id}/remote/callbacks", params=params).json()
+        return sorted(c["id"] for c in body["_embedded"]["callbacks"])
+
+    assert ids(types="Horn") == [horn]
+    assert ids(types=["Horn", "Lights"]) == sorted([horn, doors])  # repeated, as the spec's array parameter
+    assert ids(types="Horn,Doors") == sorted([horn, doors])
+    assert len(ids()) == 3
+    unknown = api.get(f"fleets/{fleet.id}/remote/callbacks", params={"types": "Teleport"})
+    assert unknown.status_code == 400 and "Teleport" in unknown.json()["message"]
+    assert_schema("xError", unknown.json())
 
 
 def test_status_setter_takes_only_running_or_paused(api, fleet, receiver):
