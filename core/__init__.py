@@ -1,1 +1,2 @@
-"""What every domain app shares and none owns: the service error. Imports no app of ours."""
+"""What every domain app shares and none owns: the service error (`errors`) and the vendor's
+rate-limit budget shared by every worker (`models.VendorBudget`, `ratelimit`). Imports no app of ours."""

@@ -1,37 +1,48 @@
 """Plain-Python client of the Stellantis Fleet Owner API (remote part). No Django models here.
 
 One `requests.Session` per client: mutual TLS, Basic auth and `client_id` on every call,
-a timeout on every call, HAL paging, vendor errors raised as typed exceptions. It answers
-with small typed results (`FleetInfo`, `VehicleInfo`, `RemoteCallback`, `RemoteState`), so
-the apps never read the vendor's JSON keys.
+a timeout on every call, HAL paging (the vendor's `_links.next.href`, followed as given),
+vendor errors raised as typed exceptions, and the vendor's rate limits obeyed through a
+pacer shared by every worker (`stellantis.pacing`). It answers with small typed results
+(`FleetInfo`, `VehicleInfo`, `RemoteCallback`, `RemoteState`), so the apps never read the
+vendor's JSON keys.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qsl, quote, urljoin, urlsplit
 
 import requests
 from django.conf import settings
+from django.utils.module_loading import import_string
 from urllib3.exceptions import NameResolutionError, NewConnectionError
 
 from .callbacks import RemoteCallback, Subscription
 from .errors import (
     AmbiguousOutcome,
     AuthenticationFailed,
+    BadPaging,
+    NoAccess,
     NotFound,
+    RateLimited,
     StellantisError,
     VendorRejected,
     VendorUnavailable,
 )
+from .pacing import Hold, LocalPacer, Pacer, hold_for, read_limits
 from .vocabulary import DoneStatus, EventType, Motorization, PendingStatus
 
 log = logging.getLogger(__name__)
 
 MAX_PAGE_SIZE = 60
+# A 429 whose Retry-After is short is waited out and the call made again, at most this many times.
+RATE_LIMITED_ATTEMPTS = 3
 
 
 @dataclass(frozen=True)
@@ -103,6 +114,9 @@ class ClientConfig:
     key: str = ""
     ca: str = ""
     timeout: tuple[float, float] = (5.0, 15.0)
+    # A wait for the rate-limit budget up to this long is slept through; a longer one raises
+    # RateLimited at once, without calling the vendor.
+    rate_limit_max_wait: float = 5.0
 
     @classmethod
     def from_settings(cls) -> ClientConfig:
@@ -115,14 +129,31 @@ class ClientConfig:
             key=settings.STELLANTIS_KEY,
             ca=settings.STELLANTIS_CA,
             timeout=tuple(settings.STELLANTIS_TIMEOUT),
+            rate_limit_max_wait=settings.STELLANTIS_RATE_LIMIT_MAX_WAIT,
         )
 
 
+_pacers: dict[str, Pacer] = {}
+_pacers_lock = threading.Lock()
+
+
+def pacer_from_settings() -> Pacer:
+    """The pacer `settings.STELLANTIS_PACER` names (a class or factory taking no argument), one per process."""
+    path = settings.STELLANTIS_PACER
+    with _pacers_lock:
+        if path not in _pacers:
+            _pacers[path] = import_string(path)()
+        return _pacers[path]
+
+
 class FleetClient:
-    def __init__(self, config: ClientConfig, session: requests.Session | None = None):
+    def __init__(self, config: ClientConfig, session: requests.Session | None = None, pacer: Pacer | None = None):
         self.config = config
         self.base_url = config.base_url.rstrip("/")
         self.session = session or requests.Session()
+        # Without a shared pacer the client still obeys the vendor within this process.
+        self.pacer = pacer if pacer is not None else LocalPacer()
+        self._sleep = time.sleep
         if config.user:
             self.session.auth = (config.user, config.password)
         if config.cert:
@@ -133,15 +164,49 @@ class FleetClient:
 
     @classmethod
     def from_settings(cls) -> FleetClient:
-        return cls(ClientConfig.from_settings())
+        return cls(ClientConfig.from_settings(), pacer=pacer_from_settings())
 
     # --- transport -------------------------------------------------------------------
 
     def _request(self, method: str, path: str, *, params: dict | None = None, json: Any = None) -> Any:
         url = f"{self.base_url}/{path.lstrip('/')}"
         query = {"client_id": self.config.client_id, **(params or {})}
+        return self._handle(method, url, self._send(method, url, params=query, json=json))
+
+    def _send(self, method: str, url: str, *, params: dict | None = None, json: Any = None) -> requests.Response:
+        """One call, paced: waits for the shared budget, tells the pacer what the answer said.
+
+        A 429 is never ambiguous (the vendor refused before acting), so one with a short
+        Retry-After is waited out and the call made again, even a POST.
+        """
+        for attempt in range(1, RATE_LIMITED_ATTEMPTS + 1):
+            self._wait_for_budget()
+            response = self._transport(method, url, params=params, json=json)
+            hold = hold_for(read_limits(response.headers), response.status_code)
+            if hold:
+                log.info("stellantis %s %s: holding every call off for %.1f s (%s)", method, url, hold.seconds, hold.reason)
+                self.pacer.hold(hold.seconds, reason=hold.reason)
+            else:
+                self.pacer.clear()
+            if response.status_code != 429:
+                return response
+            if hold.seconds > self.config.rate_limit_max_wait or attempt == RATE_LIMITED_ATTEMPTS:
+                raise self._rate_limited(method, url, response, hold)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _wait_for_budget(self) -> None:
+        """Sleep through a short hold-off; raise RateLimited at once for a long one."""
+        slept = 0.0
+        limit = self.config.rate_limit_max_wait
+        while (wait := self.pacer.delay()) > 0:
+            if wait > limit or slept + wait > 3 * limit:
+                raise RateLimited(f"Stellantis' rate limit is spent: not calling it for {wait:.0f} s", retry_after=wait)
+            self._sleep(wait)
+            slept += wait
+
+    def _transport(self, method: str, url: str, *, params: dict | None, json: Any) -> requests.Response:
         try:
-            response = self.session.request(method, url, params=query, json=json, timeout=self.config.timeout)
+            return self.session.request(method, url, params=params, json=json, timeout=self.config.timeout)
         except requests.ConnectTimeout as exc:
             # Never connected: nothing reached the vendor.
             raise VendorUnavailable(f"Stellantis unreachable ({exc.__class__.__name__})") from exc
@@ -151,10 +216,34 @@ class FleetClient:
             raise AmbiguousOutcome(f"Connection to Stellantis lost ({exc.__class__.__name__})") from exc
         except requests.Timeout as exc:
             raise AmbiguousOutcome("Stellantis did not answer in time") from exc
-        return self._handle(method, url, response)
 
     @staticmethod
-    def _handle(method: str, url: str, response: requests.Response) -> Any:
+    def _error_details(response: requests.Response) -> dict:
+        """The vendor's `xError` (code, message, uuid, timestamp) as keyword arguments of an error."""
+        details = {"status": response.status_code, "code": None, "vendor_message": "", "uuid": "", "timestamp": ""}
+        try:
+            body = response.json()
+        except ValueError:
+            details["vendor_message"] = response.text[:300]
+            return details
+        if isinstance(body, dict):
+            code = body.get("code")
+            details.update(
+                code=code if isinstance(code, int) else None,
+                vendor_message=str(body.get("message") or ""),
+                uuid=str(body.get("uuid") or ""),
+                timestamp=str(body.get("timestamp") or ""),
+            )
+        return details
+
+    def _rate_limited(self, method: str, url: str, response: requests.Response, hold: Hold) -> RateLimited:
+        details = self._error_details(response)
+        text = details["vendor_message"] or response.reason or "Too Many Requests"
+        log.info("stellantis %s %s -> 429 %s", method, url, text)
+        return RateLimited(f"Stellantis asks us to slow down: {text}", retry_after=hold.seconds, **details)
+
+    @classmethod
+    def _handle(cls, method: str, url: str, response: requests.Response) -> Any:
         if response.status_code < 400:
             if response.status_code == 204 or not response.content:
                 return None
@@ -162,38 +251,56 @@ class FleetClient:
                 return response.json()
             except ValueError as exc:
                 raise AmbiguousOutcome(f"Stellantis answered {response.status_code} with a body that is not JSON", status=response.status_code) from exc
-        code, message = None, ""
-        try:
-            body = response.json()
-            if isinstance(body, dict):
-                code, message = body.get("code"), str(body.get("message") or "")
-        except ValueError:
-            message = response.text[:300]
-        text = message or response.reason or "error"
+        details = cls._error_details(response)
+        text = details["vendor_message"] or response.reason or "error"
         log.info("stellantis %s %s -> %s %s", method, url, response.status_code, text)
-        kwargs = {"status": response.status_code, "code": code, "vendor_message": message}
         if response.status_code == 404:
-            raise NotFound(f"Not found at Stellantis: {text}", **kwargs)
-        if response.status_code in (401, 403):
-            raise AuthenticationFailed(f"Stellantis refused our credentials: {text}", **kwargs)
-        if response.status_code == 429:
-            raise VendorUnavailable(f"Stellantis asks us to slow down: {text}", **kwargs)
+            raise NotFound(f"Not found at Stellantis: {text}", **details)
+        if response.status_code == 401:
+            raise AuthenticationFailed(f"Stellantis refused our credentials: {text}", **details)
+        if response.status_code == 403:
+            raise NoAccess(f"Stellantis gives this account no access to that vehicle: {text}", **details)
+        if response.status_code == 429:  # only when a caller bypassed _send's handling
+            raise RateLimited(f"Stellantis asks us to slow down: {text}", retry_after=hold_for(read_limits(response.headers), 429).seconds, **details)
         if 400 <= response.status_code < 500:
-            raise VendorRejected(f"Stellantis refused the request: {text}", **kwargs)
-        raise AmbiguousOutcome(f"Stellantis failed: {text}", **kwargs)
+            raise VendorRejected(f"Stellantis refused the request: {text}", **details)
+        raise AmbiguousOutcome(f"Stellantis failed: {text}", **details)
 
     def _pages(self, path: str, embedded_key: str, *, page_size: int = MAX_PAGE_SIZE, params: dict | None = None) -> Iterator[dict]:
-        """Every item of a HAL collection, following `pageToken` from page to page."""
-        query = {"pageSize": page_size, **(params or {})}
-        seen_tokens = set()
+        """Every item of a HAL collection, following `_links.next.href` as the vendor gives it.
+
+        The link may carry a `pageToken`, an `indexRange` or anything else: it is requested
+        as given (resolved against the page it came from when relative, `client_id` added
+        when it lacks one). A link seen before ends the walk (a vendor loop must not become
+        ours); a link to another host is refused, since it would get our credentials.
+        """
+        url = f"{self.base_url}/{path.lstrip('/')}"
+        query: dict | None = {"client_id": self.config.client_id, "pageSize": page_size, **(params or {})}
+        seen: set = set()
         while True:
-            body = self._request("GET", path, params=query) or {}
+            response = self._send("GET", url, params=query)
+            body = self._handle("GET", url, response) or {}
             yield from (body.get("_embedded") or {}).get(embedded_key) or []
-            token = _next_page_token(body)
-            if not token or token in seen_tokens:  # a vendor loop must not become ours
+            seen.add(_page_key(response.url))
+            href = (((body.get("_links") or {}).get("next")) or {}).get("href")
+            if not href:
                 return
-            seen_tokens.add(token)
-            query = {**query, "pageToken": token}
+            url, query = self._next_url(response.url, str(href)), None
+            if _page_key(url) in seen:
+                log.warning("stellantis: the next page of %s is one already read (%s); stopping there", path, url)
+                return
+
+    def _next_url(self, current: str, href: str) -> str:
+        absolute = urljoin(current, href)
+        if _origin(absolute) != _origin(self.base_url):
+            raise BadPaging(
+                f"Stellantis' next-page link points at {_origin(absolute)[1] or absolute}, not at {_origin(self.base_url)[1]}: not followed"
+            )
+        parts = urlsplit(absolute)
+        if "client_id" not in {k for k, _ in parse_qsl(parts.query, keep_blank_values=True)}:
+            extra = f"client_id={quote(self.config.client_id, safe='')}"
+            absolute = parts._replace(query=f"{parts.query}&{extra}" if parts.query else extra).geturl()
+        return absolute
 
     # --- fleets and vehicles ---------------------------------------------------------
 
@@ -271,12 +378,23 @@ class FleetClient:
         return next((r for r in self.remotes(fleet_id, vehicle_id, callback_id) if r.label == label), None)
 
 
-def _next_page_token(body: dict) -> str | None:
-    href = (((body.get("_links") or {}).get("next")) or {}).get("href")
-    if not href:
-        return None
-    values = parse_qs(urlsplit(href).query).get("pageToken")
-    return values[0] if values else None
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    scheme = parts.scheme.lower()
+    return scheme, (parts.hostname or "").lower(), port or _DEFAULT_PORTS.get(scheme)
+
+
+def _page_key(url: str) -> tuple:
+    """A page's URL with its query in a fixed order: the same page however its link was written."""
+    parts = urlsplit(url)
+    return (*_origin(url), parts.path, tuple(sorted(parse_qsl(parts.query, keep_blank_values=True))))
 
 
 def _never_connected(exc: requests.ConnectionError) -> bool:
@@ -306,4 +424,8 @@ __all__ = [
     "AmbiguousOutcome",
     "NotFound",
     "AuthenticationFailed",
+    "NoAccess",
+    "RateLimited",
+    "BadPaging",
+    "pacer_from_settings",
 ]

@@ -9,7 +9,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from stellantis.client import FleetClient
-from stellantis.errors import StellantisError
+from stellantis.errors import RateLimited, StellantisError
 from stellantis.status import parse_status
 
 from .models import Fleet, Vehicle, VehicleStatus
@@ -30,11 +30,19 @@ def import_fleet(*, fleet_id: str, client: FleetClient | None = None) -> ImportR
     info = client.fleet(fleet_id)
     remote_vehicles = [rv for rv in client.vehicles(fleet_id) if rv.vin]  # all pages, before we write anything
     capabilities = {}
-    for rv in remote_vehicles:
+    for n, rv in enumerate(remote_vehicles):
         # What each vehicle can do is only in the single-vehicle resource. A failure here
         # keeps what we knew: capabilities are advice, the vendor has the last word.
         try:
             capabilities[rv.vin] = client.vehicle_capabilities(fleet_id, rv.id)
+        except RateLimited as exc:
+            # The vendor's budget is spent: every further call would be refused too. Keep
+            # what was read; the others keep what we knew (unknown for new vehicles).
+            log.warning(
+                "capabilities of %d of %d vehicles not read, Stellantis' rate limit is spent: %s",
+                len(remote_vehicles) - n, len(remote_vehicles), exc,
+            )
+            break
         except StellantisError as exc:
             log.info("capabilities of %s not read: %s", rv.vin, exc)
 

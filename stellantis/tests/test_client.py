@@ -39,6 +39,9 @@ def test_vendor_errors_are_typed_with_code_and_message(stack, settings):
         client.fleet("ffff0000")
     assert exc.value.status == 404 and exc.value.code
     assert isinstance(exc.value, VendorRejected) and not exc.value.ambiguous
+    # The simulator's xError carries a support reference, as the vendor's does; it shows.
+    assert exc.value.uuid and exc.value.timestamp
+    assert f"support ref {exc.value.uuid} at {exc.value.timestamp}" in str(exc.value)
 
 
 def test_a_server_that_is_not_there_is_unavailable_not_ambiguous(settings):

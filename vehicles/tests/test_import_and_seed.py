@@ -2,14 +2,18 @@
 
 import json
 import re
+import uuid
 
 import pytest
+import requests
 from django.core.management import call_command
 from rest_framework.authtoken.models import Token
 
 from callbacks.models import Callback
 from simulator.models import SimCallback
 from simulator.seeding import seed_world
+from stellantis.client import ClientConfig, FleetClient, pacer_from_settings
+from stellantis.pacing import NoPacer
 from stellantis.vocabulary import CallbackStatus, RemoteType
 from vehicles.models import Vehicle
 from vehicles.services import import_fleet
@@ -27,6 +31,43 @@ def test_import_creates_then_refreshes_without_duplicates(stack):
     assert (again.created, again.updated) == (0, 75)
     assert Vehicle.objects.filter(fleet=first.fleet).count() == 75
     assert first.fleet.name == "Imported"
+
+
+@pytest.mark.parametrize("paging", ["token", "index"])
+def test_a_fleet_of_130_vehicles_is_imported_whole_in_either_paging_mode(stack, settings, paging):
+    settings.SIMULATOR_PAGING = paging
+    sim = seed_world(fleet_name="Large", vehicle_count=130, seed=15)
+
+    result = import_fleet(fleet_id=sim.id)
+
+    assert (result.created, result.updated) == (130, 0)
+    assert set(Vehicle.objects.filter(fleet=result.fleet).values_list("vin", flat=True)) == set(
+        sim.vehicles.values_list("vin", flat=True)
+    )
+    assert not Vehicle.objects.filter(fleet=result.fleet, capabilities={}).exists()
+
+
+@pytest.mark.parametrize("shared_budget", [True, False], ids=["shared budget", "no pacer"])
+def test_a_spent_rate_limit_stops_the_capability_reads_and_keeps_what_was_read(stack, settings, shared_budget):
+    settings.STELLANTIS_CLIENT_ID = f"import-{uuid.uuid4().hex[:8]}"  # the simulator counts per client_id
+    settings.SIMULATOR_RATE_LIMIT_PER_DAY = 6  # the fleet, one page of vehicles, then 4 capabilities
+    settings.SIMULATOR_RATE_LIMIT_DAY_SECONDS = 3600
+    sim = seed_world(fleet_name="Throttled", vehicle_count=10, seed=16)
+    statuses = []
+    session = requests.Session()
+    session.hooks["response"].append(lambda response, *a, **kw: statuses.append(response.status_code))
+    # With no pacer, only the import itself stands between a 429 and six more calls.
+    client = FleetClient(ClientConfig.from_settings(), session=session, pacer=pacer_from_settings() if shared_budget else NoPacer())
+
+    result = import_fleet(fleet_id=sim.id, client=client)
+
+    vehicles = Vehicle.objects.filter(fleet=result.fleet)
+    assert result.created == 10 == vehicles.count()  # every vehicle imported all the same
+    assert vehicles.exclude(capabilities={}).count() == 4  # what was read is kept
+    assert vehicles.filter(capabilities={}).count() == 6  # the rest stays unknown
+    # After the window was spent, one call found out (the 429) and the loop stopped there,
+    # instead of sending the six remaining reads into the spent window.
+    assert statuses == [200] * 6 + [429]
 
 
 def test_import_fleet_command_reports_what_it_did(stack, capsys):
