@@ -5,7 +5,15 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from stellantis.vocabulary import FAILURE_ADVICE, DoneStatus, EventType, FailureCause, PendingStatus, label_of
+from stellantis.vocabulary import (
+    FAILURE_ADVICE,
+    DoneStatus,
+    EventType,
+    FailureCause,
+    FeedbackDetail,
+    PendingStatus,
+    label_of,
+)
 
 from .models import ActionStatus, RemoteAction
 
@@ -35,7 +43,7 @@ def _vendor_title(event) -> tuple[str, str]:
         if event.failure_cause:
             detail = f"{label_of(FailureCause, event.failure_cause)}. {FAILURE_ADVICE.get(event.failure_cause, '')}".strip()
         if event.feedback_detail:
-            detail = (detail + f" ({event.feedback_detail})").strip()
+            detail = (detail + f" {label_of(FeedbackDetail, event.feedback_detail)}.").strip()
         return title, detail
     return f"Pending · {label_of(PendingStatus, event.status)}", ""
 

@@ -24,7 +24,7 @@ from remotes.models import ActionStatus
 from remotes.selectors import timeline
 from simulator import scenario
 from simulator.models import SimCallback, SimRemoteAction, SimVehicle, current_month
-from stellantis.vocabulary import FAILURE_ADVICE, FailureCause, label_of
+from stellantis.vocabulary import FAILURE_ADVICE, FailureCause, FeedbackDetail, label_of
 
 HORN = {"horn": {"state": "Activated"}}
 LOCK = {"door": {"state": "Locked"}}
@@ -156,7 +156,7 @@ def test_every_outcome_reaches_the_timeline_in_plain_words(outcome, vehicle, ope
     else:
         assert done.tone == "good"
     if case.feedback:
-        assert f"({case.feedback})" in done.detail
+        assert f"{FeedbackDetail(case.feedback).label}." in done.detail
     # A forced failure is spent by the command that met it.
     assert SimVehicle.objects.get(pk=sim.pk).next_failure == ""
 
