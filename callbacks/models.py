@@ -84,9 +84,14 @@ class Callback(models.Model):
         return f"{self.webhook_key}.{self.secret}"
 
     def subscription(self) -> Subscription:
-        """What Stellantis should hold for this callback: our fields plus our secret header."""
+        """What Stellantis should hold for this callback: our fields plus our secret, as a Header and a Body attribute."""
         attributes = [a for a in self.attributes if a.get("key") != settings.WEBHOOK_SECRET_HEADER]
         attributes.append({"type": AttributeType.HEADER, "key": settings.WEBHOOK_SECRET_HEADER, "value": self.secret_header_value})
+        # The same secret in the body too (RemoteEvents.attributes): the spec says header
+        # attributes are "added as http header extension x-…", so the header may reach us
+        # renamed, and a proxy may strip it; the body reaches us whole. Same key, so that
+        # `Subscription.attribute(key)` and the import (which drops our key) see one secret.
+        attributes.append({"type": AttributeType.BODY, "key": settings.WEBHOOK_SECRET_HEADER, "value": self.secret_header_value})
         return Subscription(
             label=self.label, target=self.target, name=self.name, attributes=attributes, retry_policy=self.retry_policy,
             retry_number=self.retry_number, retry_delay=self.retry_delay, batch_size=self.batch_size,
