@@ -69,15 +69,28 @@ class RemoteEventAdmin(admin.ModelAdmin):
     readonly_fields = [f.name for f in RemoteEvent._meta.fields]
 
 
+def _readable(event) -> str:
+    """A refused event, indented; one kept as text (too big, or holding what no database stores) as that text."""
+    if isinstance(event, str):
+        return event
+    try:
+        return json.dumps(event, indent=2, ensure_ascii=False)
+    except (ValueError, RecursionError):
+        return repr(event)
+
+
 @admin.register(WebhookDelivery)
 class WebhookDeliveryAdmin(admin.ModelAdmin):
     """The raw inbox: what Stellantis sent, what we made of it, and a safe replay."""
 
-    list_display = ["pk", "received_at", "callback", "outcome", "event_count", "remote_addr"]
+    list_display = ["pk", "received_at", "callback", "outcome", "event_count", "refused", "remote_addr"]
     list_filter = ["outcome", "callback"]
     list_select_related = ["callback"]
-    readonly_fields = ["received_at", "callback", "remote_addr", "outcome", "error", "event_count", "headers", "query", "pretty_body", "linked_actions"]
-    exclude = ["body"]
+    readonly_fields = [
+        "received_at", "callback", "remote_addr", "outcome", "error", "event_count", "refused_events", "headers", "query", "pretty_body",
+        "linked_actions",
+    ]
+    exclude = ["body", "bad_events"]
     actions = ["replay"]
 
     def has_add_permission(self, request):
@@ -93,6 +106,23 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
         except ValueError:
             text = obj.body
         return format_html("<pre style='white-space:pre-wrap'>{}</pre>", text)
+
+    @admin.display(description="Refused")
+    def refused(self, obj):
+        return len(obj.bad_events) if isinstance(obj.bad_events, list) else "?"
+
+    @admin.display(description="Refused events")
+    def refused_events(self, obj):
+        """The events of this delivery we could not read (the others were applied): where, why, what."""
+        bad = [b for b in obj.bad_events if isinstance(b, dict)] if isinstance(obj.bad_events, list) else []
+        if not bad:
+            return "—"
+        rows = format_html_join(
+            "",
+            "<tr><td>events[{}]</td><td>{}</td><td><pre style='white-space:pre-wrap;margin:0'>{}</pre></td></tr>",
+            ((b.get("index"), b.get("error"), _readable(b.get("event"))) for b in bad),
+        )
+        return format_html("<table><thead><tr><th>Event</th><th>Why it was refused</th><th>As sent</th></tr></thead><tbody>{}</tbody></table>", rows)
 
     @admin.display(description="Actions")
     def linked_actions(self, obj):

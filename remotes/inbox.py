@@ -16,12 +16,12 @@ from contextlib import nullcontext
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db import DatabaseError, connection, transaction
+from django.db import DatabaseError, DataError, connection, transaction
 from django.db.models.signals import post_save
 from django.utils import timezone
 
 from callbacks.models import Callback
-from stellantis.webhook import WebhookPayloadError, parse_remote_events
+from stellantis.webhook import ParsedDelivery, attributes_of_broken_body, parse_remote_events
 
 from . import pg_ingest
 from .events import ApplyResult, adopt_orphan_events, apply_events, enqueue_status_refresh
@@ -29,8 +29,13 @@ from .models import WebhookDelivery
 
 log = logging.getLogger(__name__)
 
+# Where our secret may arrive, lower-cased: the header we register, and the same name with
+# the "x-" the vendor's spec says it adds to header attributes ("added as http header
+# extension x-…"). The same names are accepted as the key of a Body attribute.
+_SECRET_NAMES = (settings.WEBHOOK_SECRET_HEADER.lower(), "x-" + settings.WEBHOOK_SECRET_HEADER.lower())
 # Headers never written to the raw store: they carry secrets or nothing useful.
-_SECRET_HEADERS = {"authorization", "cookie", settings.WEBHOOK_SECRET_HEADER.lower()}
+_SECRET_HEADERS = {"authorization", "cookie", *_SECRET_NAMES}
+_SECRET_REMOVED = "(secret removed)"
 
 
 class WebhookUnauthorized(Exception):
@@ -43,6 +48,7 @@ class Receipt:
     outcome: str
     events: int
     new_events: int
+    refused: int = 0
 
 
 # webhook_key → (fetched at, pk, secret, previous secret, previous valid until). Every
@@ -68,9 +74,11 @@ def _secrets_for(key: str, *, fresh: bool) -> tuple | None:
 
 def _matches(secret: str, entry: tuple) -> bool:
     _, _, current, previous, previous_until = entry
-    ok = hmac.compare_digest(secret.encode(), current.encode())
+    # Bytes: compare_digest refuses str with non-ASCII characters, which a sender may well send.
+    given = secret.encode("utf-8", "surrogatepass")
+    ok = hmac.compare_digest(given, current.encode())
     if previous and (previous_until is None or previous_until > timezone.now()):
-        ok = hmac.compare_digest(secret.encode(), previous.encode()) or ok
+        ok = hmac.compare_digest(given, previous.encode()) or ok
     return ok
 
 
@@ -84,82 +92,170 @@ def forget_secrets(*, instance: Callback, **_) -> None:
 post_save.connect(forget_secrets, sender=Callback, dispatch_uid="inbox-forget-secrets")
 
 
-def authenticate(header_value: str | None) -> int:
-    """The callback whose secret header this is; constant-time compare against current and previous secret.
+def authenticate(*values: str | None) -> int:
+    """The callback whose secret one of `values` carries ("<webhook_key>.<secret>"), the first that does.
 
+    Constant-time compare against current and previous secret. Several values because the
+    secret may arrive in more than one place (a header, its x- name, a Body attribute).
     Returns the callback's pk (enough to link the delivery; no model instance on the hot path).
     """
-    if not header_value or "." not in header_value:
-        raise WebhookUnauthorized("missing secret header")
-    key, _, secret = header_value.partition(".")
-    key = key[:16]
-    entry = _secrets_for(key, fresh=False)
-    if entry is not None and not _matches(secret, entry):
-        entry = _secrets_for(key, fresh=True)  # rotated since we cached it?
-    if entry is None:
-        # Compare anyway so an unknown key costs the same time as a wrong secret.
-        hmac.compare_digest(secret, "x" * 43)
-        raise WebhookUnauthorized("unknown callback")
-    if not _matches(secret, entry):
-        raise WebhookUnauthorized("wrong secret")
-    return entry[1]
+    reason = "missing secret"
+    for value in values:
+        if not isinstance(value, str) or "." not in value:
+            continue
+        key, _, secret = value.partition(".")
+        key = key[:16]
+        # Our keys are hex (new_webhook_key): anything else is nobody's, and is never sent to
+        # the database (a NUL in it would be a DataError there, that is a 500).
+        known = key.isascii() and key.isalnum()
+        entry = _secrets_for(key, fresh=False) if known else None
+        if entry is not None and not _matches(secret, entry):
+            entry = _secrets_for(key, fresh=True)  # rotated since we cached it?
+        if entry is None:
+            # Compare anyway so an unknown key costs the same time as a wrong secret.
+            hmac.compare_digest(secret.encode("utf-8", "surrogatepass"), b"x" * 43)
+            reason = "unknown callback" if reason == "missing secret" else reason
+            continue
+        if _matches(secret, entry):
+            return entry[1]
+        reason = "wrong secret"
+    raise WebhookUnauthorized(reason)
 
 
-def receive_delivery(*, callback_id: int, body: bytes, headers: dict, query: str = "", remote_addr: str | None = None) -> Receipt:
-    """Store a notification as received and apply its events, in one transaction.
-
-    Raw first: the delivery row is written whatever the body says. A body we cannot read,
-    or whose processing fails on our side, is stored and flagged, and the sender is told
-    we received it (it would retry forever otherwise); a database failure propagates and
-    rolls everything back, so the caller answers 500 and the sender retries.
-    """
-    clean_headers = {k: v for k, v in headers.items() if k.lower() not in _SECRET_HEADERS}
+def _authenticate(secret_headers: dict[str, str], attributes: list[tuple[str, str]]) -> int:
+    """Our secret from the header we register, the same with an x- prefix, or a Body attribute of that name."""
+    in_headers = [secret_headers.get(name) for name in _SECRET_NAMES]
     try:
-        parsed, outcome, error = parse_remote_events(body), WebhookDelivery.Outcome.PROCESSED, ""
-    except WebhookPayloadError as exc:
-        parsed, outcome, error = None, WebhookDelivery.Outcome.UNPARSEABLE, str(exc)
-        log.warning("webhook delivery unparseable: %s", exc)
-    events = parsed.events if parsed else []
+        return authenticate(*in_headers)
+    except WebhookUnauthorized as exc:
+        # The first two only: each unknown key costs a SELECT, and a sender writes as many as it likes.
+        in_body = [value for key, value in attributes if key.lower() in _SECRET_NAMES][:2]
+        if not in_body:
+            raise
+        try:
+            return authenticate(*in_body)
+        except WebhookUnauthorized as body_exc:
+            raise WebhookUnauthorized(f"{exc} in the headers, {body_exc} in the Body attributes") from None
+
+
+def _as_text(body: bytes) -> tuple[str, str]:
+    """The body as text any database stores, and a note when that is not the bytes as they came.
+
+    Bytes that are not UTF-8 are written \\xNN and a NUL \\x00 (neither is valid JSON, so the
+    text reads back unambiguously); PostgreSQL text refuses both as they are.
+    """
+    note = ""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        text, note = body.decode("utf-8", "backslashreplace"), "bytes that are not UTF-8 are kept written as \\xNN"
+    if "\x00" in text:
+        text, note = text.replace("\x00", "\\x00"), note or "NUL characters are kept written as \\x00"
+    return text, note
+
+
+def _storable(value: str) -> str:
+    return value.replace("\x00", "\ufffd") if "\x00" in value else value
+
+
+def receive_delivery(
+    *, body: bytes, headers, query: str = "", remote_addr: str | None = None, over_limit: bool = False
+) -> Receipt:
+    """Authenticate a notification, store it as received and apply its events, in one transaction.
+
+    Raw first: once authenticated, the delivery row is written whatever the body says. A
+    body we cannot read (whole, or some of its events), one cut at the size limit
+    (`over_limit`: `body` is its first WEBHOOK_MAX_BODY_BYTES), or one whose processing
+    fails on our side is stored and flagged, and the sender is told we received it (it
+    would retry forever otherwise). Raises WebhookUnauthorized, nothing stored, when no
+    accepted place carries a valid secret; a database failure propagates and rolls
+    everything back, so the caller answers 500 and the sender retries.
+    """
+    secret_headers, clean_headers = {}, {}
+    for name, value in headers.items():
+        lowered = name.lower()
+        if lowered in _SECRET_HEADERS:
+            secret_headers[lowered] = value
+        else:
+            clean_headers[name] = _storable(value)
+    if over_limit:
+        parsed = ParsedDelivery(events=[], attributes=attributes_of_broken_body(body))
+    else:
+        parsed = parse_remote_events(body)
+    callback_id = _authenticate(secret_headers, parsed.attributes)
+
+    text, note = _as_text(body)
+    for key, value in parsed.attributes:
+        # Our secret as a Body attribute: kept out of the store, as the header is.
+        if key.lower() in _SECRET_NAMES and len(value) >= 8:
+            text = text.replace(value, _SECRET_REMOVED)
+    if over_limit:
+        outcome = WebhookDelivery.Outcome.UNPARSEABLE
+        error = (
+            f"body over {settings.WEBHOOK_MAX_BODY_BYTES} bytes: its first {settings.WEBHOOK_MAX_BODY_BYTES} bytes are kept and "
+            "nothing was applied (a retry would be as big); reconciliation reads back the actions still open"
+        )
+    elif parsed.error:
+        outcome, error = WebhookDelivery.Outcome.UNPARSEABLE, parsed.error
+    elif parsed.bad_events:
+        outcome, error = WebhookDelivery.Outcome.PARTIAL, parsed.summary()
+    else:
+        outcome, error = WebhookDelivery.Outcome.PROCESSED, ""
+    if outcome != WebhookDelivery.Outcome.PROCESSED:
+        log.warning("webhook delivery %s: %s", outcome, error)
+    if note:
+        error = f"{error} ({note})"
+    events = parsed.events
     raw = {
         "callback_id": callback_id,
-        # As received, but text: bad UTF-8 and NUL (which PostgreSQL text refuses) become U+FFFD.
-        "body": body.decode("utf-8", errors="replace").replace("\x00", "\ufffd"),
+        "body": text,
         "headers": clean_headers,
-        "query": query[:2000],
+        "query": _storable(query[:2000]),
         "remote_addr": remote_addr,
-        "event_count": len(events),
+        "event_count": parsed.event_count,
     }
     result = None
     try:
         if events and connection.vendor == "postgresql":
-            delivery_id, result = _store_and_apply_in_one_statement(raw, events)
+            delivery_id, result = _store_and_apply_in_one_statement(raw, events, outcome=outcome, error=error, bad_events=parsed.bad_events)
         else:
             with transaction.atomic():
-                delivery = WebhookDelivery.objects.create(outcome=outcome, error=error, **raw)
+                delivery = WebhookDelivery.objects.create(outcome=outcome, error=error, bad_events=parsed.bad_events, **raw)
                 delivery_id = delivery.pk
                 if events:
                     result = apply_events(events, delivery=delivery)
-    except DatabaseError:
-        raise
+    except DatabaseError as exc:
+        if not isinstance(exc, DataError):
+            raise
+        # The database refused a value of this delivery (one the parser should have kept
+        # from it): a fault of ours, not an outage, and a retry would be refused again.
+        # Kept as a failure of our code is, below.
+        delivery_id, result, outcome = _store_failed(raw), None, WebhookDelivery.Outcome.FAILED
     except Exception:
         # A bug of ours, not a database failure: the transaction is rolled back whole
         # (nothing half-applied), the raw delivery is stored again flagged, and the sender
         # is told we received it. Replay it from the admin once fixed.
-        log.exception("webhook delivery could not be processed")
-        result, outcome = None, WebhookDelivery.Outcome.FAILED
-        delivery_id = WebhookDelivery.objects.create(outcome=outcome, error=traceback.format_exc()[-4000:], **raw).pk
+        delivery_id, result, outcome = _store_failed(raw), None, WebhookDelivery.Outcome.FAILED
     if result and result.orphan_action_ids:
         # Events for actions whose submit is recording its id right now: that commit and
         # ours may have crossed, so look again now that ours is visible (the submit side
         # does the same after its own commit; whichever comes second adopts them).
         adopt_orphan_events(remote_action_ids=result.orphan_action_ids)
-    return Receipt(delivery_id=delivery_id, outcome=outcome, events=len(events), new_events=result.new_events if result else 0)
+    return Receipt(
+        delivery_id=delivery_id, outcome=outcome, events=parsed.event_count,
+        new_events=result.new_events if result else 0, refused=len(parsed.bad_events),
+    )
 
 
-def _store_and_apply_in_one_statement(raw: dict, events):
+def _store_failed(raw: dict) -> int:
+    """The raw delivery alone, flagged `failed` with the traceback of what went wrong (called from an except block)."""
+    log.exception("webhook delivery could not be processed")
+    return WebhookDelivery.objects.create(outcome=WebhookDelivery.Outcome.FAILED, error=traceback.format_exc()[-4000:], **raw).pk
+
+
+def _store_and_apply_in_one_statement(raw: dict, events, **flags):
     """PostgreSQL: the same as the ORM branch of receive_delivery, one round trip (pg_ingest)."""
-    row = {k: v for k, v in raw.items() if k != "event_count"}
-    row["now"] = timezone.now()
+    row = {**raw, **flags, "now": timezone.now()}
     # A savepoint only when a caller holds a transaction: alone, the statement is its own.
     with transaction.atomic() if connection.in_atomic_block else nullcontext():
         done = pg_ingest.store_and_apply(delivery=row, events=events)
@@ -172,18 +268,20 @@ def replay_delivery(*, delivery: WebhookDelivery) -> Receipt:
     """Process a stored delivery again (after a fix, say). Safe: known events are no-ops."""
     with transaction.atomic():
         delivery = WebhookDelivery.objects.select_for_update().get(pk=delivery.pk)
-        try:
-            parsed = parse_remote_events(delivery.body.encode())
-        except WebhookPayloadError as exc:
-            delivery.outcome, delivery.error = WebhookDelivery.Outcome.UNPARSEABLE, str(exc)
-            delivery.save(update_fields=["outcome", "error"])
+        parsed = parse_remote_events(delivery.body)
+        if parsed.error:
+            delivery.outcome, delivery.error, delivery.bad_events = WebhookDelivery.Outcome.UNPARSEABLE, parsed.error, []
+            delivery.save(update_fields=["outcome", "error", "bad_events"])
             return Receipt(delivery_id=delivery.pk, outcome=delivery.outcome, events=0, new_events=0)
         already = delivery.events.count()  # stored by its first processing: not new now
         result = apply_events(parsed.events, delivery=delivery)
         result.new_events -= already
-        delivery.outcome, delivery.error = WebhookDelivery.Outcome.PROCESSED, ""
-        delivery.event_count = len(parsed.events)
-        delivery.save(update_fields=["outcome", "error", "event_count"])
+        delivery.outcome = WebhookDelivery.Outcome.PARTIAL if parsed.bad_events else WebhookDelivery.Outcome.PROCESSED
+        delivery.error, delivery.bad_events, delivery.event_count = parsed.summary(), parsed.bad_events, parsed.event_count
+        delivery.save(update_fields=["outcome", "error", "bad_events", "event_count"])
     if result.orphan_action_ids:
         adopt_orphan_events(remote_action_ids=result.orphan_action_ids)
-    return Receipt(delivery_id=delivery.pk, outcome=delivery.outcome, events=len(parsed.events), new_events=result.new_events)
+    return Receipt(
+        delivery_id=delivery.pk, outcome=delivery.outcome, events=parsed.event_count, new_events=result.new_events,
+        refused=len(parsed.bad_events),
+    )

@@ -62,7 +62,8 @@ STATEMENT = f"""
 WITH d AS (
     INSERT INTO {_DELIVERIES}
         (callback_id, received_at, remote_addr, headers, query, body, outcome, error, event_count, bad_events)
-    VALUES (%(callback_id)s, %(now)s, %(remote_addr)s, %(headers)s::jsonb, %(query)s, %(body)s, 'processed', '', %(count)s, '[]'::jsonb)
+    VALUES (%(callback_id)s, %(now)s, %(remote_addr)s, %(headers)s::jsonb, %(query)s, %(body)s, %(outcome)s, %(error)s, %(count)s,
+            %(bad_events)s::jsonb)
     RETURNING id
 ), ev AS (
     -- One JSON parameter, not eight arrays: psycopg dumps a string far faster than lists.
@@ -148,12 +149,25 @@ class Ingested:
 
 
 def store_and_apply(*, delivery: dict, events: list[ParsedEvent]) -> Ingested:
-    """Insert the delivery row (`delivery`: its column values) and apply `events`, in one statement."""
+    """Insert the delivery row (`delivery`: its column values) and apply `events`, in one statement.
+
+    `delivery` may say its `outcome` (default processed: `partial` when some of its events
+    were refused), `error`, `bad_events` (the refused ones) and `event_count` (default: the
+    events given).
+    """
     rows = [
         (e.remote_action_id, e.vin, e.remote_type, e.event_type, e.status, e.failure_cause, e.feedback_detail, e.event_date.isoformat())
         for e in distinct_events(events)
     ]
-    params = {**delivery, "headers": json.dumps(delivery["headers"]), "count": len(events), "events": json.dumps(rows)}
+    params = {
+        **delivery,
+        "headers": json.dumps(delivery["headers"]),
+        "count": delivery.get("event_count", len(events)),
+        "events": json.dumps(rows),
+        "outcome": str(delivery.get("outcome", WebhookDelivery.Outcome.PROCESSED)),
+        "error": delivery.get("error", ""),
+        "bad_events": json.dumps(delivery.get("bad_events") or []),
+    }
     with _prepared_cursor() as cursor:
         cursor.execute(STATEMENT, params)
         delivery_id, new_events, orphans, refreshed = cursor.fetchone()

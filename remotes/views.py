@@ -51,11 +51,69 @@ class _JSONOnly(BaseContentNegotiation):
         return renderers[0], renderers[0].media_type
 
 
+class BodyNotReceived(Exception):
+    """The request's body did not reach us whole: we hold nothing, the sender must retry."""
+
+
+def _read_body(http) -> tuple[bytes, bool]:
+    """The whole body however it is framed, at most WEBHOOK_MAX_BODY_BYTES; True when more was sent.
+
+    Django's `HttpRequest.body` reads CONTENT_LENGTH bytes, and a chunked request has no
+    Content-Length: it read as empty, and the delivery was stored with no events. gunicorn
+    (Procfile) de-chunks such a body, gives no CONTENT_LENGTH and says that its input ends
+    where the body does (`wsgi.input_terminated`, as mod_wsgi and Werkzeug do): read it to
+    its end. Django's runserver and test live server (wsgiref) hand a chunked body on as
+    nothing at all: there it is not received (500, the sender retries) rather than stored
+    empty. Reading stops at the limit + 1 bytes, so no body sits in memory whole past it.
+    """
+    limit = settings.WEBHOOK_MAX_BODY_BYTES
+    meta = http.META
+    if meta.get("CONTENT_LENGTH"):
+        stream = http  # Django's stream, which stops at Content-Length
+    elif meta.get("wsgi.input_terminated"):
+        stream = meta["wsgi.input"]
+    elif "chunked" in meta.get("HTTP_TRANSFER_ENCODING", "").lower():
+        raise BodyNotReceived("a chunked body this WSGI server does not pass on (gunicorn does)")
+    else:
+        return b"", False
+    chunks, size = [], 0
+    try:
+        while size <= limit:
+            chunk = stream.read(limit + 1 - size)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+    except OSError as exc:  # UnreadablePostError: the sender went away mid-body
+        raise BodyNotReceived(f"the body could not be read: {exc}") from exc
+    data = b"".join(chunks)
+    return (data[:limit], True) if size > limit else (data, False)
+
+
 class StellantisWebhook(APIView):
     """Where Stellantis POSTs RemoteEvents.
 
-    200 once the delivery is stored, whatever its content (the vendor retries anything
-    else); 500 only when we could not store it; 401 without a valid secret header.
+    What we answer. The vendor's notification system knows two answers — 200: received,
+    whether or not processing it succeeded; 500: not received, which starts its retry
+    policy — and asks for no other ("please do not use any other HTTP status").
+    - 200 once the delivery is stored, whatever its content: processed; `partial` (some
+      events refused, kept on the row); `unparseable` (not RemoteEvents at all, or over
+      WEBHOOK_MAX_BODY_BYTES: its first WEBHOOK_MAX_BODY_BYTES bytes kept, flagged — a retry
+      would be as big, so 500 would only repeat it for three days, and 413 is a status the
+      sender does not expect; reconciliation reads its open actions back); `failed` (our
+      code or the database refused something of it: replay from the admin once fixed).
+    - 500 when we hold nothing: our database failed, or the body did not reach us whole
+      (the sender went away mid-body, or a server that drops chunked bodies). The sender retries.
+    - 401 when no accepted place carries a valid secret (`inbox.authenticate`), and then
+      nothing is stored: a stranger must not get a write path into our database, nor a
+      line in our 500s. The vendor sends our secret twice — a Header attribute (accepted
+      under its name or with the "x-" the spec says it may add) and a Body attribute
+      (`Callback.subscription`) — so a renamed or stripped header alone loses nothing. A
+      vendor delivery gets a 401 only when the callback at Stellantis no longer carries our
+      secret at all; then no answer of ours makes its retries acceptable, the portal flags
+      the callback (`secret_at_vendor`, the "check" action) and reconciliation reads its
+      actions back. The docs warn that another status "could lead to a failure regarding
+      following notification": we take that risk only for requests we refuse anyway.
     Never inside ATOMIC_REQUESTS (`webhook` below says so explicitly): the inbox owns its
     transaction, and a rolled-back request must not take the raw delivery with it.
 
@@ -76,24 +134,27 @@ class StellantisWebhook(APIView):
         http = request._request
         meta = http.META
         try:
-            callback_id = inbox.authenticate(http.headers.get(settings.WEBHOOK_SECRET_HEADER))
-        except inbox.WebhookUnauthorized as exc:
-            log.warning("webhook refused from %s: %s", meta.get("REMOTE_ADDR"), exc)
-            return JsonResponse({"detail": "Invalid or missing webhook secret."}, status=status.HTTP_401_UNAUTHORIZED)
-        if int(meta.get("CONTENT_LENGTH") or 0) > settings.WEBHOOK_MAX_BODY_BYTES:
-            return JsonResponse({"detail": f"Body over {settings.WEBHOOK_MAX_BODY_BYTES} bytes."}, status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
+            body, over_limit = _read_body(http)
+        except BodyNotReceived as exc:
+            log.error("webhook delivery not received from %s: %s", meta.get("REMOTE_ADDR"), exc)
+            return JsonResponse({"detail": "Body not received; please retry."}, status=status.HTTP_500_INTERNAL_SERVER_ERROR)
         try:
             receipt = inbox.receive_delivery(
-                callback_id=callback_id,
-                body=http.body,
-                headers=dict(http.headers),
+                body=body,
+                over_limit=over_limit,
+                headers=http.headers,
                 query=meta.get("QUERY_STRING", ""),
                 remote_addr=meta.get("REMOTE_ADDR"),
             )
+        except inbox.WebhookUnauthorized as exc:
+            log.warning("webhook refused from %s: %s", meta.get("REMOTE_ADDR"), exc)
+            return JsonResponse({"detail": "Invalid or missing webhook secret."}, status=status.HTTP_401_UNAUTHORIZED)
         except DatabaseError:
             log.exception("webhook delivery could not be stored")
             return JsonResponse({"detail": "Not stored; please retry."}, status=status.HTTP_500_INTERNAL_SERVER_ERROR)
-        return JsonResponse({"received": receipt.delivery_id, "events": receipt.events, "new": receipt.new_events})
+        return JsonResponse(
+            {"received": receipt.delivery_id, "outcome": receipt.outcome, "events": receipt.events, "new": receipt.new_events, "refused": receipt.refused}
+        )
 
 
 # Whatever ATOMIC_REQUESTS says, the inbox owns its transaction (see the class docstring).
