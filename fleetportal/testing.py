@@ -67,12 +67,16 @@ class FaultyProxy:
                     return self._reply(502, b'{"code": 50200, "message": "bad gateway"}')
                 if fault == "hang":
                     time.sleep(proxy.hang_seconds)
-                return self._reply(upstream.status_code, upstream.content)
+                # The vendor's own headers pass through (rate limits, Retry-After), not the framing.
+                passed = {k: v for k, v in upstream.headers.items() if k.lower().startswith(("x-ratelimit", "retry-after"))}
+                return self._reply(upstream.status_code, upstream.content, passed)
 
-            def _reply(self, status, content):
+            def _reply(self, status, content, headers=None):
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(content)))
+                for name, value in (headers or {}).items():
+                    self.send_header(name, value)
                 self.end_headers()
                 self.wfile.write(content)
 

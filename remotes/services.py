@@ -19,7 +19,7 @@ from django_q.tasks import async_task
 from callbacks.models import Callback
 from core.errors import ServiceError
 from stellantis.client import FleetClient, RemoteState
-from stellantis.errors import StellantisError, VendorRejected
+from stellantis.errors import StellantisError, TooLate, VendorRejected
 from stellantis.remotes import Command, CommandInvalid, is_dangerous, parse_remote
 from stellantis.vocabulary import NOTIFICATION_HORIZON_SECONDS, EventType, RemoteType, label_of
 from stellantis.webhook import ParsedEvent
@@ -240,7 +240,13 @@ def submit_remote_action(*, action_id, client: FleetClient | None = None) -> str
     if not RemoteAction.objects.filter(pk=action.pk, status=ActionStatus.SUBMITTING).update(maybe_sent_at=now):
         return "claim lost before sending"
     try:
-        remote_action_id = client.send_remote(fleet_id, vehicle_id, callback_id, command.as_remote(action.label))
+        remote_action_id = client.send_remote(
+            fleet_id, vehicle_id, callback_id, command.as_remote(action.label), not_after=action.expires_at.timestamp()
+        )
+    except TooLate as exc:  # held (rate-limit budget) past its time to live: it never left
+        RemoteAction.objects.filter(pk=action.pk).update(maybe_sent_at=None)
+        _finish_from(action.pk, status=ActionStatus.EXPIRED, detail=f"{exc}. A late command is worse than none.")
+        return "expired"
     except VendorRejected as exc:
         _finish_from(action.pk, status=ActionStatus.REJECTED, detail="", error=exc.vendor_message or str(exc))
         return "rejected"
@@ -359,6 +365,10 @@ def reconcile(*, now: dt.datetime | None = None, limit: int = 200, client: Fleet
         except StellantisError as exc:
             failed += 1
             log.info("reconcile %s: %s", action.pk, exc)
+            if _retry_after(exc) is not None:
+                # Rate limited: the rest of this pass would only be refused too, and would eat
+                # into the budget the commands need. The next pass picks up where this one stopped.
+                break
             RemoteAction.objects.filter(pk=action.pk).update(reconciled_at=now)
             continue
         read += 1

@@ -32,6 +32,7 @@ from .errors import (
     NotFound,
     RateLimited,
     StellantisError,
+    TooLate,
     VendorRejected,
     VendorUnavailable,
 )
@@ -168,20 +169,28 @@ class FleetClient:
 
     # --- transport -------------------------------------------------------------------
 
-    def _request(self, method: str, path: str, *, params: dict | None = None, json: Any = None) -> Any:
+    def _request(self, method: str, path: str, *, params: dict | None = None, json: Any = None, not_after: float | None = None) -> Any:
         url = f"{self.base_url}/{path.lstrip('/')}"
         query = {"client_id": self.config.client_id, **(params or {})}
-        return self._handle(method, url, self._send(method, url, params=query, json=json))
+        return self._handle(method, url, self._send(method, url, params=query, json=json, not_after=not_after))
 
-    def _send(self, method: str, url: str, *, params: dict | None = None, json: Any = None) -> requests.Response:
+    def _send(self, method: str, url: str, *, params: dict | None = None, json: Any = None, not_after: float | None = None) -> requests.Response:
         """One call, paced: waits for the shared budget, tells the pacer what the answer said.
 
         A 429 is never ambiguous (the vendor refused before acting), so one with a short
-        Retry-After is waited out and the call made again, even a POST.
+        Retry-After is waited out and the call made again, even a POST. `not_after` (a Unix
+        time) is checked after every wait, just before the request leaves: past it, TooLate.
         """
         for attempt in range(1, RATE_LIMITED_ATTEMPTS + 1):
             self._wait_for_budget()
-            response = self._transport(method, url, params=params, json=json)
+            timeout = self.config.timeout
+            if not_after is not None:
+                left = not_after - time.time()
+                if left <= 0:
+                    raise TooLate(f"Not sent: its time to live ran out {-left:.1f} s before the request could leave")
+                # A connection that takes longer than the time left would deliver it late.
+                timeout = (min(timeout[0], left), timeout[1])
+            response = self._transport(method, url, params=params, json=json, timeout=timeout)
             hold = hold_for(read_limits(response.headers), response.status_code)
             if hold:
                 log.info("stellantis %s %s: holding every call off for %.1f s (%s)", method, url, hold.seconds, hold.reason)
@@ -204,9 +213,9 @@ class FleetClient:
             self._sleep(wait)
             slept += wait
 
-    def _transport(self, method: str, url: str, *, params: dict | None, json: Any) -> requests.Response:
+    def _transport(self, method: str, url: str, *, params: dict | None, json: Any, timeout: tuple[float, float]) -> requests.Response:
         try:
-            return self.session.request(method, url, params=params, json=json, timeout=self.config.timeout)
+            return self.session.request(method, url, params=params, json=json, timeout=timeout)
         except requests.ConnectTimeout as exc:
             # Never connected: nothing reached the vendor.
             raise VendorUnavailable(f"Stellantis unreachable ({exc.__class__.__name__})") from exc
@@ -357,9 +366,12 @@ class FleetClient:
     def _remotes_path(self, fleet_id: str, vehicle_id: str, callback_id: str) -> str:
         return f"fleets/{fleet_id}/vehicles/{vehicle_id}/callbacks/{callback_id}/remotes"
 
-    def send_remote(self, fleet_id: str, vehicle_id: str, callback_id: str, remote: dict) -> str:
-        """POST a `Remote` body (label included); answers the vendor's remoteActionId. Not idempotent at the vendor."""
-        reply = self._request("POST", self._remotes_path(fleet_id, vehicle_id, callback_id), json=remote)
+    def send_remote(self, fleet_id: str, vehicle_id: str, callback_id: str, remote: dict, *, not_after: float | None = None) -> str:
+        """POST a `Remote` body (label included); answers the vendor's remoteActionId. Not idempotent at the vendor.
+
+        `not_after` (a Unix time): the command's time to live; past it the POST does not leave (TooLate).
+        """
+        reply = self._request("POST", self._remotes_path(fleet_id, vehicle_id, callback_id), json=remote, not_after=not_after)
         remote_action_id = str((reply or {}).get("remoteActionId") or "")
         if not remote_action_id:
             # Accepted, but we cannot follow it: as unsure as a lost answer (look it up by label).

@@ -85,6 +85,16 @@ class AmbiguousOutcome(VendorUnavailable):
     ambiguous = True
 
 
+class TooLate(StellantisError):
+    """Not sent: the command's time to live ran out before the request could leave.
+
+    Checked at the last moment (after any wait for the rate-limit budget), so a command is
+    never handed to the vendor late; nothing reached the vendor.
+    """
+
+    permanent = True
+
+
 class RateLimited(VendorUnavailable):
     """429, or our shared budget says the vendor's window is spent: nothing was done.
 

@@ -191,7 +191,10 @@ def test_rotation_keeps_the_old_secret_valid_until_the_horizon(fleet):
     rotated = services.rotate_secret(callback=callback)
 
     vendor_header = [a for a in SimCallback.objects.get(id=callback.external_id).subscribe["callback"]["webhook"]["attributes"] if a["key"] == "X-Fleetportal-Secret"]
-    assert vendor_header == [{"type": "Header", "key": "X-Fleetportal-Secret", "value": rotated.secret_header_value}]
+    assert vendor_header == [
+        {"type": "Header", "key": "X-Fleetportal-Secret", "value": rotated.secret_header_value},
+        {"type": "Body", "key": "X-Fleetportal-Secret", "value": rotated.secret_header_value},
+    ]
     assert inbox.authenticate(old) == callback.pk
     assert inbox.authenticate(rotated.secret_header_value) == callback.pk
     Callback.objects.filter(pk=callback.pk).update(previous_secret_until="2000-01-01T00:00:00Z")

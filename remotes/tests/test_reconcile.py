@@ -5,11 +5,14 @@ import datetime as dt
 import pytest
 from django.utils import timezone
 
+from core.models import VendorBudget
+from core.ratelimit import DatabasePacer
 from remotes import services
 from remotes.models import ActionStatus, RemoteAction
 from remotes.selectors import timeline
 from simulator.models import SimCallback
 from simulator.pump import run_due
+from stellantis.client import ClientConfig, FleetClient
 
 
 @pytest.fixture
@@ -49,3 +52,22 @@ def test_past_the_three_day_horizon_an_open_action_ends_as_error(silent_action):
     silent_action.refresh_from_db()
     assert silent_action.status == ActionStatus.ERROR
     assert "3-day" in silent_action.error
+
+
+def test_a_spent_rate_limit_ends_the_pass_and_leaves_the_rest_for_the_next(demo_fleet, operator, settings):
+    settings.REMOTE_RECONCILE_AFTER = 0
+    vehicles = list(demo_fleet.vehicles.order_by("vin")[:3])
+    for vehicle in vehicles:
+        action = services.request_remote(vehicle=vehicle, command={"horn": {"state": "Activated"}}, by=operator)
+        services.submit_remote_action(action_id=action.pk)
+    SimCallback.objects.update(status="Paused")  # no notification: all three wait for a read-back
+    pacer = DatabasePacer(name="reconcile-test")
+    pacer.hold(600, reason="daily limit reached")
+    client = FleetClient(ClientConfig.from_settings(), pacer=pacer)
+
+    result = services.reconcile(now=timezone.now() + dt.timedelta(seconds=1), client=client)
+
+    assert (result["read"], result["failed"]) == (0, 1)  # one refusal, then the pass stops
+    assert not RemoteAction.objects.filter(reconciled_at__isnull=False).exists()  # all three are read next time
+    VendorBudget.objects.filter(name="reconcile-test").delete()
+    assert services.reconcile(now=timezone.now() + dt.timedelta(seconds=2), client=FleetClient(ClientConfig.from_settings(), pacer=pacer))["read"] == 3

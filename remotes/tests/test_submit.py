@@ -5,6 +5,8 @@ import datetime as dt
 import pytest
 from django.utils import timezone
 
+from core.models import VendorBudget
+from core.ratelimit import DatabasePacer
 from fleetportal.testing import FaultyProxy, wait_for
 from remotes import services
 from remotes.models import ActionStatus, RemoteAction, Source
@@ -203,3 +205,45 @@ def test_it_gives_up_after_the_last_backoff_with_the_reason(action, settings):
     action.refresh_from_db()
     assert action.status == ActionStatus.ERROR
     assert "unreachable" in action.error
+
+
+# --- rate limits and time to live at the moment of sending -------------------------------------
+
+
+def paced_client(proxy, settings, pacer, max_wait=3.0):
+    config = ClientConfig(base_url=f"{proxy.url}/{settings.SIMULATOR_PATH}", client_id="t", timeout=(2.0, 5.0), rate_limit_max_wait=max_wait)
+    return FleetClient(config, pacer=pacer)
+
+
+def test_a_command_held_by_the_rate_limit_past_its_time_to_live_never_leaves(action, proxy, settings):
+    pacer = DatabasePacer(name=f"ttl-{action.pk}")
+    pacer.hold(1.5, reason="burst window spent")  # the client waits this out before posting…
+    RemoteAction.objects.filter(pk=action.pk).update(expires_at=timezone.now() + dt.timedelta(seconds=0.5))  # …too long
+
+    assert services.submit_remote_action(action_id=action.pk, client=paced_client(proxy, settings, pacer)) == "expired"
+
+    action.refresh_from_db()
+    assert action.status == ActionStatus.EXPIRED and action.maybe_sent_at is None
+    assert "time to live ran out" in action.steps.last().detail
+    assert proxy.count("POST") == 0 and vendor_copies(action) == 0
+
+
+def test_a_spent_rate_limit_delays_the_command_without_a_label_look_up(action, proxy, settings):
+    settings.SIMULATOR_RATE_LIMIT_PER_DAY = 1
+    settings.SIMULATOR_RATE_LIMIT_DAY_SECONDS = 600
+    pacer = DatabasePacer(name=f"day-{action.pk}")
+    client = paced_client(proxy, settings, pacer)
+    client.fleet(action.vehicle.fleet.external_id)  # spends the simulated day: the answer says 0 left
+
+    assert services.submit_remote_action(action_id=action.pk, client=client) == "retry scheduled"
+    action.refresh_from_db()
+    assert action.status == ActionStatus.QUEUED and action.maybe_sent_at is None
+    assert "HTTP 429" in action.error and action.submit_attempts == 0  # a wait, not a failed attempt
+    assert proxy.count("POST") == 1  # one 429, then every worker holds off until the reset
+
+    settings.SIMULATOR_RATE_LIMIT_PER_DAY = 0  # the day has turned
+    pacer.hold(0, reason="reset")
+    VendorBudget.objects.filter(name=pacer.name).delete()
+    assert services.submit_remote_action(action_id=action.pk, client=client) == "submitted"
+    assert proxy.count("GET", "/remotes") == 0  # a 429 is no doubt: nothing to look up
+    assert proxy.count("POST") == 2 and vendor_copies(action) == 1
