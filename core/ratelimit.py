@@ -127,6 +127,7 @@ class RedisPacer:
     """The hold-off in two Redis keys, for deployments that run Redis (`STELLANTIS_RATE_LIMIT_STORE=redis://…`)."""
 
     def __init__(self, url: str | None = None, name: str = DEFAULT_NAME):
+        self.name = name
         self.redis = redis.Redis.from_url(url or settings.STELLANTIS_RATE_LIMIT_STORE, socket_timeout=2, socket_connect_timeout=2)
         self.keys = [f"fleetportal:ratelimit:{name}:hold", f"fleetportal:ratelimit:{name}:ended"]
         self._delay = self.redis.register_script(_DELAY)

@@ -44,6 +44,8 @@ log = logging.getLogger(__name__)
 MAX_PAGE_SIZE = 60
 # A 429 whose Retry-After is short is waited out and the call made again, at most this many times.
 RATE_LIMITED_ATTEMPTS = 3
+# While held off, the budget is read again this often.
+BUDGET_POLL_SECONDS = 0.25
 
 
 @dataclass(frozen=True)
@@ -210,8 +212,10 @@ class FleetClient:
         while (wait := self.pacer.delay()) > 0:
             if wait > limit or slept + wait > 3 * limit:
                 raise RateLimited(f"Stellantis' rate limit is spent: not calling it for {wait:.0f} s", retry_after=wait)
-            self._sleep(wait)
-            slept += wait
+            # In slices: a probe that comes back fine lifts the hold for everyone at once.
+            nap = min(wait, BUDGET_POLL_SECONDS)
+            self._sleep(nap)
+            slept += nap
 
     def _transport(self, method: str, url: str, *, params: dict | None, json: Any, timeout: tuple[float, float]) -> requests.Response:
         try:

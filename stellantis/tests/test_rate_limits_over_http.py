@@ -1,18 +1,22 @@
 """The client driven into the simulator's rate limits over real HTTP, two clients sharing the
 database budget as two worker processes do: nothing is lost, and a spent window is not hammered."""
 
+import os
 import threading
 import uuid
 
 import pytest
+import redis
 import requests
 
-from core.ratelimit import DatabasePacer
+from core.ratelimit import DatabasePacer, RedisPacer
 from simulator import vendor as sim_vendor
 from simulator.models import SimRemoteAction
 from simulator.seeding import seed_world
 from stellantis.client import ClientConfig, FleetClient
 from stellantis.errors import RateLimited
+
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
 
 class Counted:
@@ -27,11 +31,31 @@ class Counted:
 
 
 @pytest.fixture
-def two_workers(stack, settings):
+def store():
+    """Where the budget is shared: the database unless a test asks for Redis too."""
+    return "database"
+
+
+@pytest.fixture
+def two_workers(stack, settings, store):
     """Two clients with their own sessions and pacer objects, sharing one budget (one client_id)."""
     client_id = f"rate-{uuid.uuid4().hex[:8]}"  # the simulator's counters are per client_id
     name = f"budget-{client_id}"
-    return [Counted(stack, settings, client_id, DatabasePacer(name=name)) for _ in range(2)]
+    if store == "redis":
+        try:
+            redis.Redis.from_url(REDIS_URL, socket_connect_timeout=0.5).ping()
+        except redis.RedisError:
+            pytest.skip(f"no Redis server at {REDIS_URL}")
+        yield [Counted(stack, settings, client_id, RedisPacer(REDIS_URL, name=name)) for _ in range(2)]
+        redis.Redis.from_url(REDIS_URL).delete(f"fleetportal:ratelimit:{name}:hold", f"fleetportal:ratelimit:{name}:ended")
+    else:
+        yield [Counted(stack, settings, client_id, DatabasePacer(name=name)) for _ in range(2)]
+
+
+def same_budget(worker):
+    """Another pacer object on the store the worker's pacer uses (a worker that starts later)."""
+    pacer = worker.client.pacer
+    return RedisPacer(REDIS_URL, name=pacer.name) if isinstance(pacer, RedisPacer) else DatabasePacer(name=pacer.name)
 
 
 def run_in_threads(workers, calls_each: int, call):
@@ -88,6 +112,7 @@ def test_commands_sent_through_a_burst_limit_are_each_accepted_once(settings, tw
     assert len(labels) == 10 == len(set(labels))  # a 429 is retried, never doubled
 
 
+@pytest.mark.parametrize("store", ["database", "redis"])
 def test_a_spent_day_stops_every_worker_until_the_reset(stack, settings, two_workers):
     settings.SIMULATOR_RATE_LIMIT_PER_DAY = 12
     settings.SIMULATOR_RATE_LIMIT_DAY_SECONDS = 3600
@@ -108,7 +133,7 @@ def test_a_spent_day_stops_every_worker_until_the_reset(stack, settings, two_wor
     assert 1 <= statuses.count(429) <= 2, statuses
 
     # A worker starting now sees the same budget and does not call at all.
-    late = Counted(stack, settings, two_workers[0].client.config.client_id, DatabasePacer(name=two_workers[0].client.pacer.name))
+    late = Counted(stack, settings, two_workers[0].client.config.client_id, same_budget(two_workers[0]))
     with pytest.raises(RateLimited):
         late.client.fleet(fleet.id)
     assert late.statuses == []
