@@ -52,7 +52,7 @@ def _vendor_call(what: str, call):
     try:
         return call()
     except StellantisError as exc:
-        raise CallbackSyncError(f"Stellantis did not {what}: {exc.vendor_message or exc}. Nothing was changed here.") from exc
+        raise CallbackSyncError(f"Stellantis did not {what}: {exc.for_people}. Nothing was changed here.") from exc
 
 
 def create_callback(*, fleet, client: FleetClient | None = None, **fields) -> Callback:

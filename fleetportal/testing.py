@@ -54,7 +54,8 @@ class FaultyProxy:
                 fault = queue.pop(0) if queue else None
                 if fault == "fail_before":
                     return self._reply(503, b'{"code": 50300, "message": "maintenance"}')
-                headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "content-length")}
+                # Host passes through, so the links the upstream builds point back at this proxy.
+                headers = {k: v for k, v in self.headers.items() if k.lower() != "content-length"}
                 if fault == "act_late":
                     later = threading.Timer(
                         proxy.late_seconds, requests.request, args=(self.command, proxy.upstream + self.path), kwargs={"data": body, "headers": headers, "timeout": 10}

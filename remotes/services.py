@@ -248,7 +248,7 @@ def submit_remote_action(*, action_id, client: FleetClient | None = None) -> str
         _finish_from(action.pk, status=ActionStatus.EXPIRED, detail=f"{exc}. A late command is worse than none.")
         return "expired"
     except VendorRejected as exc:
-        _finish_from(action.pk, status=ActionStatus.REJECTED, detail="", error=exc.vendor_message or str(exc))
+        _finish_from(action.pk, status=ActionStatus.REJECTED, detail="", error=exc.for_people)
         return "rejected"
     except StellantisError as exc:
         if not exc.ambiguous:  # refused connection, rate limit…: surely not sent

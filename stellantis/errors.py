@@ -40,6 +40,11 @@ class StellantisError(Exception):
             return ""
         return f"support ref {self.uuid}" + (f" at {self.timestamp}" if self.timestamp else "")
 
+    @property
+    def for_people(self) -> str:
+        """The vendor's own message (or ours) with the support reference: what a person is shown."""
+        return " · ".join(p for p in (self.vendor_message or Exception.__str__(self), self.support_ref) if p)
+
     def __str__(self):
         parts = [super().__str__()]
         if self.status:

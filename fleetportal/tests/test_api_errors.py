@@ -122,7 +122,7 @@ def test_a_change_stellantis_refuses_is_a_502_in_the_same_shape(world):
     # The fixture's callback was never created at the simulator: Stellantis answers 404 to the PUT.
     r = world["partner"].put(f"{world['url']}/callbacks/{world['callback']}/status/", json={"status": "Paused"}, timeout=10)
     body = assert_problem(r, 502, "vendor_refused")
-    assert "Nothing was changed here" in body["detail"]
+    assert "Nothing was changed here" in body["detail"] and "support ref" in body["detail"]
 
 
 @pytest.mark.parametrize("path", ["/api/v1/nothing-here/", "/api/v2/vehicles/", "/api/"])

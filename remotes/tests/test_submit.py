@@ -193,7 +193,7 @@ def test_a_vendor_refusal_is_final_and_says_why(action):
     assert services.submit_remote_action(action_id=action.pk) == "rejected"
     action.refresh_from_db()
     assert action.status == ActionStatus.REJECTED
-    assert action.error  # the vendor's message, shown to the user
+    assert action.error and "support ref" in action.error  # the vendor's message and what its support asks for
     assert vendor_copies(action) == 0
 
 

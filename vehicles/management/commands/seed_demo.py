@@ -9,7 +9,7 @@ from rest_framework.authtoken.models import Token
 from callbacks.models import Callback
 from callbacks.services import create_callback
 from simulator.seeding import seed_world
-from stellantis.errors import StellantisError, VendorUnavailable
+from stellantis.errors import RateLimited, StellantisError, VendorUnavailable
 from stellantis.vocabulary import CallbackStatus, RemoteType
 from vehicles.models import Vehicle
 from vehicles.services import import_fleet
@@ -39,6 +39,8 @@ class Command(BaseCommand):
             callback = Callback.objects.filter(fleet=fleet, label=DEFAULT_CALLBACK_LABEL).exclude(external_id="").first()
             if callback is None:
                 callback = create_callback(fleet=fleet, remote_types=list(RemoteType.values), label=DEFAULT_CALLBACK_LABEL)
+        except RateLimited as exc:
+            raise CommandError(f"The simulator at {settings.STELLANTIS_API_BASE} asks us to slow down ({exc}); try again then.") from exc
         except VendorUnavailable as exc:
             raise CommandError(
                 f"The simulator at {settings.STELLANTIS_API_BASE} is not reachable ({exc}). Start the web server first "
