@@ -8,23 +8,8 @@ import datetime as dt
 import pytest
 
 from simulator import scenario
-from simulator.models import DEEP_SLEEP_AFTER, SimVehicle
-
-NOW = dt.datetime(2026, 3, 10, 12, 0, tzinfo=dt.UTC)
-
-
-def vehicle(**state) -> SimVehicle:
-    """A healthy, awake, plugged-in electric vehicle, changed by `state`."""
-    values = {
-        "vin": "VF3TEST0000000001",
-        "brand": "Peugeot",
-        "motorization": "Electric",
-        "energy_level": 60.0,
-        "plugged": True,
-        "last_driven_at": NOW - dt.timedelta(hours=3),
-        **state,
-    }
-    return SimVehicle(**values)
+from simulator.models import DEEP_SLEEP_AFTER
+from simulator.tests.plans import NOW, vehicle
 
 
 def run(member: str, body: dict, *, busy: bool = False, **state) -> scenario.Plan:

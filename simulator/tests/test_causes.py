@@ -14,26 +14,12 @@ from django.urls import reverse
 
 from simulator import scenario, vendor
 from simulator.models import SimRemoteAction, SimVehicle
+from simulator.tests.plans import NOW, vehicle
 from stellantis import spec
 from stellantis.vocabulary import FailureCause, RemoteType
 
-NOW = dt.datetime(2026, 3, 10, 12, 0, tzinfo=dt.UTC)
 HORN = {"state": "Activated"}
 NAVIGATION = {"positions": [{"type": "Point", "coordinates": [2.35, 48.85]}]}
-
-
-def vehicle(**state) -> SimVehicle:
-    """A healthy, awake, locked, plugged-in electric vehicle, changed by `state`."""
-    values = {
-        "vin": "VF3TEST0000000001",
-        "brand": "Peugeot",
-        "motorization": "Electric",
-        "energy_level": 60.0,
-        "plugged": True,
-        "last_driven_at": NOW - dt.timedelta(hours=3),
-        **state,
-    }
-    return SimVehicle(**values)
 
 
 def run(member: str, body: dict, *, busy=False, in_short_time=0, today=0, **state) -> scenario.Plan:
