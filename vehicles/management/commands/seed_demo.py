@@ -52,11 +52,12 @@ class Command(BaseCommand):
             self.stderr.write(f"Note: the default callback is {callback.status}.")
 
         User = get_user_model()
-        admin_password = settings.DEMO_ADMIN_PASSWORD
-        admin, _ = User.objects.get_or_create(username="admin", defaults={"email": "admin@example.com"})
-        admin.is_staff = admin.is_superuser = True
-        admin.set_password(admin_password)
-        admin.save()
+        # The demo password is set only when `admin` is created: `make run` seeds on every start
+        # and must not undo a password someone changed. It is shown only while it still works.
+        admin = User.objects.filter(username="admin").first()
+        if admin is None:
+            admin = User.objects.create_superuser("admin", "admin@example.com", settings.DEMO_ADMIN_PASSWORD)
+        admin_password = settings.DEMO_ADMIN_PASSWORD if admin.check_password(settings.DEMO_ADMIN_PASSWORD) else None
 
         partner, _ = User.objects.get_or_create(username="partner", defaults={"email": "partner@example.com"})
         partner.set_unusable_password()
@@ -77,5 +78,5 @@ class Command(BaseCommand):
             return
         self.stdout.write(f"Fleet {fleet.name} ({fleet.external_id}): {len(vins)} vehicles")
         self.stdout.write(f"Callback {callback} ({callback.external_id}), {callback.status}")
-        self.stdout.write(f"Admin: {admin.username} / {admin_password}")
+        self.stdout.write(f"Admin: {admin.username} / {admin_password or '(changed since seeding: not shown)'}")
         self.stdout.write(f"Partner API token: {token.key}")
