@@ -96,6 +96,8 @@ def stack(live_server, settings, transactional_db):
     settings.PORTAL_PUBLIC_URL = live_server.url
     settings.STELLANTIS_API_BASE = f"{live_server.url}/{django_settings.SIMULATOR_PATH}"
     settings.SIMULATOR_SPEED = 40.0
+    # The simulator always demands Basic auth: the client sends its credentials, as `make run` sets up.
+    settings.STELLANTIS_USER, _, settings.STELLANTIS_PASSWORD = django_settings.SIMULATOR_CREDENTIALS.partition(":")
     return live_server
 
 
@@ -131,6 +133,9 @@ def q2_cluster(stack):
         "PORTAL_PUBLIC_URL": stack.url,
         "STELLANTIS_API_BASE": f"{stack.url}/{django_settings.SIMULATOR_PATH}",
         "SIMULATOR_SPEED": "40",
+        "SIMULATOR_CREDENTIALS": django_settings.SIMULATOR_CREDENTIALS,
+        "STELLANTIS_USER": django_settings.STELLANTIS_USER,
+        "STELLANTIS_PASSWORD": django_settings.STELLANTIS_PASSWORD,
         "Q2_WORKERS": "2",
         "Q2_GUARD_CYCLE": "0.1",
         "DJANGO_SETTINGS_MODULE": "fleetportal.settings",

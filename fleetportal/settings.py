@@ -3,6 +3,8 @@
 Production (a real Stellantis API base) fails loudly at start-up when what it needs is missing.
 """
 
+import hashlib
+import hmac
 import math
 import os
 import re
@@ -104,12 +106,12 @@ def env_url(
 PORT = env_int("PORT", 8000, minimum=1, maximum=65535)
 PORTAL_PUBLIC_URL = env_url("PORTAL_PUBLIC_URL", f"http://127.0.0.1:{PORT}").rstrip("/")
 
-# The embedded simulator is the default vendor; a real API base switches it off unless asked.
+# The embedded simulator is the default vendor when DEBUG is on; a real API base switches it
+# off unless asked (SIMULATOR_ENABLED, decided below once DEBUG is known).
 SIMULATOR_PATH = "simulator/connectedcar/v3"
 STELLANTIS_API_BASE = env_url("STELLANTIS_API_BASE", f"{PORTAL_PUBLIC_URL}/{SIMULATOR_PATH}").rstrip("/")
 # Anything that is not an embedded simulator (ours or another portal's) is the real vendor.
 USING_REAL_API = not STELLANTIS_API_BASE.endswith("/" + SIMULATOR_PATH)
-SIMULATOR_ENABLED = env_bool("SIMULATOR_ENABLED", not USING_REAL_API)
 
 STELLANTIS_CLIENT_ID = env_str("STELLANTIS_CLIENT_ID", "fleetportal-demo")
 STELLANTIS_USER = env_str("STELLANTIS_USER")
@@ -131,13 +133,32 @@ STELLANTIS_PACER = {"database": "core.ratelimit.DatabasePacer", "process": "stel
 # one (the daily limit) raises RateLimited at once, without calling Stellantis.
 STELLANTIS_RATE_LIMIT_MAX_WAIT = env_float("STELLANTIS_RATE_LIMIT_MAX_WAIT", 5.0, above=0)
 
-DEBUG = env_bool("DEBUG", not USING_REAL_API)
+# Off unless asked: `make run` (bin/run) exports DEBUG=1 for the demo.
+DEBUG = env_bool("DEBUG", False)
 SECRET_KEY = env_str("SECRET_KEY")
 if not SECRET_KEY:
     if USING_REAL_API and not DEBUG:
         raise ImproperlyConfigured("SECRET_KEY must be set when talking to the real Stellantis API.")
     SECRET_KEY = "insecure-demo-key-only-for-the-embedded-simulator"
 ALLOWED_HOSTS = [h.strip() for h in env_str("ALLOWED_HOSTS", "127.0.0.1,localhost,[::1],testserver").split(",") if h.strip()]
+
+# The simulator is mounted (URLs and admin) only when asked, or by default in a DEBUG demo that
+# does not talk to the real API: a production start never exposes it by accident.
+SIMULATOR_ENABLED = env_bool("SIMULATOR_ENABLED", DEBUG and not USING_REAL_API)
+# The simulator always demands HTTP Basic credentials, "user:password". `make run` generates
+# them once (.simulator-credentials); unset, they are derived from SECRET_KEY, so every process
+# of one deployment agrees without configuration (with the demo SECRET_KEY that is a demo lock:
+# anyone who reads this file can compute them).
+SIMULATOR_CREDENTIALS = env_str("SIMULATOR_CREDENTIALS").strip() or "simulator:" + hmac.new(
+    SECRET_KEY.encode(), b"fleetportal simulator credentials", hashlib.sha256
+).hexdigest()[:32]
+_sim_user, _, _sim_password = SIMULATOR_CREDENTIALS.partition(":")
+if not _sim_user or not _sim_password:
+    raise ImproperlyConfigured("SIMULATOR_CREDENTIALS must be user:password, both non-empty.")
+if not USING_REAL_API:
+    # The portal's client talks to a simulator: unless told otherwise, with our simulator's credentials.
+    STELLANTIS_USER = STELLANTIS_USER or _sim_user
+    STELLANTIS_PASSWORD = STELLANTIS_PASSWORD or _sim_password
 
 if USING_REAL_API:
     # Mutual TLS both ways: our certificate and key, the vendor's CA, and Basic auth.
@@ -155,6 +176,52 @@ if USING_REAL_API:
             "PORTAL_PUBLIC_URL must be set to this portal's public https address when talking to the real Stellantis API "
             f"(Stellantis posts its notifications there), got {PORTAL_PUBLIC_URL!r}."
         )
+
+# Security: production-safe defaults with DEBUG off (HTTPS only, HSTS, secure cookies), demo-
+# friendly ones with DEBUG on (`make run` serves plain http on 127.0.0.1); each one can be set.
+_PRODUCTION = not DEBUG
+
+
+def env_choice(name: str, default: str, choices: tuple[str, ...]) -> str:
+    value = _env_value(name)
+    if value is None:
+        return default
+    for choice in choices:
+        if value.lower() == choice.lower():
+            return choice
+    raise ImproperlyConfigured(f"{name} must be one of {', '.join(choices)}, got {value!r}")
+
+
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", _PRODUCTION)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # a load balancer's plain-http health check
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31_536_000 if _PRODUCTION else 0, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", _PRODUCTION)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", _PRODUCTION)
+# Behind a proxy that terminates TLS: the header it sets to "https" (e.g. X-Forwarded-Proto).
+# Unset by default: trusting a header no proxy overwrites would let any client claim https.
+_proxy_header = _env_value("SECURE_PROXY_SSL_HEADER")
+if _proxy_header is not None and not re.fullmatch(r"[A-Za-z0-9-]+", _proxy_header):
+    raise ImproperlyConfigured(f"SECURE_PROXY_SSL_HEADER must be a header name such as X-Forwarded-Proto, got {_proxy_header!r}")
+SECURE_PROXY_SSL_HEADER = ("HTTP_" + _proxy_header.upper().replace("-", "_"), "https") if _proxy_header else None
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", _PRODUCTION)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", _PRODUCTION)
+SESSION_COOKIE_HTTPONLY = env_bool("SESSION_COOKIE_HTTPONLY", True)
+X_FRAME_OPTIONS = env_choice("X_FRAME_OPTIONS", "DENY", ("DENY", "SAMEORIGIN"))
+SECURE_CONTENT_TYPE_NOSNIFF = env_bool("SECURE_CONTENT_TYPE_NOSNIFF", True)
+SECURE_REFERRER_POLICY = env_choice(
+    "SECURE_REFERRER_POLICY",
+    "same-origin",
+    (
+        "no-referrer",
+        "no-referrer-when-downgrade",
+        "origin",
+        "origin-when-cross-origin",
+        "same-origin",
+        "strict-origin",
+        "strict-origin-when-cross-origin",
+        "unsafe-url",
+    ),
+)
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -299,7 +366,6 @@ WEBHOOK_MAX_BODY_BYTES = env_int("WEBHOOK_MAX_BODY_BYTES", 1_000_000, minimum=1)
 # Simulator
 # Multiplies the simulated vehicles' pace: 1 is real-world-ish, tests run at 50.
 SIMULATOR_SPEED = env_float("SIMULATOR_SPEED", 1.0, above=0)
-SIMULATOR_CREDENTIALS = env_str("SIMULATOR_CREDENTIALS")  # "user:password" turns Basic auth on
 SIMULATOR_SEED = env_int("SIMULATOR_SEED", 42)
 SIMULATOR_WEBHOOK_TIMEOUT = env_float("SIMULATOR_WEBHOOK_TIMEOUT", 5.0, above=0)
 # Rate limits of the simulated API per client_id, counted in the database so every worker

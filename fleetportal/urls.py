@@ -27,5 +27,6 @@ urlpatterns = [
 
 handler500 = api.server_error
 
+# The simulator exists only when asked (SIMULATOR_ENABLED, on by default only in a DEBUG demo).
 if settings.SIMULATOR_ENABLED:
     urlpatterns.append(path(f"{settings.SIMULATOR_PATH}/", include("simulator.urls")))

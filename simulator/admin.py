@@ -1,5 +1,6 @@
 """Admin for the simulator's world, so a demo can put a vehicle to sleep, offline, open a door, spend its wake-ups…"""
 
+from django.conf import settings
 from django.contrib import admin, messages
 from django.utils import timezone
 
@@ -206,3 +207,10 @@ class SimPumpLeaseAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False
+
+
+# Mounted only when the simulator is (settings.SIMULATOR_ENABLED): a production start shows
+# no simulator section, nor its demo controls, in the admin.
+if not settings.SIMULATOR_ENABLED:
+    for _model in (SimFleet, SimVehicle, SimCallback, SimRemoteAction, SimNotification, SimPumpLease):
+        admin.site.unregister(_model)

@@ -54,16 +54,16 @@ def _authenticate(request) -> None:
     # The vendor wants client_id on every call; any value is good enough for a simulator.
     if not request.GET.get("client_id"):
         raise _Unauthorized("client_id query parameter is missing.")
+    # Basic auth always: settings derive credentials when none are configured. An empty
+    # setting (only a test can make one) matches nothing rather than opening the door.
     expected = settings.SIMULATOR_CREDENTIALS
-    if not expected:
-        return
     header = request.META.get("HTTP_AUTHORIZATION", "")
     scheme, _, encoded = header.partition(" ")
     try:
         given = base64.b64decode(encoded.strip(), validate=True).decode() if scheme.lower() == "basic" else ""
     except (binascii.Error, UnicodeDecodeError):
         given = ""
-    if not hmac.compare_digest(given.encode(), expected.encode()):
+    if not expected or not hmac.compare_digest(given.encode(), expected.encode()):
         raise _Unauthorized("HTTP Basic credentials are missing or wrong.")
 
 

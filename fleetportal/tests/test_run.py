@@ -8,12 +8,15 @@ in their environment, which every descendant inherits, and by the port and tmp p
 command lines.
 """
 
+import base64
 import os
+import re
 import signal
 import socket
 import subprocess
 import threading
 import time
+import urllib.error
 import urllib.request
 import uuid
 from pathlib import Path
@@ -174,6 +177,31 @@ def test_term_to_the_process_group_leaves_nothing_behind(run):
 
     assert not left, f"still running {elapsed:.1f} s after TERM: {left}\n{run.describe()}"
     assert not run.healthy()
+
+
+def test_the_banner_gives_the_simulators_credentials_and_the_simulator_demands_them(run):
+    run.wait_until_running()
+    banner = "".join(run.output)
+    match = re.search(r"HTTP Basic (\S+) / (\S+)", banner)
+    assert match, banner
+    user, password = match.groups()
+    if not os.environ.get("SIMULATOR_CREDENTIALS"):  # generated, and kept for the next run
+        assert (ROOT / ".simulator-credentials").read_text().strip() == f"{user}:{password}"
+    url = f"http://127.0.0.1:{run.port}/simulator/connectedcar/v3/fleets?client_id=x"
+
+    def status(auth: str | None) -> int:
+        request = urllib.request.Request(url)
+        if auth:
+            request.add_header("Authorization", "Basic " + base64.b64encode(auth.encode()).decode())
+        try:
+            with urllib.request.urlopen(request, timeout=5) as response:
+                return response.status
+        except urllib.error.HTTPError as e:
+            return e.code
+
+    assert status(None) == 401
+    assert status(f"{user}:{password}x") == 401
+    assert status(f"{user}:{password}") == 200
 
 
 def test_ctrl_c_returns_within_5_seconds(run):

@@ -46,6 +46,13 @@ def start_up(tmp_path, code="", **variables):
         ("PORTAL_PUBLIC_URL", "not-a-url"),
         ("STELLANTIS_API_BASE", "ftp://x"),
         ("Q2_BROKER", "redis:/nohost"),
+        ("SIMULATOR_CREDENTIALS", "no-colon"),
+        ("SIMULATOR_CREDENTIALS", ":no-user"),
+        ("SECURE_SSL_REDIRECT", "maybe"),
+        ("SECURE_HSTS_SECONDS", "-1"),
+        ("SECURE_PROXY_SSL_HEADER", "X-Forwarded-Proto: https"),
+        ("X_FRAME_OPTIONS", "ALLOWALL"),
+        ("SECURE_REFERRER_POLICY", "everywhere"),
     ],
 )
 def test_a_bad_value_stops_start_up_naming_the_variable(tmp_path, name, value):
@@ -82,14 +89,14 @@ def test_good_values_start_up(tmp_path):
 
 
 def test_defaults_start_up(tmp_path):
-    """Nothing set but a database: the embedded demo, as before."""
+    """Nothing set but a database: production defaults (DEBUG off, no simulator); `make run` sets DEBUG=1."""
     result = start_up(
         tmp_path,
         "from django.conf import settings as s; "
-        "print(s.DEBUG, s.PORT, s.PORTAL_PUBLIC_URL, s.USING_REAL_API, s.Q2_BROKER, s.Q_CLUSTER['orm'], s.Q_CLUSTER['workers'])",
+        "print(s.DEBUG, s.SIMULATOR_ENABLED, s.PORT, s.PORTAL_PUBLIC_URL, s.USING_REAL_API, s.Q2_BROKER, s.Q_CLUSTER['orm'], s.Q_CLUSTER['workers'])",
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == ["True", "8000", "http://127.0.0.1:8000", "False", "orm", "default", "4"]
+    assert result.stdout.split() == ["False", "False", "8000", "http://127.0.0.1:8000", "False", "orm", "default", "4"]
 
 
 # --- the helpers, in-process ------------------------------------------------------------------

@@ -28,7 +28,7 @@ def proxy(stack):
 
 
 def proxied_client(proxy, settings, read_timeout=5.0):
-    return FleetClient(ClientConfig(base_url=f"{proxy.url}/{settings.SIMULATOR_PATH}", client_id="t", timeout=(2.0, read_timeout)))
+    return FleetClient(ClientConfig(base_url=f"{proxy.url}/{settings.SIMULATOR_PATH}", client_id="t", timeout=(2.0, read_timeout), user=settings.STELLANTIS_USER, password=settings.STELLANTIS_PASSWORD))
 
 
 def vendor_copies(action):
@@ -211,7 +211,7 @@ def test_it_gives_up_after_the_last_backoff_with_the_reason(action, settings):
 
 
 def paced_client(proxy, settings, pacer, max_wait=3.0):
-    config = ClientConfig(base_url=f"{proxy.url}/{settings.SIMULATOR_PATH}", client_id="t", timeout=(2.0, 5.0), rate_limit_max_wait=max_wait)
+    config = ClientConfig(base_url=f"{proxy.url}/{settings.SIMULATOR_PATH}", client_id="t", timeout=(2.0, 5.0), rate_limit_max_wait=max_wait, user=settings.STELLANTIS_USER, password=settings.STELLANTIS_PASSWORD)
     return FleetClient(config, pacer=pacer)
 
 

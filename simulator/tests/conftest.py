@@ -87,9 +87,8 @@ def receiver():
 
 @pytest.fixture(autouse=True)
 def fast_simulator(settings):
-    """Vehicles 1000 times faster than life, no Basic auth unless a test asks for it."""
+    """Vehicles 1000 times faster than life."""
     settings.SIMULATOR_SPEED = 1000.0
-    settings.SIMULATOR_CREDENTIALS = ""
     settings.SIMULATOR_WEBHOOK_TIMEOUT = 2.0
     return settings
 
@@ -110,7 +109,8 @@ class Api:
         """The portal's own Stellantis client, pointed at the simulator."""
         session = requests.Session()
         self.sessions.append(session)
-        return FleetClient(ClientConfig(base_url=self.base, client_id="portal"), session=session)
+        user, _, password = settings.SIMULATOR_CREDENTIALS.partition(":")
+        return FleetClient(ClientConfig(base_url=self.base, client_id="portal", user=user, password=password), session=session)
 
     def close(self) -> None:
         for session in self.sessions:
@@ -123,6 +123,8 @@ class Api:
         query = dict(params or {})
         if client_id is not None:
             query["client_id"] = client_id
+        # The simulator's credentials unless the test gives others (auth=() for none).
+        kwargs.setdefault("auth", tuple(settings.SIMULATOR_CREDENTIALS.partition(":")[::2]))
         with requests.Session() as session:
             return session.request(method, self.url(path), params=query, timeout=10, **kwargs)
 

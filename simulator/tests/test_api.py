@@ -8,6 +8,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
+from django.conf import settings
 from django.db import connection
 
 from simulator import seeding
@@ -15,6 +16,12 @@ from simulator.models import SimCallback, SimRemoteAction
 from stellantis import spec
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.urls("simulator.tests.urls")]
+
+
+def _AUTH() -> tuple[str, str]:  # noqa: N802 - reads like the constant it stands for
+    """The simulator's credentials, for a request made without the Api helper."""
+    user, _, password = settings.SIMULATOR_CREDENTIALS.partition(":")
+    return user, password
 
 
 def assert_schema(schema: str, body):
@@ -142,8 +149,8 @@ def test_pages_carry_totals_and_links(api, reference_dir):
     assert (first["total"], first["totalPage"], first["currentPage"]) == (130, 3, 1)
     assert "pageToken=" in first["_links"]["next"]["href"]
     assert "prev" not in first["_links"]
-    second = requests.get(first["_links"]["next"]["href"], timeout=10).json()
-    third = requests.get(second["_links"]["next"]["href"], timeout=10).json()
+    second = requests.get(first["_links"]["next"]["href"], timeout=10, auth=_AUTH()).json()
+    third = requests.get(second["_links"]["next"]["href"], timeout=10, auth=_AUTH()).json()
     assert (second["currentPage"], third["currentPage"]) == (2, 3)
     assert len(third["_embedded"]["vehicles"]) == 10
     assert "next" not in third["_links"]
@@ -175,7 +182,7 @@ def test_both_paging_modes_walk_the_whole_collection_through_next_links(api, set
 
     bodies = [api.get(f"fleets/{big.id}/vehicles", params={"pageSize": 60}).json()]
     while "next" in bodies[-1]["_links"]:
-        bodies.append(requests.get(bodies[-1]["_links"]["next"]["href"], timeout=10).json())
+        bodies.append(requests.get(bodies[-1]["_links"]["next"]["href"], timeout=10, auth=_AUTH()).json())
 
     for body in bodies:
         assert_schema("Vehicles", body)
@@ -198,7 +205,7 @@ def test_index_paging_keeps_a_range_the_client_bounded(api, settings):
     big = seeding.seed_world(fleet_name="Big fleet", vehicle_count=30, seed=3)
 
     first = api.get(f"fleets/{big.id}/vehicles", params={"pageSize": 10, "indexRange": "5-24"}).json()
-    second = requests.get(first["_links"]["next"]["href"], timeout=10).json()
+    second = requests.get(first["_links"]["next"]["href"], timeout=10, auth=_AUTH()).json()
 
     assert "indexRange=15-24" in first["_links"]["next"]["href"]
     assert len(first["_embedded"]["vehicles"]) == len(second["_embedded"]["vehicles"]) == 10
@@ -266,16 +273,31 @@ def test_missing_client_id_is_a_401(api, fleet, reference_dir):
 def test_credentials_are_enforced_when_configured(api, fleet, settings):
     settings.SIMULATOR_CREDENTIALS = "sim-user:s3cret"
 
-    assert api.get("fleets").status_code == 401
+    assert api.get("fleets", auth=()).status_code == 401
     assert api.get("fleets", auth=("sim-user", "wrong")).status_code == 401
     assert api.get("fleets", auth=("sim-user", "s3cret")).status_code == 200
     garbage = {"Authorization": "Basic " + base64.b64encode(b"\xff\xfe").decode()}
-    assert api.get("fleets", headers=garbage).status_code == 401
+    assert api.get("fleets", headers=garbage, auth=()).status_code == 401
 
 
-def test_no_credentials_are_needed_when_none_are_configured(api, fleet):
-    assert api.get("fleets", auth=("anyone", "anything")).status_code == 200
-    assert api.get("fleets").status_code == 200
+def test_the_simulator_is_always_locked(api, fleet, settings):
+    """Nothing configured: credentials derived from SECRET_KEY, demanded over real HTTP."""
+    user, _, password = settings.SIMULATOR_CREDENTIALS.partition(":")
+    assert user and password
+
+    response = api.get("fleets", auth=())
+    assert response.status_code == 401
+    assert response.headers["WWW-Authenticate"].startswith("Basic ")
+    assert api.get("fleets", auth=(user, "wrong")).status_code == 401
+    assert api.get("fleets", auth=("anyone", password)).status_code == 401
+    assert api.get("fleets", auth=(user, password)).status_code == 200
+
+
+def test_an_empty_credentials_setting_opens_nothing(api, fleet, settings):
+    settings.SIMULATOR_CREDENTIALS = ""
+
+    assert api.get("fleets", auth=()).status_code == 401
+    assert api.get("fleets", auth=("", "")).status_code == 401
 
 
 @pytest.mark.parametrize(

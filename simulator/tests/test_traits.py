@@ -1,5 +1,6 @@
 """Vehicle traits end to end: booked at POST, applied when the Done event is raised, visible in /status."""
 
+import base64
 import datetime as dt
 
 import pytest
@@ -56,7 +57,8 @@ def outcome(action) -> tuple[str, str]:
 @pytest.fixture
 def get(client):
     def get(path, **params):
-        return client.get(f"/{settings.SIMULATOR_PATH}/{path}", {"client_id": "test", **params})
+        credentials = base64.b64encode(settings.SIMULATOR_CREDENTIALS.encode()).decode()
+        return client.get(f"/{settings.SIMULATOR_PATH}/{path}", {"client_id": "test", **params}, HTTP_AUTHORIZATION=f"Basic {credentials}")
 
     return get
 

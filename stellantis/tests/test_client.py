@@ -10,6 +10,8 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def client_for(stack, settings, **kw):
+    # The simulator always demands Basic auth; the stack fixture gives the client its credentials.
+    kw = {"user": settings.STELLANTIS_USER, "password": settings.STELLANTIS_PASSWORD, **kw}
     return FleetClient(ClientConfig(base_url=f"{stack.url}/{settings.SIMULATOR_PATH}", client_id="fleetportal-test", **kw))
 
 

@@ -137,7 +137,7 @@ def recording_client(stack, settings) -> tuple[FleetClient, list[str]]:
     seen: list[str] = []
     session = requests.Session()
     session.hooks["response"].append(lambda response, *a, **kw: seen.append(response.url))
-    client = FleetClient(ClientConfig(base_url=f"{stack.url}/{settings.SIMULATOR_PATH}", client_id="paging-test"), session=session)
+    client = FleetClient(ClientConfig(base_url=f"{stack.url}/{settings.SIMULATOR_PATH}", client_id="paging-test", user=settings.STELLANTIS_USER, password=settings.STELLANTIS_PASSWORD), session=session)
     return client, seen
 
 

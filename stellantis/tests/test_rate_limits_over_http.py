@@ -26,7 +26,7 @@ class Counted:
         self.statuses: list[int] = []
         session = requests.Session()
         session.hooks["response"].append(lambda response, *a, **kw: self.statuses.append(response.status_code))
-        config = ClientConfig(base_url=f"{stack.url}/{settings.SIMULATOR_PATH}", client_id=client_id, rate_limit_max_wait=3.0)
+        config = ClientConfig(base_url=f"{stack.url}/{settings.SIMULATOR_PATH}", client_id=client_id, rate_limit_max_wait=3.0, user=settings.STELLANTIS_USER, password=settings.STELLANTIS_PASSWORD)
         self.client = FleetClient(config, session=session, pacer=pacer)
 
 

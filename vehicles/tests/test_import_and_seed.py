@@ -6,6 +6,7 @@ import uuid
 
 import pytest
 import requests
+from django.conf import settings
 from django.core.management import call_command
 from rest_framework.authtoken.models import Token
 
@@ -82,7 +83,9 @@ def test_seed_demo_prints_one_json_object_and_is_idempotent(stack, capsys):
     call_command("seed_demo", "--json")
     second = json.loads(capsys.readouterr().out)
 
-    assert set(first) == {"admin_username", "admin_password", "api_token", "fleet_id", "vins"}
+    assert set(first) == {"admin_username", "admin_password", "api_token", "fleet_id", "vins", "simulator_user", "simulator_password"}
+    # The simulator's Basic credentials, for the banner of `make run`.
+    assert f"{first['simulator_user']}:{first['simulator_password']}" == settings.SIMULATOR_CREDENTIALS
     assert first == second
     assert len(first["vins"]) == 50 and all(VIN.match(v) for v in first["vins"])
     assert Vehicle.objects.count() == 50

@@ -72,6 +72,9 @@ class Command(BaseCommand):
             "api_token": token.key,
             "fleet_id": fleet.external_id,
             "vins": vins,
+            # The simulator's HTTP Basic credentials (it always demands them).
+            "simulator_user": settings.SIMULATOR_CREDENTIALS.partition(":")[0],
+            "simulator_password": settings.SIMULATOR_CREDENTIALS.partition(":")[2],
         }
         if options["json"]:
             self.stdout.write(json.dumps(summary))
