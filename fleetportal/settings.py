@@ -233,6 +233,8 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "django_q",
+    "csp",
+    "axes",
     "core",
     "vehicles",
     "callbacks",
@@ -249,6 +251,9 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
+    # Last, as django-axes asks: it turns a lock-out raised during authentication into its answer.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "fleetportal.urls"
@@ -290,6 +295,12 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["TEST"] = {"NAME": env_str("SQLITE_TEST_NAME", str(BASE_DIR / f".test-db-{os.getpid()}.sqlite3"))}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# django-axes first: it refuses a locked-out username+address before any password is checked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
 ]
@@ -312,6 +323,58 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "vehicle-list"
 LOGOUT_REDIRECT_URL = "login"
 
+# Content-Security-Policy (django-csp): scripts only from our own static files (no inline
+# script, no eval), so injected markup cannot run code. Styles allow inline: the Django admin's
+# own templates use a <style> block and style attributes; a style cannot run code.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'", "'unsafe-inline'"],
+        "img-src": ["'self'", "data:"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    },
+}
+
+# Login attempts (django-axes): after AXES_FAILURE_LIMIT wrong passwords for one username from
+# one address, that pair is refused (429) for AXES_COOLOFF_MINUTES, on /login/ and the admin's
+# login alike; other users and addresses are unaffected. A successful login clears the count.
+# Attempts are rows in the database (shared by every process); `axes_reset` lifts a lock.
+AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_MINUTES = env_int("AXES_COOLOFF_MINUTES", 15, minimum=1)
+AXES_COOLOFF_TIME = AXES_COOLOFF_MINUTES / 60  # hours, as django-axes reads a number
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+
+# "shared": a cache every process sees (the API's throttle counts): Redis when CACHE_URL (or
+# REDIS_URL) is a redis:// URL, else a database table (`fleetportal_cache`, made by core's
+# migrations). "default" stays in each process's memory, as before: django-q2 writes its
+# cluster stats there every guard cycle, which a database table would turn into constant writes.
+CACHE_URL = env_url("CACHE_URL", "", schemes=("redis", "rediss")) or env_url("REDIS_URL", "", schemes=("redis", "rediss"))
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    "shared": (
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}
+        if CACHE_URL
+        else {
+            "BACKEND": "fleetportal.cache.UpsertDatabaseCache",  # Django's DatabaseCache, one statement per write
+            "LOCATION": "fleetportal_cache",
+        }
+    ),
+}
+
+# The partner API's rate per token ("120/min"; s, min, hour or day), or "off".
+API_THROTTLE_RATE = (_env_value("API_THROTTLE_RATE") or "120/min").lower()
+if API_THROTTLE_RATE == "off":
+    API_THROTTLE_RATE = None
+elif not re.fullmatch(r"[1-9][0-9]*/(s|sec|second|m|min|minute|h|hour|d|day)", API_THROTTLE_RATE):
+    raise ImproperlyConfigured(f"API_THROTTLE_RATE must look like 120/min (per s, min, hour or day) or be 'off', got {API_THROTTLE_RATE!r}")
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.TokenAuthentication",
@@ -322,6 +385,9 @@ REST_FRAMEWORK = {
     "UNAUTHENTICATED_USER": None,
     # Every API error in one shape (fleetportal/api.py).
     "EXCEPTION_HANDLER": "fleetportal.api.exception_handler",
+    # Per token (fleetportal/throttling.py), counted in the shared cache; 429 `throttled` with Retry-After.
+    "DEFAULT_THROTTLE_CLASSES": ["fleetportal.throttling.PartnerRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {"partner": API_THROTTLE_RATE},
 }
 
 # django-q2. `retry` is well above `timeout`: a task is only handed to a second worker when
