@@ -7,8 +7,6 @@ see what `manage.py` or gunicorn would, not the test run's own variables.
 """
 
 import secrets
-import subprocess
-import sys
 
 import pytest
 import requests
@@ -17,7 +15,7 @@ from django.test import Client, override_settings
 from django.urls import path
 
 import fleetportal.urls
-from fleetportal.tests.test_settings import REAL_API, start_up
+from fleetportal.tests.test_settings import REAL_API, django_process, start_up
 
 SIMULATOR_URL = f"/{django_settings.SIMULATOR_PATH}/fleets?client_id=x"
 
@@ -99,20 +97,7 @@ def test_security_settings_come_from_the_environment(tmp_path):
 
 
 def _check_deploy(tmp_path, **variables):
-    env = {
-        "PATH": "/usr/bin:/bin",
-        "DJANGO_SETTINGS_MODULE": "fleetportal.settings",
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
-        **variables,
-    }
-    return subprocess.run(
-        [sys.executable, "manage.py", "check", "--deploy"],
-        cwd=django_settings.BASE_DIR,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return django_process(tmp_path, ["manage.py", "check", "--deploy"], timeout=120, **variables)
 
 
 @pytest.mark.parametrize(

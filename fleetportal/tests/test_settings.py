@@ -15,7 +15,8 @@ from django.core.exceptions import ImproperlyConfigured
 from fleetportal.settings import env_bool, env_float, env_int, env_url
 
 
-def start_up(tmp_path, code="", **variables):
+def django_process(tmp_path, argv: list[str], *, timeout: float = 60, **variables):
+    """Run Python with `argv` in the project, with only these variables (and a temporary database)."""
     env = {
         "PATH": os.environ.get("PATH", ""),
         "DJANGO_SETTINGS_MODULE": "fleetportal.settings",
@@ -23,13 +24,12 @@ def start_up(tmp_path, code="", **variables):
         **variables,
     }
     return subprocess.run(
-        [sys.executable, "-c", f"import django; django.setup(); {code}"],
-        cwd=django_settings.BASE_DIR,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
+        [sys.executable, *argv], cwd=django_settings.BASE_DIR, env=env, capture_output=True, text=True, timeout=timeout
     )
+
+
+def start_up(tmp_path, code="", **variables):
+    return django_process(tmp_path, ["-c", f"import django; django.setup(); {code}"], **variables)
 
 
 @pytest.mark.parametrize(
