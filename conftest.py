@@ -1,6 +1,7 @@
 """Project-wide fixtures: data factories and the live stack (portal + simulator over HTTP)."""
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -198,3 +199,31 @@ def _fresh_webhook_secret_cache():
     from remotes import inbox
 
     inbox._SECRETS.clear()
+
+
+# --- a real browser: Debian's chromium driven by Playwright ---------------------------------------
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+
+
+@pytest.fixture
+def page(monkeypatch):
+    """A fresh page in Debian's chromium (headless); skips where chromium is not installed."""
+    if not os.path.exists(CHROMIUM):
+        pytest.skip("Debian's chromium is not installed (.ci/run installs it)")
+    from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API runs an event loop in this thread; the ORM calls the test makes
+    # alongside it are still plain synchronous ones.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    with sync_playwright() as p:
+        # The background-networking flags: this machine's closed network refuses those connections.
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run", "--disable-sync"],
+        )
+        page = browser.new_page()
+        page.set_default_timeout(20_000)
+        yield page
+        browser.close()

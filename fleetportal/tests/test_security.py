@@ -3,7 +3,6 @@ API's rate per token, and the demo admin's password surviving `make run`."""
 
 import json
 import os
-import shutil
 
 import pytest
 import requests
@@ -11,8 +10,6 @@ from django.contrib.auth.models import User
 from django.core.management import call_command
 from django.urls import reverse
 from rest_framework.authtoken.models import Token
-
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
 
 def _directives(header: str) -> dict[str, list[str]]:
@@ -70,28 +67,21 @@ def test_the_action_page_loads_its_script_from_static(client, operator, make_veh
 
 @pytest.mark.browser
 @pytest.mark.e2e
-@pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="Debian's chromium is not installed (.ci/run installs it)")
-def test_the_mode_switch_works_under_the_policy_and_nothing_is_blocked(demo_fleet, stack, operator, monkeypatch):
-    from playwright.sync_api import expect, sync_playwright
+def test_the_mode_switch_works_under_the_policy_and_nothing_is_blocked(demo_fleet, stack, operator, page):
+    from playwright.sync_api import expect
 
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     vin = demo_fleet.vehicles.filter(motorization__in=["Electric", "PlugInHybrid", "Hybrid"]).order_by("vin").first().vin
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox", "--disable-gpu"])
-        page = browser.new_page()
-        page.set_default_timeout(20_000)
-        messages = []
-        page.on("console", lambda m: messages.append(m.text))
-        page.goto(f"{stack.url}/login/")
-        page.fill("input[name=username]", operator.username)
-        page.fill("input[name=password]", "pw-operator-1")
-        page.click("button[type=submit]")
-        page.goto(f"{stack.url}/vehicles/{vin}/remote/charging/")
+    messages = []
+    page.on("console", lambda m: messages.append(m.text))
+    page.goto(f"{stack.url}/login/")
+    page.fill("input[name=username]", operator.username)
+    page.fill("input[name=password]", "pw-operator-1")
+    page.click("button[type=submit]")
+    page.goto(f"{stack.url}/vehicles/{vin}/remote/charging/")
 
-        expect(page.locator("#field-at")).to_be_hidden()  # the static script ran: "now" needs no time
-        page.select_option("select[name=mode]", "delayed")
-        expect(page.locator("#field-at")).to_be_visible()
-        browser.close()
+    expect(page.locator("#field-at")).to_be_hidden()  # the static script ran: "now" needs no time
+    page.select_option("select[name=mode]", "delayed")
+    expect(page.locator("#field-at")).to_be_visible()
     assert [m for m in messages if "Content Security Policy" in m] == []
 
 
@@ -276,34 +266,27 @@ def test_the_shared_database_cache_writes_in_one_statement_and_reads_back(db):
 
 @pytest.mark.browser
 @pytest.mark.e2e
-@pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="Debian's chromium is not installed (.ci/run installs it)")
-def test_the_admin_works_under_the_policy(demo_fleet, stack, monkeypatch):
+def test_the_admin_works_under_the_policy(demo_fleet, stack, page):
     """The admin's own scripts (actions, filters, the bulk-action page) run; nothing is blocked."""
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     User.objects.create_superuser("boss", password="pw-boss-12345")
     vehicle = demo_fleet.vehicles.filter(motorization__in=["Electric", "PlugInHybrid", "Hybrid"]).order_by("vin").first()
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox", "--disable-gpu"])
-        page = browser.new_page()
-        page.set_default_timeout(20_000)
-        messages = []
-        page.on("console", lambda m: messages.append(m.text))
-        page.goto(f"{stack.url}/admin/login/")
-        page.fill("input[name=username]", "boss")
-        page.fill("input[name=password]", "pw-boss-12345")
-        page.click("input[type=submit]")
-        page.goto(f"{stack.url}/admin/vehicles/vehicle/")
-        page.check(f"input[name=_selected_action][value='{vehicle.pk}']")
-        expect(page.locator(".action-counter")).to_contain_text("1 of")  # admin/js/actions.js ran
-        page.select_option("select[name=action]", "remote_charging_form")
-        page.click("button[name=index]")
-        expect(page.locator("select[name=mode]")).to_be_visible()  # the intermediate page
-        expect(page.locator("#field-at")).to_be_hidden()  # our static script ran there too
-        page.select_option("select[name=mode]", "delayed")
-        expect(page.locator("#field-at")).to_be_visible()
-        page.goto(f"{stack.url}/admin/vehicles/vehicle/{vehicle.pk}/change/")
-        expect(page.locator("input[name=_save]")).to_be_visible()
-        browser.close()
+    messages = []
+    page.on("console", lambda m: messages.append(m.text))
+    page.goto(f"{stack.url}/admin/login/")
+    page.fill("input[name=username]", "boss")
+    page.fill("input[name=password]", "pw-boss-12345")
+    page.click("input[type=submit]")
+    page.goto(f"{stack.url}/admin/vehicles/vehicle/")
+    page.check(f"input[name=_selected_action][value='{vehicle.pk}']")
+    expect(page.locator(".action-counter")).to_contain_text("1 of")  # admin/js/actions.js ran
+    page.select_option("select[name=action]", "remote_charging_form")
+    page.click("button[name=index]")
+    expect(page.locator("select[name=mode]")).to_be_visible()  # the intermediate page
+    expect(page.locator("#field-at")).to_be_hidden()  # our static script ran there too
+    page.select_option("select[name=mode]", "delayed")
+    expect(page.locator("#field-at")).to_be_visible()
+    page.goto(f"{stack.url}/admin/vehicles/vehicle/{vehicle.pk}/change/")
+    expect(page.locator("input[name=_save]")).to_be_visible()
     assert [m for m in messages if "Content Security Policy" in m] == []
