@@ -19,7 +19,7 @@ from django_q.tasks import async_task
 from callbacks.models import Callback
 from core.errors import ServiceError
 from stellantis.client import FleetClient, RemoteState
-from stellantis.errors import StellantisError, TooLate, VendorRejected
+from stellantis.errors import RateLimited, StellantisError, TooLate, VendorRejected
 from stellantis.remotes import Command, CommandInvalid, is_dangerous, parse_remote
 from stellantis.vocabulary import NOTIFICATION_HORIZON_SECONDS, EventType, RemoteType, label_of
 from stellantis.webhook import ParsedEvent
@@ -260,8 +260,8 @@ def submit_remote_action(*, action_id, client: FleetClient | None = None) -> str
 
 
 def _retry_after(exc: StellantisError) -> float | None:
-    """How long the vendor asked us to wait (a 429's Retry-After), if it said."""
-    return getattr(exc, "retry_after", None)
+    """How long the vendor asked us to wait (a rate limit's Retry-After); None for any other error."""
+    return exc.retry_after if isinstance(exc, RateLimited) else None
 
 
 def _next_delay(action: RemoteAction) -> float:
