@@ -41,12 +41,60 @@ def django_db_setup(django_db_setup, django_db_blocker):
 
 
 @pytest.fixture
-def make_fleet(db):
+def organisation(db):
+    """The organisation test fleets belong to unless a test says otherwise."""
+    from accounts.models import Organisation
+
+    return Organisation.objects.get_or_create(slug="org-a", defaults={"name": "Org A"})[0]
+
+
+@pytest.fixture
+def make_organisation(db):
+    from accounts.models import Organisation
+
+    def make(name):
+        return Organisation.objects.create(name=name, slug=name.lower().replace(" ", "-"))
+
+    return make
+
+
+@pytest.fixture
+def make_fleet(db, organisation):
     from vehicles.models import Fleet
 
     def make(**kw):
         n = Fleet.objects.count() + 1
-        return Fleet.objects.create(**{"external_id": f"fleet{n}", "name": f"Fleet {n}", **kw})
+        return Fleet.objects.create(**{"external_id": f"fleet{n}", "name": f"Fleet {n}", "organisation": organisation, **kw})
+
+    return make
+
+
+@pytest.fixture
+def make_member(db, organisation):
+    """A person with a role in an organisation (Org A unless told), maybe limited to some fleets."""
+    from django.contrib.auth.models import User
+
+    from accounts.models import Membership
+
+    def make(username, role, *, org=None, fleets=(), **user_fields):
+        user = User.objects.filter(username=username).first() or User.objects.create_user(
+            username, password=f"pw-{username}-1", **user_fields
+        )
+        membership = Membership.objects.create(user=user, organisation=org or organisation, role=role)
+        if fleets:
+            membership.fleets.set(fleets)
+        return User.objects.get(pk=user.pk)  # fresh instance: no cached access
+
+    return make
+
+
+@pytest.fixture
+def make_token(db, organisation):
+    """A partner token's key (every scope unless told), acting for `user`, of Org A unless told."""
+    from accounts.models import PartnerToken, Scope
+
+    def make(user, scopes=tuple(Scope.values), *, org=None, fleets=(), **kw):
+        return PartnerToken.issue(organisation=org or organisation, user=user, name=f"token of {user}", scopes=scopes, fleets=fleets, **kw)[1]
 
     return make
 
@@ -79,13 +127,11 @@ def make_callback(db):
 
 
 @pytest.fixture
-def operator(db):
-    """A fleet manager allowed to send every command."""
-    from django.contrib.auth.models import Permission, User
+def operator(make_member):
+    """A fleet manager of Org A allowed to send every command (the approver role)."""
+    from accounts.models import Role
 
-    user = User.objects.create_user("operator", password="pw-operator-1")
-    user.user_permissions.add(*Permission.objects.filter(codename__in=["request_remote", "request_dangerous_remote"]))
-    return User.objects.get(pk=user.pk)  # fresh instance: permission cache empty
+    return make_member("operator", Role.APPROVER)
 
 
 # --- the live stack: portal and simulator served over real HTTP ----------------------------------
@@ -103,14 +149,14 @@ def stack(live_server, settings, transactional_db):
 
 
 @pytest.fixture
-def demo_fleet(stack):
-    """A simulated fleet imported through the client, with a Running callback for every type."""
+def demo_fleet(stack, organisation):
+    """A simulated fleet of Org A imported through the client, with a Running callback for every type."""
     from callbacks.services import create_callback
     from simulator.seeding import seed_world
     from vehicles.services import import_fleet
 
     sim_fleet = seed_world(fleet_name="Test fleet", vehicle_count=6, seed=7)
-    fleet = import_fleet(fleet_id=sim_fleet.id).fleet
+    fleet = import_fleet(fleet_id=sim_fleet.id, organisation=organisation).fleet
     create_callback(fleet=fleet, label="default")
     return fleet
 

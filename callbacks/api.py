@@ -3,11 +3,12 @@
 from django.conf import settings
 from django.shortcuts import get_object_or_404
 from rest_framework import serializers, status
-from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.reverse import reverse
 from rest_framework.views import APIView
 
+from accounts import access
 from stellantis.vocabulary import AttributeType, CallbackStatus, RemoteType, RetryPolicy
 from vehicles.models import Fleet
 
@@ -73,28 +74,30 @@ class CallbackOutputSerializer(serializers.ModelSerializer):
         return getattr(obj, "_pending", None)
 
 
-def _require(request, perm: str, what: str) -> None:
-    if not request.user.has_perm(perm):
-        raise PermissionDenied(f"You may not {what} callbacks.")
+def _callback(request, pk, ability=access.CALLBACKS) -> Callback:
+    """A live callback the caller can see (else 404) and may use for `ability` (else 403)."""
+    callback = get_object_or_404(Callback.objects.visible_to(request.user).live().select_related("fleet"), pk=pk)
+    access.require(request.user, ability, callback.fleet)
+    return callback
 
 
 # Refusals of the services (ServiceError) become the API's one error shape in fleetportal.api.
 class CallbackList(APIView):
     def get(self, request):
-        qs = Callback.objects.live().select_related("fleet")
+        qs = Callback.objects.visible_to(request.user).live().select_related("fleet")
         if request.query_params.get("fleet"):
             qs = qs.filter(fleet__external_id=request.query_params["fleet"])
         return Response(CallbackOutputSerializer(qs, many=True, context={"request": request}).data)
 
     def post(self, request):
-        _require(request, "callbacks.add_callback", "create")
         data = CallbackInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         fields = dict(data.validated_data)
         fleet_id = fields.pop("fleet", None)
         if not fleet_id:
             raise ValidationError({"fleet": ["This field is required."]})
-        fleet = get_object_or_404(Fleet, external_id=fleet_id)
+        fleet = get_object_or_404(Fleet.objects.visible_to(request.user), external_id=fleet_id)
+        access.require(request.user, access.CALLBACKS, fleet)
         if not fields.get("target"):
             fields.pop("target", None)
         callback = services.create_callback(fleet=fleet, **fields)
@@ -102,17 +105,13 @@ class CallbackList(APIView):
 
 
 class CallbackDetail(APIView):
-    def _get(self, pk):
-        return get_object_or_404(Callback.objects.live().select_related("fleet"), pk=pk)
-
     def get(self, request, pk):
-        callback = self._get(pk)
+        callback = _callback(request, pk, access.READ)
         callback._pending = services.pending_action_count(callback)
         return Response(CallbackOutputSerializer(callback, context={"request": request}).data)
 
     def put(self, request, pk):
-        _require(request, "callbacks.change_callback", "change")
-        callback = self._get(pk)
+        callback = _callback(request, pk)
         data = CallbackInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         changes = {k: v for k, v in data.validated_data.items() if k != "fleet"}
@@ -122,17 +121,15 @@ class CallbackDetail(APIView):
         return Response(CallbackOutputSerializer(callback, context={"request": request}).data)
 
     def delete(self, request, pk):
-        _require(request, "callbacks.delete_callback", "delete")
-        services.delete_callback(callback=self._get(pk))
+        services.delete_callback(callback=_callback(request, pk))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class CallbackStatusView(APIView):
     def put(self, request, pk):
-        _require(request, "callbacks.change_callback", "change")
+        callback = _callback(request, pk)
         wanted = request.data.get("status") if isinstance(request.data, dict) else None
         if wanted not in (CallbackStatus.RUNNING, CallbackStatus.PAUSED):
             raise ValidationError({"status": ["must be Running or Paused"]})
-        callback = get_object_or_404(Callback.objects.live().select_related("fleet"), pk=pk)
         callback = services.set_callback_status(callback=callback, status=wanted)
         return Response(CallbackOutputSerializer(callback, context={"request": request}).data)

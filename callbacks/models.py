@@ -6,6 +6,7 @@ from django.db import models
 
 from stellantis.callbacks import Subscription
 from stellantis.vocabulary import AttributeType, CallbackStatus, RemoteType, RetryPolicy
+from vehicles.models import Fleet
 
 from . import rules
 
@@ -19,6 +20,9 @@ def new_webhook_key() -> str:
 
 
 class CallbackQuerySet(models.QuerySet):
+    def visible_to(self, user):
+        return self.filter(fleet__in=Fleet.objects.visible_to(user))
+
     def live(self):
         return self.filter(deleted_at__isnull=True)
 

@@ -1,8 +1,9 @@
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required, permission_required
+from django.contrib.auth.decorators import login_required
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
+from accounts import access
 from stellantis.vocabulary import CallbackStatus, RemoteType
 from vehicles.models import Fleet
 
@@ -28,19 +29,35 @@ def _sync_form(request, form, sync, done: str):
 
 @login_required
 def callback_list(request):
-    callbacks = list(Callback.objects.live().select_related("fleet").order_by("fleet__name", "created_at"))
+    callbacks = list(Callback.objects.visible_to(request.user).live().select_related("fleet").order_by("fleet__name", "created_at"))
     # Stellantis turns a callback Failed on its own; the status is read back every 5 minutes.
     failed = [str(cb) for cb in callbacks if cb.status == CallbackStatus.FAILED]
-    return render(request, "callbacks/callback_list.html", {"callbacks": callbacks, "fleets": Fleet.objects.all(), "failed": failed})
+    return render(request, "callbacks/callback_list.html", {"callbacks": callbacks, "fleets": _managed_fleets(request), "failed": failed})
+
+
+def _callback(request, pk, ability=access.CALLBACKS) -> Callback:
+    """A live callback the user can see (else 404) and may manage (else 403)."""
+    callback = get_object_or_404(Callback.objects.visible_to(request.user).live().select_related("fleet"), pk=pk)
+    access.require(request.user, ability, callback.fleet)
+    return callback
+
+
+def _managed_fleets(request):
+    visible = Fleet.objects.visible_to(request.user)
+    return [f for f in visible if access.access_of(request.user).may(access.CALLBACKS, f)]
 
 
 @login_required
-@permission_required("callbacks.add_callback", raise_exception=True)
 def callback_create(request):
     fleet_id = request.GET.get("fleet") or request.POST.get("fleet")
-    fleet = get_object_or_404(Fleet, external_id=fleet_id) if fleet_id else Fleet.objects.first()
-    if fleet is None:
-        messages.error(request, "Import a fleet first: a callback belongs to a fleet.")
+    fleets = _managed_fleets(request)
+    if fleet_id:
+        fleet = get_object_or_404(Fleet.objects.visible_to(request.user), external_id=fleet_id)
+        access.require(request.user, access.CALLBACKS, fleet)
+    elif fleets:
+        fleet = fleets[0]
+    else:
+        messages.error(request, "No fleet of yours takes a callback from you: a callback belongs to a fleet, and managing callbacks needs the organisation admin role.")
         return redirect("callback-list")
     remote_type = request.GET.get("remote_type")
     initial = {"target": services.default_webhook_target(), "remote_types": [remote_type] if remote_type in RemoteType.values else RemoteType.values}
@@ -49,13 +66,12 @@ def callback_create(request):
         saved = _sync_form(request, form, lambda: services.create_callback(fleet=fleet, **form.cleaned_data), "created at Stellantis")
         if saved:
             return saved
-    return render(request, "callbacks/callback_form.html", {"form": form, "fleet": fleet, "fleets": Fleet.objects.all(), "callback": None})
+    return render(request, "callbacks/callback_form.html", {"form": form, "fleet": fleet, "fleets": fleets, "callback": None})
 
 
 @login_required
-@permission_required("callbacks.change_callback", raise_exception=True)
 def callback_edit(request, pk):
-    callback = get_object_or_404(Callback.objects.live().select_related("fleet"), pk=pk)
+    callback = _callback(request, pk)
     form = CallbackForm(request.POST or None, initial=CallbackForm.initial_from(callback))
     if request.method == "POST" and form.is_valid():
         saved = _sync_form(request, form, lambda: services.update_callback(callback=callback, changes=form.cleaned_data), "updated at Stellantis")
@@ -76,17 +92,15 @@ def _run(request, what, call):
 
 @login_required
 @require_POST
-@permission_required("callbacks.change_callback", raise_exception=True)
 def callback_status(request, pk):
-    callback = get_object_or_404(Callback.objects.live().select_related("fleet"), pk=pk)
+    callback = _callback(request, pk)
     new = CallbackStatus.PAUSED if request.POST.get("status") == CallbackStatus.PAUSED else CallbackStatus.RUNNING
     return _run(request, f"{callback}: {new}.", lambda: services.set_callback_status(callback=callback, status=new))
 
 
 @login_required
-@permission_required("callbacks.delete_callback", raise_exception=True)
 def callback_delete(request, pk):
-    callback = get_object_or_404(Callback.objects.live().select_related("fleet"), pk=pk)
+    callback = _callback(request, pk)
     if request.method != "POST":
         return render(request, "callbacks/callback_delete.html", {"callback": callback, "pending": services.pending_action_count(callback)})
     return _run(request, f"{callback} deleted at Stellantis.", lambda: services.delete_callback(callback=callback))
@@ -94,15 +108,14 @@ def callback_delete(request, pk):
 
 @login_required
 @require_POST
-@permission_required("callbacks.change_callback", raise_exception=True)
 def callback_rotate(request, pk):
-    callback = get_object_or_404(Callback.objects.live().select_related("fleet"), pk=pk)
+    callback = _callback(request, pk)
     return _run(request, f"{callback}: new webhook secret accepted by Stellantis; the old one stays valid 3 days.", lambda: services.rotate_secret(callback=callback))
 
 
 @login_required
 def callback_check(request, pk):
-    callback = get_object_or_404(Callback.objects.live().select_related("fleet"), pk=pk)
+    callback = _callback(request, pk, access.READ)
     try:
         differences = services.compare_with_vendor(callback=callback)
         error = ""
@@ -113,9 +126,9 @@ def callback_check(request, pk):
 
 @login_required
 @require_POST
-@permission_required("callbacks.add_callback", raise_exception=True)
 def callback_import(request):
-    fleet = get_object_or_404(Fleet, external_id=request.POST.get("fleet"))
+    fleet = get_object_or_404(Fleet.objects.visible_to(request.user), external_id=request.POST.get("fleet"))
+    access.require(request.user, access.CALLBACKS, fleet)
     try:
         result = services.import_callbacks(fleet=fleet)
     except services.CallbackSyncError as exc:

@@ -1,7 +1,7 @@
 """The partner API's rate limit: one budget per API token, counted in the shared cache.
 
-A request authenticated by a token is counted under that token (its key hashed: the cache
-never holds a usable token); one authenticated by a session (a person using the API from the
+A request authenticated by a partner token is counted under that token (its id: the cache
+never holds a usable key); one authenticated by a session (a person using the API from the
 portal) under the user. Anonymous requests never get here: they are refused (401) first.
 Past the rate DRF raises `Throttled`, which `fleetportal.api.exception_handler` answers as a
 429 problem document with code "throttled", keeping DRF's `Retry-After` header.
@@ -9,8 +9,6 @@ The webhook sets `throttle_classes = []`: Stellantis must never be slowed down b
 """
 
 from __future__ import annotations
-
-import hashlib
 
 from django.core.cache import caches
 from rest_framework.settings import api_settings
@@ -29,9 +27,9 @@ class PartnerRateThrottle(SimpleRateThrottle):
         return api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
 
     def get_cache_key(self, request, view):
-        token_key = getattr(request.auth, "key", None)
-        if token_key:
-            ident = "token-" + hashlib.sha256(token_key.encode()).hexdigest()[:32]
+        token = getattr(request.user, "token", None)  # accounts.access.TokenUser
+        if token is not None:
+            ident = f"token-{token.pk}"
         elif request.user is not None and request.user.is_authenticated:
             ident = f"user-{request.user.pk}"
         else:

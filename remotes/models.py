@@ -4,6 +4,7 @@ from django.conf import settings
 from django.db import models
 
 from stellantis.vocabulary import FAILURE_ADVICE, EventType, FailureCause, PendingStatus, RemoteType, label_of
+from vehicles.models import Fleet
 
 
 class ActionStatus(models.TextChoices):
@@ -45,9 +46,7 @@ class Source(models.TextChoices):
 
 class RemoteActionQuerySet(models.QuerySet):
     def visible_to(self, user):
-        if user is None or not user.is_authenticated:
-            return self.none()
-        return self
+        return self.filter(vehicle__fleet__in=Fleet.objects.visible_to(user))
 
     def open(self):
         return self.exclude(status__in=FINAL_STATUSES)
@@ -74,6 +73,10 @@ class RemoteAction(models.Model):
     remote_action_id = models.CharField(max_length=64, null=True, blank=True, help_text="The action's id at Stellantis.")
 
     requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    requested_by_token = models.ForeignKey(
+        "accounts.PartnerToken", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        help_text="The partner token that sent it, when it came through the API with one.",
+    )
     source = models.CharField(max_length=8, choices=Source.choices)
     reason = models.CharField(max_length=500, blank=True)
 
@@ -142,6 +145,12 @@ class RemoteAction(models.Model):
         return FAILURE_ADVICE.get(self.failure_cause, "")
 
 
+class WebhookDeliveryQuerySet(models.QuerySet):
+    def visible_to(self, user):
+        # A delivery no callback claimed (refused secret, unparseable) is nobody's: superusers only.
+        return self.filter(callback__fleet__in=Fleet.objects.visible_to(user))
+
+
 class WebhookDelivery(models.Model):
     """A notification exactly as it reached our webhook, stored before it is interpreted."""
 
@@ -164,6 +173,8 @@ class WebhookDelivery(models.Model):
         default=list, blank=True, help_text="Events of this delivery we could not read: [{index, error, event}]; the good ones were applied."
     )
 
+    objects = WebhookDeliveryQuerySet.as_manager()
+
     class Meta:
         # Born in the callbacks app; the inbox moved here with the events it applies, the
         # table stayed where it was (a state-only migration, no data moved).
@@ -173,6 +184,12 @@ class WebhookDelivery(models.Model):
 
     def __str__(self):
         return f"Delivery {self.pk} · {self.get_outcome_display()}"
+
+
+class RemoteEventQuerySet(models.QuerySet):
+    def visible_to(self, user):
+        # An event not matched to an action yet is nobody's: superusers only.
+        return self.filter(action__vehicle__fleet__in=Fleet.objects.visible_to(user))
 
 
 class RemoteEvent(models.Model):
@@ -197,6 +214,8 @@ class RemoteEvent(models.Model):
         "WebhookDelivery", null=True, blank=True, on_delete=models.SET_NULL, related_name="events", db_constraint=False
     )
 
+    objects = RemoteEventQuerySet.as_manager()
+
     class Meta:
         ordering = ["event_date", "pk"]
         constraints = [
@@ -210,6 +229,11 @@ class RemoteEvent(models.Model):
         return f"{self.event_type} {self.status} @ {self.event_date:%H:%M:%S}"
 
 
+class ActionStepQuerySet(models.QuerySet):
+    def visible_to(self, user):
+        return self.filter(action__vehicle__fleet__in=Fleet.objects.visible_to(user))
+
+
 class ActionStep(models.Model):
     """The portal's own steps in an action's life (queued, submitted, …), for the timeline."""
 
@@ -217,6 +241,8 @@ class ActionStep(models.Model):
     status = models.CharField(max_length=16, choices=ActionStatus.choices)
     at = models.DateTimeField()
     detail = models.CharField(max_length=500, blank=True)
+
+    objects = ActionStepQuerySet.as_manager()
 
     class Meta:
         ordering = ["at", "pk"]

@@ -16,6 +16,7 @@ from django.utils import timezone
 from django_q.models import Schedule
 from django_q.tasks import async_task
 
+from accounts import access
 from callbacks.models import Callback
 from core.errors import ServiceError
 from stellantis.client import FleetClient, RemoteState
@@ -77,13 +78,21 @@ def to_command(data: dict | Command) -> Command:
         raise InvalidCommand(str(exc), errors=exc.errors) from exc
 
 
-def check_permission(user, command: Command) -> None:
+def command_ability(command: Command) -> str:
+    """The ability (accounts.access) a command needs: dangerous ones need more than the rest."""
+    return access.DANGEROUS if is_dangerous(command) else access.COMMAND
+
+
+def check_permission(user, command: Command, vehicle) -> None:
+    """Refuse a command the person or token may not send to this vehicle (its role, its scopes).
+
+    The caller found the vehicle through `visible_to(user)`: one outside their fleets is a 404
+    before this is reached, so a refusal here says nothing a person could not see."""
     if user is None:  # the system itself (schedules, management commands)
         return
-    if not user.has_perm("remotes.request_remote"):
-        raise NotAllowed("You are not allowed to send remote commands.")
-    if is_dangerous(command) and not user.has_perm("remotes.request_dangerous_remote"):
-        raise NotAllowed(f"{command.remote_type.label} needs the 'send dangerous remote commands' permission.")
+    reason = access.access_of(user).why_not(command_ability(command), vehicle.fleet)
+    if reason:
+        raise NotAllowed(f"{command.remote_type.label}: {reason}")
 
 
 def check_capability(vehicle, command: Command) -> None:
@@ -95,7 +104,7 @@ def check_capability(vehicle, command: Command) -> None:
 def request_remote(*, vehicle, command: dict | Command, by=None, source: str = Source.SYSTEM, reason: str = "") -> RemoteAction:
     """Validate, authorise and queue one command; the submit task is enqueued after commit."""
     command = to_command(command)
-    check_permission(by, command)
+    check_permission(by, command, vehicle)
     check_capability(vehicle, command)
     callbacks = Callback.objects.serving(vehicle.fleet, command.remote_type)
     if not callbacks:
@@ -107,7 +116,8 @@ def request_remote(*, vehicle, command: dict | Command, by=None, source: str = S
             callback=callbacks[0],
             remote_type=command.remote_type,
             command=command.as_dict(),
-            requested_by=by if (by is not None and by.is_authenticated) else None,
+            requested_by=by if (by is not None and by.is_authenticated and by.pk is not None) else None,
+            requested_by_token=getattr(by, "token", None),
             source=source,
             reason=reason[:500],
             expires_at=now + dt.timedelta(seconds=settings.REMOTE_ACTION_TTL),

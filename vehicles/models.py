@@ -1,14 +1,27 @@
 from django.db import models
 
+from accounts.access import access_of
 from stellantis.vocabulary import Motorization
 
 
+class FleetQuerySet(models.QuerySet):
+    def visible_to(self, user):
+        """Fleets a user (or token) may see: every other model's `visible_to` builds on this."""
+        return self.filter(access_of(user).fleet_q())
+
+
 class Fleet(models.Model):
+    organisation = models.ForeignKey(
+        "accounts.Organisation", null=True, blank=True, on_delete=models.PROTECT, related_name="fleets",
+        help_text="Who owns it. A fleet of no organisation (just imported) is seen by superusers only.",
+    )
     external_id = models.CharField(max_length=64, unique=True, help_text="The fleet id at Stellantis (fid).")
     name = models.CharField(max_length=200)
     description = models.TextField(blank=True)
     last_synced_at = models.DateTimeField(null=True, blank=True, help_text="When the vehicles were last imported.")
     created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = FleetQuerySet.as_manager()
 
     class Meta:
         ordering = ["name"]
@@ -19,10 +32,7 @@ class Fleet(models.Model):
 
 class VehicleQuerySet(models.QuerySet):
     def visible_to(self, user):
-        """Vehicles a user may see. Everyone sees every fleet until organisations arrive."""
-        if user is None or not user.is_authenticated:
-            return self.none()
-        return self
+        return self.filter(fleet__in=Fleet.objects.visible_to(user))
 
 
 class Vehicle(models.Model):
@@ -47,6 +57,11 @@ class Vehicle(models.Model):
         return self.vin
 
 
+class VehicleStatusQuerySet(models.QuerySet):
+    def visible_to(self, user):
+        return self.filter(vehicle__fleet__in=Fleet.objects.visible_to(user))
+
+
 class VehicleStatus(models.Model):
     """The latest status Stellantis reported for a vehicle (read after a State refresh)."""
 
@@ -67,6 +82,8 @@ class VehicleStatus(models.Model):
     ignition = models.CharField(max_length=16, blank=True)
     moving = models.BooleanField(null=True, blank=True)
     raw = models.JSONField(default=dict, help_text="The Status body as received.")
+
+    objects = VehicleStatusQuerySet.as_manager()
 
     class Meta:
         verbose_name_plural = "vehicle statuses"

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from django.db import transaction
 from django.utils import timezone
 
+from core.errors import ServiceError
 from stellantis.client import FleetClient
 from stellantis.errors import RateLimited, StellantisError
 from stellantis.status import parse_status
@@ -24,8 +25,20 @@ class ImportResult:
     updated: int
 
 
-def import_fleet(*, fleet_id: str, client: FleetClient | None = None) -> ImportResult:
-    """Pull the fleet and every page of its vehicles; create new ones, refresh known ones."""
+class FleetOwnedElsewhere(ServiceError):
+    status, code = 409, "fleet_owned_elsewhere"
+
+
+def import_fleet(*, fleet_id: str, organisation=None, client: FleetClient | None = None) -> ImportResult:
+    """Pull the fleet and every page of its vehicles; create new ones, refresh known ones.
+
+    A new fleet goes to `organisation` (none: superusers only, until one is given in the
+    admin); a known fleet stays with its own, and is never moved to another by an import.
+    """
+    if organisation is not None:
+        owner = Fleet.objects.filter(external_id=fleet_id).values_list("organisation_id", flat=True).first()
+        if owner is not None and owner != organisation.pk:
+            raise FleetOwnedElsewhere(f"Fleet {fleet_id} belongs to another organisation.")
     client = client or FleetClient.from_settings()
     info = client.fleet(fleet_id)
     remote_vehicles = [rv for rv in client.vehicles(fleet_id) if rv.vin]  # all pages, before we write anything
@@ -50,7 +63,11 @@ def import_fleet(*, fleet_id: str, client: FleetClient | None = None) -> ImportR
         fleet, _ = Fleet.objects.update_or_create(
             external_id=fleet_id,
             defaults={"name": info.name or fleet_id, "description": info.description},
+            create_defaults={"name": info.name or fleet_id, "description": info.description, "organisation": organisation},
         )
+        if organisation is not None and fleet.organisation_id is None:
+            fleet.organisation = organisation
+            fleet.save(update_fields=["organisation"])
         known = {v.vin: v for v in Vehicle.objects.filter(vin__in=[rv.vin for rv in remote_vehicles])}
         to_create, to_update = [], []
         for rv in remote_vehicles:
@@ -74,9 +91,9 @@ def import_fleet(*, fleet_id: str, client: FleetClient | None = None) -> ImportR
     return ImportResult(fleet=fleet, created=len(to_create), updated=len(to_update))
 
 
-def import_all_fleets(*, client: FleetClient | None = None) -> list[ImportResult]:
+def import_all_fleets(*, organisation=None, client: FleetClient | None = None) -> list[ImportResult]:
     client = client or FleetClient.from_settings()
-    return [import_fleet(fleet_id=f.id, client=client) for f in client.fleets()]
+    return [import_fleet(fleet_id=f.id, organisation=organisation, client=client) for f in client.fleets()]
 
 
 def refresh_status(*, vehicle: Vehicle, client: FleetClient | None = None) -> VehicleStatus:

@@ -42,7 +42,7 @@ def vehicle_list(request):
     return render(
         request,
         "vehicles/vehicle_list.html",
-        {"page": page, "q": q, "fleets": Fleet.objects.all(), "fleet": fleet},
+        {"page": page, "q": q, "fleets": Fleet.objects.visible_to(request.user), "fleet": fleet},
     )
 
 
@@ -60,7 +60,7 @@ def vehicle_detail(request, vin):
             "actions": actions,
             "quick": quick,
             "features": features.values(),
-            "callbacks": list(vehicle.fleet.callbacks.live()),
+            "callbacks": list(vehicle.fleet.callbacks.visible_to(request.user).live()),
             "snapshot": getattr(vehicle, "status_snapshot", None),
         },
     )

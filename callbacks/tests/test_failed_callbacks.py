@@ -23,11 +23,11 @@ HORN = {"horn": {"state": "Activated"}}
 
 
 @pytest.fixture
-def fleet(stack):
+def fleet(stack, organisation):
     from simulator.seeding import seed_world
     from vehicles.services import import_fleet
 
-    return import_fleet(fleet_id=seed_world(fleet_name="Failing", vehicle_count=2, seed=13).id).fleet
+    return import_fleet(fleet_id=seed_world(fleet_name="Failing", vehicle_count=2, seed=13).id, organisation=organisation).fleet
 
 
 @pytest.fixture

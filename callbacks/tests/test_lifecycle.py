@@ -2,7 +2,6 @@
 
 import pytest
 from django.contrib.auth.models import User
-from rest_framework.authtoken.models import Token
 
 from callbacks import services
 from callbacks.models import Callback
@@ -16,11 +15,11 @@ from stellantis.vocabulary import CallbackStatus, RemoteType
 
 
 @pytest.fixture
-def fleet(stack):
+def fleet(stack, organisation):
     from simulator.seeding import seed_world
     from vehicles.services import import_fleet
 
-    return import_fleet(fleet_id=seed_world(fleet_name="Callbacks", vehicle_count=2, seed=11).id).fleet
+    return import_fleet(fleet_id=seed_world(fleet_name="Callbacks", vehicle_count=2, seed=11).id, organisation=organisation).fleet
 
 
 @pytest.fixture
@@ -35,8 +34,8 @@ def web(client, boss):
 
 
 @pytest.fixture
-def partner(api, boss):
-    return api(Token.objects.create(user=boss).key)
+def partner(api, boss, make_token):
+    return api(make_token(boss))
 
 
 FORM = {

@@ -12,8 +12,8 @@ from simulator.seeding import seed_world
 from vehicles.services import import_fleet
 
 
-def test_a_batch_of_ten_reaches_our_webhook_in_one_request_and_the_rest_after_its_window(stack, operator):
-    fleet = import_fleet(fleet_id=seed_world(fleet_name="Batching", vehicle_count=6, seed=21).id).fleet
+def test_a_batch_of_ten_reaches_our_webhook_in_one_request_and_the_rest_after_its_window(stack, operator, organisation):
+    fleet = import_fleet(fleet_id=seed_world(fleet_name="Batching", vehicle_count=6, seed=21).id, organisation=organisation).fleet
     create_callback(fleet=fleet, label="batched", batch_size=10, batch_time_window=30)
     for vehicle in fleet.vehicles.order_by("vin")[:4]:
         action = services.request_remote(vehicle=vehicle, command={"horn": {"state": "Activated"}}, by=operator)

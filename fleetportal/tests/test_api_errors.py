@@ -1,10 +1,9 @@
 """Every refusal of the partner API has one shape, over real HTTP: walk each endpoint's error paths."""
 
 import pytest
-from django.contrib.auth.models import Permission, User
 from django.utils import timezone
-from rest_framework.authtoken.models import Token
 
+from accounts.models import Role, Scope
 from remotes.models import ActionStatus, RemoteAction, Source
 from stellantis.vocabulary import RemoteType
 
@@ -26,14 +25,8 @@ def assert_problem(r, status: int, code: str, *, field: str | None = None) -> di
     return body
 
 
-def _user(name: str, *codenames: str) -> User:
-    user = User.objects.create_user(name, password=f"pw-{name}-1")
-    user.user_permissions.add(*Permission.objects.filter(codename__in=codenames))
-    return user
-
-
 @pytest.fixture
-def world(stack, make_vehicle, make_callback, api):
+def world(stack, make_vehicle, make_callback, api, make_member, make_token):
     electric = make_vehicle()
     thermic = make_vehicle(fleet=electric.fleet, motorization="Thermic")
     callback = make_callback(electric.fleet, remote_types=[RemoteType.HORN, RemoteType.DOORS, RemoteType.CHARGING])
@@ -42,15 +35,16 @@ def world(stack, make_vehicle, make_callback, api):
         vehicle=electric, callback=callback, remote_type=RemoteType.HORN, command={"horn": {"state": "Activated"}},
         status=ActionStatus.SUBMITTED, source=Source.API, expires_at=timezone.now(),
     )
-    operator = _user("op", "request_remote", "add_callback", "change_callback", "delete_callback")
-    nobody = _user("nobody")
+    # An organisation admin limited to ordinary commands by its token's scopes; a viewer.
+    operator = make_member("op", Role.ADMIN)
+    nobody = make_member("nobody", Role.VIEWER)
     return {
         "vin": electric.vin,
         "thermic": thermic.vin,
         "fleet": electric.fleet.external_id,
         "callback": callback.pk,
-        "partner": api(Token.objects.create(user=operator).key),
-        "powerless": api(Token.objects.create(user=nobody).key),
+        "partner": api(make_token(operator, [Scope.READ, Scope.COMMAND, Scope.CALLBACKS])),
+        "powerless": api(make_token(nobody)),
         "anonymous": api(),
         "url": stack.url + "/api/v1",
     }

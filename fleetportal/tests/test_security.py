@@ -9,7 +9,8 @@ import requests
 from django.contrib.auth.models import User
 from django.core.management import call_command
 from django.urls import reverse
-from rest_framework.authtoken.models import Token
+
+from accounts.models import Role
 
 
 def _directives(header: str) -> dict[str, list[str]]:
@@ -147,14 +148,17 @@ def test_authenticate_without_a_request_is_refused_loudly(db):
 # --- the partner API's rate per token ------------------------------------------------------------
 
 
-def _partner(name):
-    user = User.objects.create_user(name)
-    return Token.objects.create(user=user).key
+@pytest.fixture
+def partner(make_member, make_token):
+    def make(name):
+        return make_token(make_member(name, Role.VIEWER))
+
+    return make
 
 
-def test_a_token_past_its_rate_gets_429_with_retry_after_and_another_token_does_not(stack, settings):
+def test_a_token_past_its_rate_gets_429_with_retry_after_and_another_token_does_not(stack, settings, partner):
     settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"partner": "3/min"}}
-    fast, other = _partner("fast"), _partner("other")
+    fast, other = partner("fast"), partner("other")
     url = f"{stack.url}/api/v1/callbacks/"
 
     answers = [requests.get(url, headers={"Authorization": f"Token {fast}"}, timeout=10) for _ in range(4)]
@@ -168,11 +172,11 @@ def test_a_token_past_its_rate_gets_429_with_retry_after_and_another_token_does_
     assert requests.get(url, headers={"Authorization": f"Token {other}"}, timeout=10).status_code == 200
 
 
-def test_the_count_lives_in_the_shared_cache_not_under_the_token(db, settings):
+def test_the_count_lives_in_the_shared_cache_not_under_the_token(db, settings, partner):
     from rest_framework.test import APIClient
 
     assert settings.CACHES["shared"]["BACKEND"] == "fleetportal.cache.UpsertDatabaseCache"
-    key = _partner("p")
+    key = partner("p")
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
     assert client.get("/api/v1/callbacks/").status_code == 200

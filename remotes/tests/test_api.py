@@ -1,15 +1,14 @@
 """The partner API over HTTP: token auth, 202 + a URL to follow, clear 4xx on bad input."""
 
 import pytest
-from rest_framework.authtoken.models import Token
 
 from remotes.models import RemoteAction
 from stellantis.vocabulary import RemoteType
 
 
 @pytest.fixture
-def partner(api, operator):
-    return api(Token.objects.create(user=operator).key)
+def partner(api, operator, make_token):
+    return api(make_token(operator))
 
 
 @pytest.fixture

@@ -1,15 +1,14 @@
 """The whole path over real sockets: partner API → q2 worker → simulator → webhook → timeline."""
 
 import pytest
-from rest_framework.authtoken.models import Token
 
 from fleetportal.testing import wait_for
 
 pytestmark = pytest.mark.e2e
 
 
-def test_a_horn_from_the_partner_api_reaches_success_in_the_timeline(demo_fleet, q2_cluster, api, operator):
-    partner = api(Token.objects.create(user=operator).key)
+def test_a_horn_from_the_partner_api_reaches_success_in_the_timeline(demo_fleet, q2_cluster, api, operator, make_token):
+    partner = api(make_token(operator))
     vin = demo_fleet.vehicles.order_by("vin").first().vin
 
     r = partner.post(f"{partner.base_url}/api/v1/vehicles/{vin}/remotes/", json={"horn": {"state": "Activated"}}, timeout=10)

@@ -97,7 +97,7 @@ def test_every_cause_of_the_vendor_is_covered():
 
 
 @pytest.fixture
-def vehicle(stack, settings):
+def vehicle(stack, settings, organisation):
     """One fleet of one fit vehicle (electric, plugged, awake, locked), imported with a callback for every type."""
     from callbacks.services import create_callback
     from simulator.seeding import seed_world
@@ -106,7 +106,7 @@ def vehicle(stack, settings):
     settings.SIMULATOR_SPEED = 1000.0
     sim_fleet = seed_world(fleet_name="Every cause", vehicle_count=1, seed=10)
     SimVehicle.objects.filter(fleet=sim_fleet).update(asleep=False, awake_until=None)
-    fleet = import_fleet(fleet_id=sim_fleet.id).fleet
+    fleet = import_fleet(fleet_id=sim_fleet.id, organisation=organisation).fleet
     create_callback(fleet=fleet, label="every cause")
     return fleet.vehicles.get()
 

@@ -4,7 +4,6 @@ import datetime as dt
 
 import pytest
 from django.utils import timezone
-from rest_framework.authtoken.models import Token
 
 from fleetportal.testing import drive
 from remotes import services
@@ -32,12 +31,12 @@ def vehicle(demo_fleet):
 
 
 @pytest.mark.parametrize("member", CASES)
-def test_each_feature_has_a_documented_failure_reaching_its_cause(member, vehicle, api, operator):
+def test_each_feature_has_a_documented_failure_reaching_its_cause(member, vehicle, api, operator, make_token):
     state, body, status, cause, pending = CASES[member]
     if "wake_ups_used" in state:
         state = {**state, "wake_up_month": current_month()}
     SimVehicle.objects.filter(vin=vehicle.vin).update(**state)
-    partner = api(Token.objects.create(user=operator).key)
+    partner = api(make_token(operator))
 
     r = partner.post(f"{partner.base_url}/api/v1/vehicles/{vehicle.vin}/remotes/", json=body, timeout=10)
     assert r.status_code == 202, r.text
@@ -71,23 +70,23 @@ def test_a_vehicle_in_deep_sleep_times_out_after_trying_to_wake(vehicle, operato
     assert (done.event_date - waking.event_date).total_seconds() > 1  # 120 s scaled by the simulator's speed
 
 
-def test_a_thermic_vehicle_cannot_be_asked_to_charge(vehicle, api, operator):
+def test_a_thermic_vehicle_cannot_be_asked_to_charge(vehicle, api, operator, make_token):
     vehicle.motorization = "Thermic"
     vehicle.save()
-    partner = api(Token.objects.create(user=operator).key)
+    partner = api(make_token(operator))
     r = partner.post(f"{partner.base_url}/api/v1/vehicles/{vehicle.vin}/remotes/", json={"charging": {"immediate": True}}, timeout=10)
     assert r.status_code == 409 and "electric" in r.json()["detail"]
     assert RemoteAction.objects.count() == 0
 
 
-def test_import_learns_which_vehicle_has_no_remote_service(stack, api, operator):
+def test_import_learns_which_vehicle_has_no_remote_service(stack, api, operator, organisation):
     from simulator.seeding import seed_world
     from vehicles.models import Vehicle
     from vehicles.services import import_fleet
 
     sim = seed_world(fleet_name="Subscriptions", vehicle_count=3, seed=9)
     SimVehicle.objects.filter(fleet=sim, vin=SimVehicle.objects.filter(fleet=sim).order_by("vin").last().vin).update(remote_subscribed=False)
-    import_fleet(fleet_id=sim.id)
+    import_fleet(fleet_id=sim.id, organisation=organisation)
     unsubscribed = Vehicle.objects.filter(fleet__external_id=sim.id).order_by("vin").last()
 
     from remotes.capabilities import availability

@@ -3,7 +3,6 @@
 import pytest
 from django.contrib.auth.models import User
 from django_q.models import OrmQ
-from rest_framework.authtoken.models import Token
 
 from fleetportal.testing import drive
 from remotes.models import ActionStatus, RemoteAction, Source
@@ -69,8 +68,8 @@ def test_from_an_admin_bulk_action(member, vehicle, client, boss):
 
 
 @pytest.mark.parametrize("member", FEATURES)
-def test_from_the_partner_api(member, vehicle, api, boss):
-    partner = api(Token.objects.create(user=boss).key)
+def test_from_the_partner_api(member, vehicle, api, boss, make_token):
+    partner = api(make_token(boss))
     _, body = FEATURES[member]
     r = partner.post(f"{partner.base_url}/api/v1/vehicles/{vehicle.vin}/remotes/", json=body, timeout=10)
     assert r.status_code == 202, r.text

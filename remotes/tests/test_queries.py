@@ -6,8 +6,8 @@ import pytest
 from django.contrib.auth.models import User
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
-from rest_framework.authtoken.models import Token
 
+from accounts.models import Role
 from remotes import events
 from remotes.models import ActionStatus, RemoteAction
 from stellantis.webhook import ParsedEvent
@@ -42,8 +42,8 @@ def cost(fetch):
     return len(ctx.captured_queries)
 
 
-def test_the_action_page_and_its_live_fragment_cost_the_same_for_2_or_40_events(action, client):
-    client.force_login(User.objects.create_user("u", password="pw-u-123456"))
+def test_the_action_page_and_its_live_fragment_cost_the_same_for_2_or_40_events(action, client, make_member):
+    client.force_login(make_member("u", Role.VIEWER))
     add_events(2)
     page, fragment = cost(lambda: client.get(f"/actions/{action.pk}/")), cost(lambda: client.get(f"/actions/{action.pk}/timeline/"))
     add_events(38, offset=10)
@@ -51,15 +51,17 @@ def test_the_action_page_and_its_live_fragment_cost_the_same_for_2_or_40_events(
     assert cost(lambda: client.get(f"/actions/{action.pk}/timeline/")) == fragment <= 8
 
 
-def test_the_api_action_detail_costs_the_same_for_2_or_40_events(action):
+def test_the_api_action_detail_costs_the_same_for_2_or_40_events(action, make_member, make_token):
     from rest_framework.test import APIClient
 
     api = APIClient()
-    api.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=User.objects.create_user('p')).key}")
+    api.credentials(HTTP_AUTHORIZATION=f"Token {make_token(make_member('p', Role.VIEWER))}")
+    api.get(f"/api/v1/remotes/{action.pk}/")  # the token's first use writes its last_used_at (then once a minute)
     add_events(2)
     first = cost(lambda: api.get(f"/api/v1/remotes/{action.pk}/"))
     add_events(38, offset=10)
-    assert cost(lambda: api.get(f"/api/v1/remotes/{action.pk}/")) == first <= 8
+    # 4 of them are the token's: itself, its fleet list, its member's role and fleet list.
+    assert cost(lambda: api.get(f"/api/v1/remotes/{action.pk}/")) == first <= 9
 
 
 def test_the_callback_list_costs_the_same_for_1_or_12_callbacks(client, make_fleet, make_callback):

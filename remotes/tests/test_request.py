@@ -1,9 +1,9 @@
 """Requesting a remote: validation, permission, callback choice, one task after commit."""
 
 import pytest
-from django.contrib.auth.models import User
 from django_q.models import OrmQ
 
+from accounts.models import Role
 from remotes import services
 from remotes.models import ActionStatus, RemoteAction, Source
 from stellantis.vocabulary import CallbackStatus, RemoteType
@@ -51,14 +51,10 @@ def test_it_names_the_missing_remote_type_when_no_callback_serves_it(make_vehicl
     assert RemoteAction.objects.count() == 0
 
 
-def test_it_refuses_an_unlock_without_the_dangerous_permission(make_vehicle, make_callback):
-    from django.contrib.auth.models import Permission
-
+def test_it_refuses_an_unlock_to_an_operator(make_vehicle, make_callback, make_member):
     vehicle = make_vehicle()
     make_callback(vehicle.fleet)
-    user = User.objects.create_user("careful")
-    user.user_permissions.add(Permission.objects.get(codename="request_remote"))
-    user = User.objects.get(pk=user.pk)
+    user = make_member("careful", Role.OPERATOR)
 
     services.request_remote(vehicle=vehicle, command={"door": {"state": "Locked"}}, by=user)  # allowed
     with pytest.raises(services.NotAllowed):

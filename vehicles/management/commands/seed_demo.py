@@ -1,11 +1,12 @@
+import hashlib
+import hmac
 import json
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Permission
 from django.core.management.base import BaseCommand, CommandError
-from rest_framework.authtoken.models import Token
 
+from accounts.models import Membership, Organisation, PartnerToken, Role, Scope
 from callbacks.models import Callback
 from callbacks.services import create_callback
 from simulator.seeding import seed_world
@@ -15,13 +16,20 @@ from vehicles.models import Vehicle
 from vehicles.services import import_fleet
 
 DEMO_FLEET = "Demo fleet"
+OTHER_FLEET = "Other fleet"
+OTHER_FLEET_VEHICLES = 12
 DEFAULT_CALLBACK_LABEL = "Default — every remote type"
+DEMO_ORG = ("Demo Logistics", "demo")
+OTHER_ORG = ("Other Rentals", "other")
+
+ALL_SCOPES = [Scope.READ, Scope.COMMAND, Scope.DANGEROUS_COMMAND]
 
 
 class Command(BaseCommand):
     help = (
-        "Seed the embedded simulator with a 50-vehicle fleet, import it through the Stellantis client, "
-        "create a Running callback for every remote type, an admin and a partner token. Idempotent. "
+        "Seed the embedded simulator with two organisations: Demo Logistics (a 50-vehicle fleet, its people "
+        "with each role, partner tokens) and Other Rentals (a 12-vehicle fleet), import both through the "
+        "Stellantis client and give each a Running callback for every remote type. Idempotent. "
         "The web server must be up (the import goes over HTTP, as it would with the real API)."
     )
 
@@ -32,10 +40,54 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         if not settings.SIMULATOR_ENABLED:
             raise CommandError("seed_demo seeds the embedded simulator, which is off (a real STELLANTIS_API_BASE is set).")
-        sim_fleet = seed_world(fleet_name=DEMO_FLEET, vehicle_count=options["vehicles"], seed=settings.SIMULATOR_SEED)
+        demo_org = self._organisation(*DEMO_ORG)
+        other_org = self._organisation(*OTHER_ORG)
+        fleet, callback = self._fleet(DEMO_FLEET, options["vehicles"], demo_org)
+        other_fleet, other_callback = self._fleet(OTHER_FLEET, OTHER_FLEET_VEHICLES, other_org)
+
+        admin, admin_password = self._person("admin", demo_org, Role.ADMIN, superuser=True)
+        approver, _ = self._person("approver", demo_org, Role.APPROVER)
+        self._person("operator", demo_org, Role.OPERATOR)
+        self._person("viewer", demo_org, Role.VIEWER)
+        other_admin, other_password = self._person("other-admin", other_org, Role.ADMIN)
+
+        summary = {
+            "admin_username": admin.username,
+            "admin_password": admin_password,
+            "api_token": self._token(demo_org, admin, "Demo partner", ALL_SCOPES),
+            "limited_api_token": self._token(demo_org, admin, "Demo partner, no dangerous commands", [Scope.READ, Scope.COMMAND]),
+            "viewer_api_token": self._token(demo_org, admin, "Demo dashboard, read only", [Scope.READ]),
+            "approver_api_token": self._token(demo_org, approver, "Demo approver", ALL_SCOPES),
+            "fleet_id": fleet.external_id,
+            "vins": self._vins(fleet),
+            "other_org": {
+                "admin_username": other_admin.username,
+                "admin_password": other_password,
+                "api_token": self._token(other_org, other_admin, "Other partner", ALL_SCOPES),
+                "fleet_id": other_fleet.external_id,
+                "vins": self._vins(other_fleet),
+            },
+            # The simulator's HTTP Basic credentials (it always demands them).
+            "simulator_user": settings.SIMULATOR_CREDENTIALS.partition(":")[0],
+            "simulator_password": settings.SIMULATOR_CREDENTIALS.partition(":")[2],
+        }
+        if options["json"]:
+            self.stdout.write(json.dumps(summary))
+            return
+        for org, f, cb in ((demo_org, fleet, callback), (other_org, other_fleet, other_callback)):
+            self.stdout.write(f"{org}: fleet {f.name} ({f.external_id}), {f.vehicles.count()} vehicles; callback {cb} ({cb.external_id}), {cb.status}")
+        shown = admin_password or "(changed since seeding: not shown)"
+        self.stdout.write(f"People (password {shown}): admin (superuser), approver, operator, viewer; other-admin for {other_org}")
+        for key in ("api_token", "limited_api_token", "viewer_api_token", "approver_api_token"):
+            self.stdout.write(f"{key}: {summary[key] or '(revoked or expired: not shown)'}")
+
+    def _organisation(self, name, slug):
+        return Organisation.objects.get_or_create(slug=slug, defaults={"name": name})[0]
+
+    def _fleet(self, name, vehicle_count, organisation):
+        sim_fleet = seed_world(fleet_name=name, vehicle_count=vehicle_count, seed=settings.SIMULATOR_SEED)
         try:
-            result = import_fleet(fleet_id=sim_fleet.id)
-            fleet = result.fleet
+            fleet = import_fleet(fleet_id=sim_fleet.id, organisation=organisation).fleet
             callback = Callback.objects.filter(fleet=fleet, label=DEFAULT_CALLBACK_LABEL).exclude(external_id="").first()
             if callback is None:
                 callback = create_callback(fleet=fleet, remote_types=list(RemoteType.values), label=DEFAULT_CALLBACK_LABEL)
@@ -49,37 +101,35 @@ class Command(BaseCommand):
         except StellantisError as exc:
             raise CommandError(f"Stellantis (simulated) refused: {exc}") from exc
         if callback.status != CallbackStatus.RUNNING:
-            self.stderr.write(f"Note: the default callback is {callback.status}.")
+            self.stderr.write(f"Note: the default callback of {fleet} is {callback.status}.")
+        return fleet, callback
 
+    def _person(self, username, organisation, role, *, superuser=False):
+        """A demo person with `role`; (user, the demo password while it still works, else None).
+
+        The password is set only when the person is created: `make run` seeds on every start
+        and must not undo a password someone changed."""
         User = get_user_model()
-        # The demo password is set only when `admin` is created: `make run` seeds on every start
-        # and must not undo a password someone changed. It is shown only while it still works.
-        admin = User.objects.filter(username="admin").first()
-        if admin is None:
-            admin = User.objects.create_superuser("admin", "admin@example.com", settings.DEMO_ADMIN_PASSWORD)
-        admin_password = settings.DEMO_ADMIN_PASSWORD if admin.check_password(settings.DEMO_ADMIN_PASSWORD) else None
+        user = User.objects.filter(username=username).first()
+        if user is None:
+            make = User.objects.create_superuser if superuser else User.objects.create_user
+            # Staff: the Django admin (bulk commands, raw deliveries) shows each person only
+            # their organisation's rows and the actions their role allows.
+            user = make(username, f"{username}@example.com", settings.DEMO_ADMIN_PASSWORD, is_staff=True)
+        Membership.objects.get_or_create(user=user, organisation=organisation, defaults={"role": role})
+        return user, (settings.DEMO_ADMIN_PASSWORD if user.check_password(settings.DEMO_ADMIN_PASSWORD) else None)
 
-        partner, _ = User.objects.get_or_create(username="partner", defaults={"email": "partner@example.com"})
-        partner.set_unusable_password()
-        partner.save()
-        partner.user_permissions.add(*Permission.objects.filter(codename__in=["request_remote", "request_dangerous_remote"]))
-        token, _ = Token.objects.get_or_create(user=partner)
+    def _token(self, organisation, user, name, scopes) -> str | None:
+        """A demo token's key, the same on every run; None once someone revoked it or it expired.
 
-        vins = list(Vehicle.objects.filter(fleet=fleet).order_by("vin").values_list("vin", flat=True))
-        summary = {
-            "admin_username": admin.username,
-            "admin_password": admin_password,
-            "api_token": token.key,
-            "fleet_id": fleet.external_id,
-            "vins": vins,
-            # The simulator's HTTP Basic credentials (it always demands them).
-            "simulator_user": settings.SIMULATOR_CREDENTIALS.partition(":")[0],
-            "simulator_password": settings.SIMULATOR_CREDENTIALS.partition(":")[2],
-        }
-        if options["json"]:
-            self.stdout.write(json.dumps(summary))
-            return
-        self.stdout.write(f"Fleet {fleet.name} ({fleet.external_id}): {len(vins)} vehicles")
-        self.stdout.write(f"Callback {callback} ({callback.external_id}), {callback.status}")
-        self.stdout.write(f"Admin: {admin.username} / {admin_password or '(changed since seeding: not shown)'}")
-        self.stdout.write(f"Partner API token: {token.key}")
+        Only a hash is stored, so a demo key is derived from SECRET_KEY (never a real
+        partner's: those are random and shown once)."""
+        digest = hmac.new(settings.SECRET_KEY.encode(), f"demo-token:{organisation.slug}:{name}".encode(), hashlib.sha256).hexdigest()
+        key = PartnerToken.make_key(digest[:8], digest[8:])
+        token = PartnerToken.objects.filter(prefix=digest[:8]).first()
+        if token is None:
+            token, _ = PartnerToken.issue(organisation=organisation, user=user, name=name, scopes=scopes, key=key)
+        return key if token.is_usable and token.matches(key) else None
+
+    def _vins(self, fleet):
+        return list(Vehicle.objects.filter(fleet=fleet).order_by("vin").values_list("vin", flat=True))
