@@ -42,6 +42,10 @@ class WebhookUnauthorized(Exception):
     pass
 
 
+class _CallbackGone(Exception):
+    """The callback was deleted (perhaps by another process a moment ago): roll back, store nothing."""
+
+
 @dataclass(frozen=True)
 class Receipt:
     delivery_id: int
@@ -51,9 +55,12 @@ class Receipt:
     refused: int = 0
 
 
-# webhook_key → (fetched at, pk, secret, previous secret, previous valid until). Every
-# delivery would otherwise start with the same SELECT; a mismatch always re-reads the row,
-# so a rotation is seen at once, and an entry lives a minute at most.
+# webhook_key → (fetched at, pk, secret, previous secret, previous valid until, deleted at).
+# Every delivery would otherwise start with the same SELECT; a mismatch always re-reads the
+# row, so a rotation is seen at once, and an entry lives a minute at most. The cache is only
+# a first filter: what decides is the callback row as the delivery is written (the statement
+# of `pg_ingest`, `_callback_is_live` in the ORM branch of `receive_delivery`: a deleted
+# callback stores and applies nothing), so a deletion by another process is obeyed at once.
 _SECRETS: dict[str, tuple] = {}
 _SECRETS_TTL = 60.0
 
@@ -62,7 +69,10 @@ def _secrets_for(key: str, *, fresh: bool) -> tuple | None:
     now = time.monotonic()
     entry = _SECRETS.get(key)
     if entry is None or fresh or now - entry[0] > _SECRETS_TTL:
-        row = Callback.objects.filter(webhook_key=key).order_by().values_list("pk", "secret", "previous_secret", "previous_secret_until").first()
+        row = (
+            Callback.objects.filter(webhook_key=key).order_by()
+            .values_list("pk", "secret", "previous_secret", "previous_secret_until", "deleted_at").first()
+        )
         if row is None:
             _SECRETS.pop(key, None)
             return None
@@ -73,7 +83,9 @@ def _secrets_for(key: str, *, fresh: bool) -> tuple | None:
 
 
 def _matches(secret: str, entry: tuple) -> bool:
-    _, _, current, previous, previous_until = entry
+    _, _, current, previous, previous_until, deleted_at = entry
+    if deleted_at is not None:
+        return False  # neither secret, nor the previous one of a rotation in flight
     # Bytes: compare_digest refuses str with non-ASCII characters, which a sender may well send.
     given = secret.encode("utf-8", "surrogatepass")
     ok = hmac.compare_digest(given, current.encode())
@@ -84,8 +96,16 @@ def _matches(secret: str, entry: tuple) -> bool:
 
 def forget_secrets(*, instance: Callback, **_) -> None:
     """Drop this process's cached secrets of a callback when it is saved (rotation, deletion);
-    other processes re-read it on the first mismatch, or within a minute."""
+    other processes re-read it on the first mismatch, or within a minute (a deletion they
+    learn from the database at their next delivery: see `_secrets_for`)."""
     _SECRETS.pop(instance.webhook_key, None)
+
+
+def _forget_callback(callback_id: int) -> None:
+    """Drop a callback's cached secrets by pk: the database said it is deleted (rare; a scan is fine)."""
+    for key, entry in list(_SECRETS.items()):
+        if entry[1] == callback_id:
+            _SECRETS.pop(key, None)
 
 
 # A signal, not a call from callbacks.services: the inbox builds on callbacks, not the reverse.
@@ -109,7 +129,7 @@ def authenticate(*values: str | None) -> int:
         # the database (a NUL in it would be a DataError there, that is a 500).
         known = key.isascii() and key.isalnum()
         entry = _secrets_for(key, fresh=False) if known else None
-        if entry is not None and not _matches(secret, entry):
+        if entry is not None and entry[5] is None and not _matches(secret, entry):
             entry = _secrets_for(key, fresh=True)  # rotated since we cached it?
         if entry is None:
             # Compare anyway so an unknown key costs the same time as a wrong secret.
@@ -118,7 +138,8 @@ def authenticate(*values: str | None) -> int:
             continue
         if _matches(secret, entry):
             return entry[1]
-        reason = "wrong secret"
+        # Deleted: refused here without asking the database again (the entry says so).
+        reason = "deleted callback" if entry[5] is not None else "wrong secret"
     raise WebhookUnauthorized(reason)
 
 
@@ -206,6 +227,7 @@ def receive_delivery(
     if note:
         error = f"{error} ({note})"
     events = parsed.events
+    positions = _positions(parsed)
     raw = {
         "callback_id": callback_id,
         "body": text,
@@ -214,16 +236,29 @@ def receive_delivery(
         "remote_addr": remote_addr,
         "event_count": parsed.event_count,
     }
-    result = None
+    result, refused = None, len(parsed.bad_events)
     try:
         if events and connection.vendor == "postgresql":
-            delivery_id, result = _store_and_apply_in_one_statement(raw, events, outcome=outcome, error=error, bad_events=parsed.bad_events)
+            delivery_id, result = _store_and_apply_in_one_statement(
+                raw, events, positions, outcome=outcome, error=error, bad_events=parsed.bad_events
+            )
         else:
             with transaction.atomic():
                 delivery = WebhookDelivery.objects.create(outcome=outcome, error=error, bad_events=parsed.bad_events, **raw)
                 delivery_id = delivery.pk
+                # After the insert: on SQLite that write holds the database's lock, so no
+                # deletion commits between this check and our commit.
+                if not _callback_is_live(callback_id):
+                    raise _CallbackGone
                 if events:
-                    result = apply_events(events, delivery=delivery)
+                    result = apply_events(events, delivery=delivery, positions=positions)
+                    if result.refused:
+                        outcome, error, delivery.bad_events = _with_refusals(parsed, result.refused)
+                        delivery.outcome, delivery.error = outcome, error
+                        delivery.save(update_fields=["outcome", "error", "bad_events"])
+    except _CallbackGone:
+        _forget_callback(callback_id)
+        raise WebhookUnauthorized("deleted callback") from None
     except DatabaseError as exc:
         if not isinstance(exc, DataError):
             raise
@@ -236,6 +271,9 @@ def receive_delivery(
         # (nothing half-applied), the raw delivery is stored again flagged, and the sender
         # is told we received it. Replay it from the admin once fixed.
         delivery_id, result, outcome = _store_failed(raw), None, WebhookDelivery.Outcome.FAILED
+    if result and result.refused:
+        outcome, refused = WebhookDelivery.Outcome.PARTIAL, len(parsed.bad_events) + len(result.refused)
+        log.warning("webhook delivery %s: %s event(s) for actions sent through another callback, refused", delivery_id, len(result.refused))
     if result and result.orphan_action_ids:
         # Events for actions whose submit is recording its id right now: that commit and
         # ours may have crossed, so look again now that ours is visible (the submit side
@@ -243,8 +281,40 @@ def receive_delivery(
         adopt_orphan_events(remote_action_ids=result.orphan_action_ids)
     return Receipt(
         delivery_id=delivery_id, outcome=outcome, events=parsed.event_count,
-        new_events=result.new_events if result else 0, refused=len(parsed.bad_events),
+        new_events=result.new_events if result else 0, refused=refused,
     )
+
+
+def _positions(parsed: ParsedDelivery) -> list[int] | None:
+    """Where each readable event sits in the body's `events` (None: 0, 1, …, nothing was refused by the parser)."""
+    if not parsed.bad_events:
+        return None
+    bad = {b["index"] for b in parsed.bad_events}
+    return [i for i in range(parsed.event_count) if i not in bad]
+
+
+def _with_refusals(parsed: ParsedDelivery, refused: list[dict]) -> tuple[str, str, list[dict]]:
+    """Outcome, error and bad_events of a delivery some of whose events `apply_events` refused.
+
+    TWIN: `pg_ingest.STATEMENT` (its `d`) words them the same, as ParsedDelivery.summary
+    does. No "(note)" here: a body with events is UTF-8 without NUL (strict JSON), it has none.
+    """
+    merged = sorted([*parsed.bad_events, *refused], key=lambda b: b["index"])
+    first = merged[0]
+    error = f"{len(merged)} of {parsed.event_count} events refused; the first, events[{first['index']}]: {first['error']}"
+    return WebhookDelivery.Outcome.PARTIAL, error, merged
+
+
+def _callback_is_live(callback_id: int) -> bool:
+    """Whether the callback is not deleted, read (FOR SHARE on PostgreSQL) inside the caller's transaction.
+
+    The ORM twin of `live` in pg_ingest.STATEMENT: a deletion not yet committed is waited
+    for and then seen; one that comes later waits for our commit.
+    """
+    lock = " FOR SHARE" if connection.features.has_select_for_update else ""
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT 1 FROM {Callback._meta.db_table} WHERE id = %s AND deleted_at IS NULL{lock}", [callback_id])  # noqa: S608
+        return cursor.fetchone() is not None
 
 
 def _store_failed(raw: dict) -> int:
@@ -253,19 +323,26 @@ def _store_failed(raw: dict) -> int:
     return WebhookDelivery.objects.create(outcome=WebhookDelivery.Outcome.FAILED, error=traceback.format_exc()[-4000:], **raw).pk
 
 
-def _store_and_apply_in_one_statement(raw: dict, events, **flags):
+def _store_and_apply_in_one_statement(raw: dict, events, positions, **flags):
     """PostgreSQL: the same as the ORM branch of receive_delivery, one round trip (pg_ingest)."""
     row = {**raw, **flags, "now": timezone.now()}
     # A savepoint only when a caller holds a transaction: alone, the statement is its own.
     with transaction.atomic() if connection.in_atomic_block else nullcontext():
-        done = pg_ingest.store_and_apply(delivery=row, events=events)
+        done = pg_ingest.store_and_apply(delivery=row, events=events, positions=positions)
+    if done is None:  # the callback is deleted: the statement wrote nothing
+        raise _CallbackGone
     for vehicle_id in done.refreshed_vehicle_ids:
         transaction.on_commit(lambda vid=vehicle_id: enqueue_status_refresh(vid))
-    return done.delivery_id, ApplyResult(new_events=done.new_events, orphan_action_ids=done.orphan_action_ids)
+    return done.delivery_id, ApplyResult(new_events=done.new_events, orphan_action_ids=done.orphan_action_ids, refused=done.refused)
 
 
 def replay_delivery(*, delivery: WebhookDelivery) -> Receipt:
-    """Process a stored delivery again (after a fix, say). Safe: known events are no-ops."""
+    """Process a stored delivery again (after a fix, say). Safe: known events are no-ops.
+
+    Its callback's secret vouched for actions sent through that callback only: the others'
+    events are refused, as when it first arrived. A delivery of a callback deleted since is
+    replayed (it was accepted while the callback was live).
+    """
     with transaction.atomic():
         delivery = WebhookDelivery.objects.select_for_update().get(pk=delivery.pk)
         parsed = parse_remote_events(delivery.body)
@@ -274,14 +351,16 @@ def replay_delivery(*, delivery: WebhookDelivery) -> Receipt:
             delivery.save(update_fields=["outcome", "error", "bad_events"])
             return Receipt(delivery_id=delivery.pk, outcome=delivery.outcome, events=0, new_events=0)
         already = delivery.events.count()  # stored by its first processing: not new now
-        result = apply_events(parsed.events, delivery=delivery)
+        result = apply_events(parsed.events, delivery=delivery, positions=_positions(parsed))
         result.new_events -= already
         delivery.outcome = WebhookDelivery.Outcome.PARTIAL if parsed.bad_events else WebhookDelivery.Outcome.PROCESSED
         delivery.error, delivery.bad_events, delivery.event_count = parsed.summary(), parsed.bad_events, parsed.event_count
+        if result.refused:
+            delivery.outcome, delivery.error, delivery.bad_events = _with_refusals(parsed, result.refused)
         delivery.save(update_fields=["outcome", "error", "bad_events", "event_count"])
     if result.orphan_action_ids:
         adopt_orphan_events(remote_action_ids=result.orphan_action_ids)
     return Receipt(
         delivery_id=delivery.pk, outcome=delivery.outcome, events=parsed.event_count, new_events=result.new_events,
-        refused=len(parsed.bad_events),
+        refused=len(delivery.bad_events),
     )

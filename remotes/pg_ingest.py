@@ -11,6 +11,12 @@ data-modifying CTE does all of it: PostgreSQL runs a statement atomically, so th
 delivery, its events and the actions they move commit together or not at all, with no
 BEGIN/COMMIT of our own when nobody has opened a transaction around us.
 
+Who may move what (TWIN: `events.apply_events`): the delivery's callback must be live
+(`deleted_at` null), read with FOR SHARE in this very statement, else nothing at all is
+written and no delivery id comes back (the inbox answers 401); and an event whose action was
+sent through another callback is not stored and moves nothing: it joins the delivery's
+`bad_events` ("action sent through another callback") and the delivery is `partial`.
+
 The rules are those of `events._derive`, applied incrementally to the events this
 statement inserted (a duplicate inserts nothing, so it moves nothing), where `_derive`
 re-reads all of an action's events:
@@ -34,12 +40,14 @@ from dataclasses import dataclass
 import psycopg
 from django.db import connection
 
+from callbacks.models import Callback
 from stellantis.vocabulary import DoneStatus, EventType, RemoteType
-from stellantis.webhook import ParsedEvent, distinct_events
+from stellantis.webhook import ParsedEvent
 
+from .events import FOREIGN_ACTION, numbered
 from .models import CORRECTABLE_FINAL_STATUSES, FINAL_STATUSES, ActionStatus, RemoteAction, RemoteEvent, WebhookDelivery
 
-_DELIVERIES, _EVENTS, _ACTIONS = (m._meta.db_table for m in (WebhookDelivery, RemoteEvent, RemoteAction))
+_DELIVERIES, _EVENTS, _ACTIONS, _CALLBACKS = (m._meta.db_table for m in (WebhookDelivery, RemoteEvent, RemoteAction, Callback))
 
 
 def _literal(value) -> str:
@@ -59,26 +67,53 @@ _NEVER_MOVES = [s for s in FINAL_STATUSES if s not in CORRECTABLE_FINAL_STATUSES
 # change the other; remotes/tests/test_pg_ingest.py fails when they disagree.
 # Table names and vocabulary are ours; every value a sender controls is a parameter.
 STATEMENT = f"""
-WITH d AS (
-    INSERT INTO {_DELIVERIES}
-        (callback_id, received_at, remote_addr, headers, query, body, outcome, error, event_count, bad_events)
-    VALUES (%(callback_id)s, %(now)s, %(remote_addr)s, %(headers)s::jsonb, %(query)s, %(body)s, %(outcome)s, %(error)s, %(count)s,
-            %(bad_events)s::jsonb)
-    RETURNING id
+WITH live AS MATERIALIZED (
+    -- The delivery's callback, while it is not deleted. FOR SHARE closes the race with
+    -- delete_callback in another process: an UPDATE of deleted_at not yet committed is
+    -- waited for, then this row is re-read (READ COMMITTED) and found deleted; a deletion
+    -- that comes after waits for this statement's transaction. Empty: nothing is written.
+    SELECT id FROM {_CALLBACKS} WHERE id = %(callback_id)s AND deleted_at IS NULL FOR SHARE
 ), ev AS (
     -- One JSON parameter, not eight arrays: psycopg dumps a string far faster than lists.
     SELECT e->>0 AS rid, e->>1 AS vin, e->>2 AS rtype, e->>3 AS etype, e->>4 AS status,
-           e->>5 AS cause, e->>6 AS detail, (e->>7)::timestamptz AS edate
+           e->>5 AS cause, e->>6 AS detail, (e->>7)::timestamptz AS edate, e->>7 AS edate_text, (e->>8)::int AS idx
     FROM jsonb_array_elements(%(events)s::jsonb) AS e
 ), act AS MATERIALIZED (
-    SELECT id, remote_action_id FROM {_ACTIONS}
-    WHERE remote_action_id = ANY(ARRAY(SELECT rid FROM ev)) ORDER BY id FOR UPDATE
+    SELECT id, remote_action_id, callback_id FROM {_ACTIONS}
+    WHERE remote_action_id = ANY(ARRAY(SELECT rid FROM ev)) AND EXISTS (SELECT FROM live) ORDER BY id FOR UPDATE
+), refused AS (
+    -- TWIN of events.refusal: the same entry, key for key.
+    SELECT ev.idx, jsonb_build_object(
+        'index', ev.idx, 'error', {_literal(FOREIGN_ACTION)}, 'event', jsonb_build_object(
+            'remote_action_id', ev.rid, 'vin', ev.vin, 'remote_type', ev.rtype, 'event_type', ev.etype, 'status', ev.status,
+            'event_date', ev.edate_text)) AS entry
+    FROM ev JOIN act ON act.remote_action_id = ev.rid
+    WHERE act.callback_id <> %(callback_id)s
+), bad AS (
+    -- Read only when something was refused here (the CASEs below): the parser's refusals and ours, by index.
+    SELECT jsonb_agg(b ORDER BY (b->>'index')::int) AS list
+    FROM (SELECT jsonb_array_elements(%(bad_events)s::jsonb) UNION ALL SELECT entry FROM refused) AS u(b)
+), d AS (
+    -- outcome and error as inbox._with_refusals words them (TWIN).
+    INSERT INTO {_DELIVERIES}
+        (callback_id, received_at, remote_addr, headers, query, body, outcome, error, event_count, bad_events)
+    SELECT %(callback_id)s, %(now)s, %(remote_addr)s, %(headers)s::jsonb, %(query)s, %(body)s,
+           CASE WHEN EXISTS (SELECT FROM refused) THEN {_literal(WebhookDelivery.Outcome.PARTIAL)} ELSE %(outcome)s END,
+           CASE WHEN EXISTS (SELECT FROM refused) THEN (
+               SELECT format('%%s of %%s events refused; the first, events[%%s]: %%s',
+                             jsonb_array_length(list), %(count)s, list->0->>'index', list->0->>'error') FROM bad)
+               ELSE %(error)s END,
+           %(count)s,
+           CASE WHEN EXISTS (SELECT FROM refused) THEN (SELECT list FROM bad) ELSE %(bad_events)s::jsonb END
+    FROM live
+    RETURNING id
 ), ins AS (
     INSERT INTO {_EVENTS}
         (action_id, remote_action_id, vin, remote_type, event_type, status, failure_cause, feedback_detail,
          event_date, received_at, delivery_id)
     SELECT act.id, ev.rid, ev.vin, ev.rtype, ev.etype, ev.status, ev.cause, ev.detail, ev.edate, %(now)s, d.id
     FROM ev CROSS JOIN d LEFT JOIN act ON act.remote_action_id = ev.rid
+    WHERE act.id IS NULL OR act.callback_id = %(callback_id)s
     ORDER BY ev.rid, ev.etype, ev.status, ev.edate
     ON CONFLICT ON CONSTRAINT remote_event_unique DO NOTHING
     RETURNING id, action_id, event_type, status, event_date, failure_cause, feedback_detail
@@ -118,7 +153,8 @@ WITH d AS (
 SELECT (SELECT id FROM d),
        (SELECT count(*) FROM ins),
        ARRAY(SELECT DISTINCT ev.rid FROM ev LEFT JOIN act ON act.remote_action_id = ev.rid WHERE act.id IS NULL),
-       ARRAY(SELECT vehicle_id FROM upd WHERE status = {_literal(ActionStatus.SUCCESS)} AND remote_type = {_literal(RemoteType.WAKE_UP)})
+       ARRAY(SELECT vehicle_id FROM upd WHERE status = {_literal(ActionStatus.SUCCESS)} AND remote_type = {_literal(RemoteType.WAKE_UP)}),
+       (SELECT jsonb_agg(entry ORDER BY idx) FROM refused)
 """  # noqa: S608
 
 
@@ -146,18 +182,21 @@ class Ingested:
     new_events: int
     orphan_action_ids: list[str]
     refreshed_vehicle_ids: list[int]
+    refused: list[dict]  # events refused here (another callback's action), as in bad_events
 
 
-def store_and_apply(*, delivery: dict, events: list[ParsedEvent]) -> Ingested:
+def store_and_apply(*, delivery: dict, events: list[ParsedEvent], positions: list[int] | None = None) -> Ingested | None:
     """Insert the delivery row (`delivery`: its column values) and apply `events`, in one statement.
 
     `delivery` may say its `outcome` (default processed: `partial` when some of its events
     were refused), `error`, `bad_events` (the refused ones) and `event_count` (default: the
-    events given).
+    events given). `positions`: each event's index in the body (default 0, 1, …), for the
+    events refused here. None, and nothing written, when `delivery["callback_id"]` is not
+    a live callback (deleted, or deleted by another process a moment ago).
     """
     rows = [
-        (e.remote_action_id, e.vin, e.remote_type, e.event_type, e.status, e.failure_cause, e.feedback_detail, e.event_date.isoformat())
-        for e in distinct_events(events)
+        (e.remote_action_id, e.vin, e.remote_type, e.event_type, e.status, e.failure_cause, e.feedback_detail, e.event_date.isoformat(), i)
+        for i, e in numbered(events, positions)
     ]
     params = {
         **delivery,
@@ -170,5 +209,8 @@ def store_and_apply(*, delivery: dict, events: list[ParsedEvent]) -> Ingested:
     }
     with _prepared_cursor() as cursor:
         cursor.execute(STATEMENT, params)
-        delivery_id, new_events, orphans, refreshed = cursor.fetchone()
-    return Ingested(delivery_id, new_events, list(orphans), list(refreshed))
+        delivery_id, new_events, orphans, refreshed, refused = cursor.fetchone()
+    if delivery_id is None:
+        return None
+    # jsonb comes back as text on Django's connections (JSONField decodes it itself); NULL: none refused.
+    return Ingested(delivery_id, new_events, list(orphans), list(refreshed), json.loads(refused) if refused else [])

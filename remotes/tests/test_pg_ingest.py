@@ -46,15 +46,23 @@ def parsed(rid, spec):
 def make_action(db, make_vehicle, make_callback):
     vehicle = make_vehicle()
     callback = make_callback(vehicle.fleet)
+    other = make_vehicle()
+    elsewhere = make_callback(other.fleet)  # another fleet's callback: its deliveries may not move our actions
 
-    def make(status):
+    def make(status, *, foreign=False):
         n = next(_ids)
         return RemoteAction.objects.create(
-            vehicle=vehicle, callback=callback, remote_type="Horn", command={"horn": {"state": "Activated"}}, source="api",
-            status=status, remote_action_id=f"prop{n:06d}", expires_at=T0, error="gave up" if status == ActionStatus.ERROR else "",
+            vehicle=other if foreign else vehicle, callback=elsewhere if foreign else callback, remote_type="Horn",
+            command={"horn": {"state": "Activated"}}, source="api", status=status, remote_action_id=f"prop{n:06d}", expires_at=T0,
+            error="gave up" if status == ActionStatus.ERROR else "",
         )
 
+    make.callback = callback
     return make
+
+
+def raw_delivery(callback_id):
+    return {"callback_id": callback_id, "now": T0, "remote_addr": None, "headers": {}, "query": "", "body": "{}"}
 
 
 @pytest.mark.skipif(
@@ -63,26 +71,38 @@ def make_action(db, make_vehicle, make_callback):
     "run with DATABASE_URL=postgres://… to compare them",
 )
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(batches=deliveries, status=start)
+@given(batches=deliveries, status=start, foreign=st.lists(st.booleans(), min_size=5, max_size=5))
 # Two Pending steps with one eventDate in two deliveries: the newer row wins on both paths.
-@example(batches=[[(("Pending", "Accepted", ""), 5)], [(("Pending", "SentToVehicle", ""), 5)]], status=ActionStatus.SUBMITTED)
+@example(batches=[[(("Pending", "Accepted", ""), 5)], [(("Pending", "SentToVehicle", ""), 5)]], status=ActionStatus.SUBMITTED, foreign=[True] * 5)
 # Two different Done events for one action, the later-dated one first.
-@example(batches=[[(("Done", "Failed", "LowBattery"), 9)], [(("Done", "Success", ""), 3)]], status=ActionStatus.PENDING)
-def test_one_statement_and_orm_paths_end_in_the_same_state(make_action, batches, status):
+@example(batches=[[(("Done", "Failed", "LowBattery"), 9)], [(("Done", "Success", ""), 3)]], status=ActionStatus.PENDING, foreign=[False, True, False, False, False])
+def test_one_statement_and_orm_paths_end_in_the_same_state(make_action, batches, status, foreign):
     by_sql, by_orm = make_action(status), make_action(status)
-    for batch in batches:
-        delivery = WebhookDelivery.objects.create(body="{}")
+    # An action of another fleet's callback, whose events some deliveries also carry: refused by both.
+    theirs_sql, theirs_orm = make_action(status, foreign=True), make_action(status, foreign=True)
+    for batch, with_foreign in zip(batches, foreign + [False] * len(batches), strict=False):
+        delivery = WebhookDelivery.objects.create(body="{}", callback=make_action.callback)
+        for_sql = [parsed(by_sql.remote_action_id, e) for e in batch]
+        for_orm = [parsed(by_orm.remote_action_id, e) for e in batch]
+        if with_foreign:
+            for_sql.insert(1, parsed(theirs_sql.remote_action_id, batch[0]))
+            for_orm.insert(1, parsed(theirs_orm.remote_action_id, batch[0]))
         with transaction.atomic():
-            pg_ingest.store_and_apply(
-                delivery={"callback_id": None, "now": T0, "remote_addr": None, "headers": {}, "query": "", "body": "{}"},
-                events=[parsed(by_sql.remote_action_id, e) for e in batch],
-            )
-            events.apply_events([parsed(by_orm.remote_action_id, e) for e in batch], delivery=delivery)
+            done = pg_ingest.store_and_apply(delivery=raw_delivery(make_action.callback.pk), events=for_sql)
+            result = events.apply_events(for_orm, delivery=delivery)
+        rid_free = [({**r, "event": {**r["event"], "remote_action_id": "-"}}) for r in done.refused]
+        assert rid_free == [({**r, "event": {**r["event"], "remote_action_id": "-"}}) for r in result.refused]
+        assert [r["index"] for r in done.refused] == ([1] if with_foreign else [])
+        stored = WebhookDelivery.objects.get(pk=done.delivery_id)
+        assert stored.bad_events == done.refused
+        assert stored.outcome == (WebhookDelivery.Outcome.PARTIAL if with_foreign else WebhookDelivery.Outcome.PROCESSED)
 
-    by_sql.refresh_from_db()
-    by_orm.refresh_from_db()
+    for action in (by_sql, by_orm, theirs_sql, theirs_orm):
+        action.refresh_from_db()
     assert {f: getattr(by_sql, f) for f in DERIVED} == {f: getattr(by_orm, f) for f in DERIVED}
     assert RemoteEvent.objects.filter(action=by_sql).count() == RemoteEvent.objects.filter(action=by_orm).count()
+    for theirs in (theirs_sql, theirs_orm):
+        assert theirs.status == status and not RemoteEvent.objects.filter(remote_action_id=theirs.remote_action_id).exists()
 
 
 @pytest.mark.skipif(
@@ -90,9 +110,9 @@ def test_one_statement_and_orm_paths_end_in_the_same_state(make_action, batches,
     reason="NOT CHECKED: remotes.pg_ingest (the PostgreSQL-only webhook path) keeping orphan events; "
     "run with DATABASE_URL=postgres://… to check it",
 )
-def test_events_of_unknown_actions_are_kept_and_reported_as_orphans(db):
+def test_events_of_unknown_actions_are_kept_and_reported_as_orphans(make_action):
     done = pg_ingest.store_and_apply(
-        delivery={"callback_id": None, "now": T0, "remote_addr": None, "headers": {}, "query": "", "body": "{}"},
+        delivery=raw_delivery(make_action.callback.pk),
         events=[parsed("nobody-yet", (("Pending", "Accepted", ""), 1)), parsed("nobody-yet", (("Pending", "Accepted", ""), 1))],
     )
 
