@@ -229,7 +229,7 @@ def test_seed_demo_never_resets_a_changed_admin_password(stack, settings, capsys
     assert set(second) == set(first)
 
     call_command("seed_demo", "--vehicles", "2")
-    assert "Admin: admin / (changed since seeding: not shown)" in capsys.readouterr().out
+    assert "Login: admin / (changed since seeding: not shown)" in capsys.readouterr().out
 
 
 def test_a_redis_url_makes_the_shared_cache_redis():

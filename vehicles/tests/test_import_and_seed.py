@@ -7,16 +7,19 @@ import uuid
 import pytest
 import requests
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.core.management import call_command
-from rest_framework.authtoken.models import Token
 
+from accounts import access
+from accounts.access import token_access
+from accounts.models import Membership, PartnerToken, Role
 from callbacks.models import Callback
 from simulator.models import SimCallback
 from simulator.seeding import seed_world
 from stellantis.client import ClientConfig, FleetClient, pacer_from_settings
 from stellantis.pacing import NoPacer
 from stellantis.vocabulary import CallbackStatus, RemoteType
-from vehicles.models import Vehicle
+from vehicles.models import Fleet, Vehicle
 from vehicles.services import import_fleet
 
 VIN = re.compile(r"^[A-HJ-NPR-Z0-9]{17}$")
@@ -83,16 +86,41 @@ def test_seed_demo_prints_one_json_object_and_is_idempotent(stack, capsys):
     call_command("seed_demo", "--json")
     second = json.loads(capsys.readouterr().out)
 
-    assert set(first) == {"admin_username", "admin_password", "api_token", "fleet_id", "vins", "simulator_user", "simulator_password"}
+    assert set(first) == {
+        "admin_username", "admin_password", "api_token", "limited_api_token", "viewer_api_token", "approver_api_token",
+        "fleet_id", "vins", "other_org", "simulator_user", "simulator_password",
+    }
+    assert set(first["other_org"]) == {"admin_username", "admin_password", "api_token", "fleet_id", "vins"}
     # The simulator's Basic credentials, for the banner of `make run`.
     assert f"{first['simulator_user']}:{first['simulator_password']}" == settings.SIMULATOR_CREDENTIALS
-    assert first == second
+    assert first == second  # the same tokens on every run: `make run` seeds on every start
     assert len(first["vins"]) == 50 and all(VIN.match(v) for v in first["vins"])
-    assert Vehicle.objects.count() == 50
-    callback = Callback.objects.get()
-    assert callback.status == CallbackStatus.RUNNING and set(callback.remote_types) == set(RemoteType.values)
-    assert SimCallback.objects.get(id=callback.external_id)  # registered at the (simulated) vendor
-    assert Token.objects.get(key=first["api_token"]).user.has_perm("remotes.request_remote")
+    other = first["other_org"]
+    assert len(other["vins"]) >= 10 and not set(other["vins"]) & set(first["vins"])
+    assert Vehicle.objects.count() == 50 + len(other["vins"])
+    for fleet_id in (first["fleet_id"], other["fleet_id"]):
+        callback = Callback.objects.get(fleet__external_id=fleet_id)
+        assert callback.status == CallbackStatus.RUNNING and set(callback.remote_types) == set(RemoteType.values)
+        assert SimCallback.objects.get(id=callback.external_id)  # registered at the (simulated) vendor
+    demo, other_org = Fleet.objects.get(external_id=first["fleet_id"]).organisation, Fleet.objects.get(external_id=other["fleet_id"]).organisation
+    assert demo != other_org and None not in (demo, other_org)
+
+    def abilities(key):
+        token = PartnerToken.objects.get(prefix=PartnerToken.split(key)[0])
+        assert token.matches(key) and token.key_hash != key  # only a hash is stored
+        return token, token_access(token).grants[token.organisation_id].abilities
+
+    token, can = abilities(first["api_token"])
+    assert token.organisation == demo and {access.READ, access.COMMAND, access.DANGEROUS} <= can
+    token, can = abilities(first["limited_api_token"])
+    assert access.COMMAND in can and access.DANGEROUS not in can
+    token, can = abilities(first["viewer_api_token"])
+    assert can == {access.READ}
+    approver, _ = abilities(first["approver_api_token"])
+    assert approver.user != token.user and Membership.objects.get(user=approver.user, organisation=demo).role == Role.APPROVER
+    token, can = abilities(other["api_token"])
+    assert token.organisation == other_org and access.DANGEROUS in can
+    assert User.objects.get(username=other["admin_username"]).check_password(other["admin_password"])
 
 
 def test_seed_demo_says_to_start_the_server_when_the_simulator_is_not_reachable(db, settings):

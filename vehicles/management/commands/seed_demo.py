@@ -46,10 +46,15 @@ class Command(BaseCommand):
         other_fleet, other_callback = self._fleet(OTHER_FLEET, OTHER_FLEET_VEHICLES, other_org)
 
         admin, admin_password = self._person("admin", demo_org, Role.ADMIN, superuser=True)
-        approver, _ = self._person("approver", demo_org, Role.APPROVER)
-        self._person("operator", demo_org, Role.OPERATOR)
-        self._person("viewer", demo_org, Role.VIEWER)
+        approver, approver_password = self._person("approver", demo_org, Role.APPROVER)
+        operator, operator_password = self._person("operator", demo_org, Role.OPERATOR)
+        viewer, viewer_password = self._person("viewer", demo_org, Role.VIEWER)
         other_admin, other_password = self._person("other-admin", other_org, Role.ADMIN)
+        people = [
+            (admin, admin_password, f"superuser, admin of {demo_org}"), (approver, approver_password, f"approver, {demo_org}"),
+            (operator, operator_password, f"operator, {demo_org}"), (viewer, viewer_password, f"viewer, {demo_org}"),
+            (other_admin, other_password, f"admin of {other_org}"),
+        ]
 
         summary = {
             "admin_username": admin.username,
@@ -76,8 +81,8 @@ class Command(BaseCommand):
             return
         for org, f, cb in ((demo_org, fleet, callback), (other_org, other_fleet, other_callback)):
             self.stdout.write(f"{org}: fleet {f.name} ({f.external_id}), {f.vehicles.count()} vehicles; callback {cb} ({cb.external_id}), {cb.status}")
-        shown = admin_password or "(changed since seeding: not shown)"
-        self.stdout.write(f"People (password {shown}): admin (superuser), approver, operator, viewer; other-admin for {other_org}")
+        for user, password, what in people:
+            self.stdout.write(f"Login: {user.username} / {password or '(changed since seeding: not shown)'} ({what})")
         for key in ("api_token", "limited_api_token", "viewer_api_token", "approver_api_token"):
             self.stdout.write(f"{key}: {summary[key] or '(revoked or expired: not shown)'}")
 
