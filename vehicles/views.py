@@ -1,3 +1,5 @@
+from dataclasses import dataclass
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
@@ -6,12 +8,15 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.html import format_html
+from django.utils.http import urlencode
 from django.views.decorators.http import require_http_methods
 
+from accounts import access
 from remotes import services as remote_services
-from remotes.capabilities import all_availability, availability
+from remotes.capabilities import FEATURES, availability
 from remotes.forms import FORMS
 from remotes.models import RemoteAction, Source
+from stellantis.remotes import Command
 
 from .models import Fleet, Vehicle
 
@@ -22,6 +27,49 @@ QUICK = [
     ("Flash lights", "lights", {"on": "1"}),
     ("Refresh state", "wakeUp", {}),
 ]
+
+
+@dataclass(frozen=True)
+class Offer:
+    """One command the page offers: shown enabled only when the vehicle can and the user may."""
+
+    label: str
+    member: str
+    data: dict
+    allowed: bool
+    reason: str  # why not: the vehicle's (capability) or the user's (role), else empty
+    key: str  # data-remote / data-feature value the templates and tests rely on
+    dangerous: bool  # asks for a confirmation
+
+    @property
+    def query(self) -> str:
+        return urlencode(self.data)
+
+
+def _offer(label, member, data, *, vehicle, user_access, key) -> Offer:
+    # The same rule the service enforces on POST (remotes.services.command_ability).
+    ability = remote_services.command_ability(Command(member, data))
+    reason = availability(vehicle, member).reason or user_access.why_not(ability, vehicle.fleet)
+    return Offer(label, member, data, not reason, reason, key, ability == access.DANGEROUS)
+
+
+def _offers(vehicle, user) -> tuple[list[Offer], list[Offer]]:
+    """The quick buttons and the features list, each entry with whether this user may send it.
+
+    Doors have an ordinary part (lock, a quick button) and a dangerous one (unlock, its own
+    entry in the list); immobilization and stolen are dangerous as a whole."""
+    user_access = access.access_of(user)
+    quick = [
+        _offer(label, member, data, vehicle=vehicle, user_access=user_access, key=member + (f"-{data['state'].lower()}" if "state" in data else ""))
+        for label, member, data in QUICK
+    ]
+    features = [
+        _offer("Unlock doors", "door", {"state": "Unlocked"}, vehicle=vehicle, user_access=user_access, key="door")
+        if f.member == "door"
+        else _offer(f.label, f.member, {}, vehicle=vehicle, user_access=user_access, key=f.member)
+        for f in FEATURES
+    ]
+    return quick, features
 
 
 @login_required
@@ -35,23 +83,26 @@ def vehicle_list(request):
     q = request.GET.get("q", "").strip()
     if q:
         vehicles = vehicles.filter(Q(vin__icontains=q) | Q(brand__icontains=q))
+    fleets = Fleet.objects.visible_to(request.user)
     fleet = request.GET.get("fleet")
     if fleet:
-        vehicles = vehicles.filter(fleet__external_id=fleet)
+        vehicles = vehicles.filter(fleet__in=fleets.filter(external_id=fleet))
     page = Paginator(vehicles, 50).get_page(request.GET.get("page"))
     return render(
         request,
         "vehicles/vehicle_list.html",
-        {"page": page, "q": q, "fleets": Fleet.objects.visible_to(request.user), "fleet": fleet},
+        {"page": page, "q": q, "fleets": fleets, "fleet": fleet},
     )
 
 
 @login_required
 def vehicle_detail(request, vin):
     vehicle = get_object_or_404(Vehicle.objects.visible_to(request.user).select_related("fleet", "status_snapshot"), vin=vin)
-    actions = vehicle.remote_actions.select_related("requested_by").order_by("-created_at")[:15]
-    features = {a.feature.member: a for a in all_availability(vehicle)}
-    quick = [(label, member, data, features[member]) for label, member, data in QUICK]
+    actions = RemoteAction.objects.visible_to(request.user).filter(vehicle=vehicle).select_related("requested_by").order_by("-created_at")[:15]
+    user_access = access.access_of(request.user)
+    # A person who may not send any command (a viewer) gets no button at all, only why.
+    read_only = user_access.why_not(access.COMMAND, vehicle.fleet)
+    quick, features = ([], []) if read_only else _offers(vehicle, request.user)
     return render(
         request,
         "vehicles/vehicle_detail.html",
@@ -59,7 +110,9 @@ def vehicle_detail(request, vin):
             "vehicle": vehicle,
             "actions": actions,
             "quick": quick,
-            "features": features.values(),
+            "features": features,
+            "read_only": read_only,
+            "may_manage_callbacks": user_access.may(access.CALLBACKS, vehicle.fleet),
             "callbacks": list(vehicle.fleet.callbacks.visible_to(request.user).live()),
             "snapshot": getattr(vehicle, "status_snapshot", None),
         },
@@ -74,7 +127,18 @@ def vehicle_remote(request, vin, member):
     if member not in FORMS:
         raise Http404("Unknown remote feature")
     verdict = availability(vehicle, member)
+    user_access = access.access_of(request.user)
+    # Not a form that is refused once filled in: what the user may not send shows only why.
+    # (The service checks again on POST; this only spares the user the form.)
+    wanted = Command(member, (request.POST if request.method == "POST" else request.GET).dict())
+    refused = user_access.why_not(remote_services.command_ability(wanted), vehicle.fleet)
+    if refused:
+        return _refused(request, vehicle, member, refused)
     form = FORMS[member](request.POST if request.method == "POST" else None, initial=request.GET.dict())
+    unlock_refused = member == "door" and user_access.why_not(access.DANGEROUS, vehicle.fleet)
+    if unlock_refused:
+        # Lock is theirs to send, unlock is not: the form offers only what they may send.
+        form.fields["state"].choices = [c for c in form.fields["state"].choices if c[0] != "Unlocked"]
     if request.method == "POST" and verdict.available and form.is_valid():
         try:
             action = remote_services.request_remote(
@@ -84,9 +148,18 @@ def vehicle_remote(request, vin, member):
             create = reverse("callback-create") + f"?fleet={vehicle.fleet.external_id}&remote_type={exc.remote_type}"
             messages.error(request, format_html('{} <a href="{}">Create a callback serving {}</a>.', exc.message, create, exc.remote_type))
             return redirect("vehicle-detail", vin=vin)
+        except remote_services.NotAllowed as exc:
+            return _refused(request, vehicle, member, exc.message)
         except remote_services.RemoteRequestError as exc:
             form.add_error(None, exc.message)
         else:
             messages.success(request, f"{form.title}: queued for {vehicle.vin}.")
             return redirect("action-detail", pk=action.pk)
-    return render(request, "vehicles/remote_form.html", {"vehicle": vehicle, "form": form, "member": member, "verdict": verdict})
+    context = {"vehicle": vehicle, "form": form, "member": member, "verdict": verdict, "unlock_refused": unlock_refused}
+    return render(request, "vehicles/remote_form.html", context)
+
+
+def _refused(request, vehicle, member, reason: str):
+    """The form page of a command this user may not send: the reason, no fields, no submit (403)."""
+    form = FORMS[member]()
+    return render(request, "vehicles/remote_form.html", {"vehicle": vehicle, "form": form, "member": member, "refused": reason}, status=403)
