@@ -2,6 +2,8 @@ from django import forms
 from django.contrib import admin, messages
 from django.utils.html import format_html_join
 
+from accounts.access import CALLBACKS, access_of
+from accounts.scoped_admin import ScopedAdmin
 from stellantis.vocabulary import CallbackStatus, RemoteType
 
 from . import services
@@ -24,6 +26,7 @@ class CallbackAdminForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         if self.instance.pk:
             self.initial["attributes"] = attributes_to_text(self.instance.attributes)
+        if self.instance.pk and "fleet" in self.fields:  # absent when the page is read-only
             self.fields["fleet"].disabled = True
 
     def clean_attributes(self):
@@ -48,13 +51,17 @@ class CallbackAdminForm(forms.ModelForm):
 
 
 @admin.register(Callback)
-class CallbackAdmin(admin.ModelAdmin):
+class CallbackAdmin(ScopedAdmin):
+    """Organisation admins manage their fleets' callbacks (the CALLBACKS ability); others read them."""
+
     form = CallbackAdminForm
     list_display = ["__str__", "fleet", "external_id", "status", "last_synced_at", "retry_policy", "batch_size", "types", "deleted_at"]
     list_filter = ["status", "fleet", ("deleted_at", admin.EmptyFieldListFilter)]
     search_fields = ["label", "external_id", "target"]
     list_select_related = ["fleet"]
     actions = ["pause", "resume", "refresh_status", "delete_at_stellantis", "check_with_stellantis", "rotate_secret"]
+    fleet_path = "fleet"
+    add_ability = change_ability = CALLBACKS
 
     @admin.display(description="Remote types")
     def types(self, obj):
@@ -69,8 +76,19 @@ class CallbackAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False  # deleting goes through Stellantis: see the "Delete at Stellantis" action
 
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        field = super().formfield_for_foreignkey(db_field, request, **kwargs)
+        if db_field.name == "fleet" and not request.user.is_superuser:
+            # A new callback goes to a fleet where the user manages callbacks, not any fleet they read.
+            access = access_of(request.user)
+            field.queryset = field.queryset.filter(pk__in=[f.pk for f in field.queryset if access.may(CALLBACKS, f)])
+        return field
+
+    def _mine(self, request, queryset):
+        return self.allowed(request, queryset.select_related("fleet"), CALLBACKS, "Not changed")
+
     def _each(self, request, queryset, what, call):
-        for callback in queryset.select_related("fleet"):
+        for callback in self._mine(request, queryset):
             try:
                 call(callback)
                 self.message_user(request, f"{callback}: {what}.", messages.SUCCESS)
@@ -87,7 +105,10 @@ class CallbackAdmin(admin.ModelAdmin):
 
     @admin.action(description="Read the status back from Stellantis", permissions=["change"])
     def refresh_status(self, request, queryset):
-        result = services.refresh_callback_statuses(callbacks=queryset)
+        mine = self._mine(request, queryset)
+        if not mine:
+            return
+        result = services.refresh_callback_statuses(callbacks=queryset.filter(pk__in=[cb.pk for cb in mine]))
         self.message_user(request, f"{result.checked} callback(s) read back from Stellantis.", messages.SUCCESS)
         for change in result.changed:
             self.message_user(request, change, messages.WARNING)

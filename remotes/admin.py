@@ -7,18 +7,21 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
+from accounts.access import CALLBACKS
+from accounts.scoped_admin import ScopedAdmin, ScopedInline, may_somewhere
+
 from . import inbox
 from .models import ActionStatus, ActionStep, RemoteAction, RemoteEvent, WebhookDelivery
 
 
-class StepInline(admin.TabularInline):
+class StepInline(ScopedInline, admin.TabularInline):
     model = ActionStep
     extra = 0
     can_delete = False
     readonly_fields = ["at", "status", "detail"]
 
 
-class EventInline(admin.TabularInline):
+class EventInline(ScopedInline, admin.TabularInline):
     model = RemoteEvent
     extra = 0
     can_delete = False
@@ -44,8 +47,12 @@ class StuckFilter(admin.SimpleListFilter):
         return queryset
 
 
+# Actions, events and deliveries are read-only for members (the roles give no ability over
+# them in the admin); superusers keep what they had.
+
+
 @admin.register(RemoteAction)
-class RemoteActionAdmin(admin.ModelAdmin):
+class RemoteActionAdmin(ScopedAdmin):
     list_display = ["created_at", "vehicle", "remote_type", "status", "pending_status", "failure_cause", "source", "requested_by"]
     list_filter = [StuckFilter, "status", "remote_type", "source", "failure_cause"]
     search_fields = ["vehicle__vin", "remote_action_id", "id"]
@@ -53,6 +60,7 @@ class RemoteActionAdmin(admin.ModelAdmin):
     date_hierarchy = "created_at"
     inlines = [StepInline, EventInline]
     readonly_fields = [f.name for f in RemoteAction._meta.fields]
+    fleet_path = "vehicle.fleet"
 
     def has_add_permission(self, request):
         return False
@@ -62,11 +70,12 @@ class RemoteActionAdmin(admin.ModelAdmin):
 
 
 @admin.register(RemoteEvent)
-class RemoteEventAdmin(admin.ModelAdmin):
+class RemoteEventAdmin(ScopedAdmin):
     list_display = ["event_date", "remote_action_id", "event_type", "status", "failure_cause", "action"]
     list_filter = ["event_type", "status"]
     search_fields = ["remote_action_id", "vin"]
     readonly_fields = [f.name for f in RemoteEvent._meta.fields]
+    fleet_path = "action.vehicle.fleet"  # an event not matched to an action yet: superusers only
 
 
 def _readable(event) -> str:
@@ -80,7 +89,7 @@ def _readable(event) -> str:
 
 
 @admin.register(WebhookDelivery)
-class WebhookDeliveryAdmin(admin.ModelAdmin):
+class WebhookDeliveryAdmin(ScopedAdmin):
     """The raw inbox: what Stellantis sent, what we made of it, and a safe replay."""
 
     list_display = ["pk", "received_at", "callback", "outcome", "event_count", "refused", "remote_addr"]
@@ -92,9 +101,13 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
     ]
     exclude = ["body", "bad_events"]
     actions = ["replay"]
+    fleet_path = "callback.fleet"  # a delivery no callback claimed: superusers only
 
     def has_add_permission(self, request):
         return False
+
+    def has_replay_permission(self, request):
+        return may_somewhere(request, CALLBACKS)
 
     def has_change_permission(self, request, obj=None):
         return False
@@ -126,11 +139,12 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
 
     @admin.display(description="Actions")
     def linked_actions(self, obj):
+        # Only actions sent through this delivery's callback take its events (events.py): its fleet's.
         actions = {e.action for e in obj.events.select_related("action__vehicle") if e.action_id}
         return format_html_join(", ", '<a href="{}">{}</a>', ((reverse("admin:remotes_remoteaction_change", args=[a.pk]), str(a)) for a in actions)) or "—"
 
-    @admin.action(description="Replay (re-process; known events are skipped)")
+    @admin.action(description="Replay (re-process; known events are skipped)", permissions=["replay"])
     def replay(self, request, queryset):
-        for delivery in queryset:
+        for delivery in self.allowed(request, queryset.select_related("callback__fleet"), CALLBACKS, "Replay"):
             receipt = inbox.replay_delivery(delivery=delivery)
             self.message_user(request, f"Delivery {delivery.pk}: {receipt.events} event(s), {receipt.new_events} new — {WebhookDelivery.Outcome(receipt.outcome).label}.", messages.SUCCESS)

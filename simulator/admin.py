@@ -10,8 +10,30 @@ from . import demo, pump, vendor
 from .models import SimCallback, SimEvent, SimFleet, SimNotification, SimPumpLease, SimRemoteAction, SimVehicle
 
 
+class SuperuserOnly:
+    """The simulator is the vendor's world, of every organisation at once: superusers only.
+
+    Staff members of an organisation use the admin too; Django's model permissions must not
+    open this to them (the simulator knows nothing of organisations, it may not import them)."""
+
+    def has_module_permission(self, request):
+        return request.user.is_superuser and super().has_module_permission(request)
+
+    def has_view_permission(self, request, obj=None):
+        return request.user.is_superuser and super().has_view_permission(request, obj)
+
+    def has_add_permission(self, request, *args):  # inlines pass the parent object too
+        return request.user.is_superuser and super().has_add_permission(request, *args)
+
+    def has_change_permission(self, request, obj=None):
+        return request.user.is_superuser and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return request.user.is_superuser and super().has_delete_permission(request, obj)
+
+
 @admin.register(SimFleet)
-class SimFleetAdmin(admin.ModelAdmin):
+class SimFleetAdmin(SuperuserOnly, admin.ModelAdmin):
     list_display = ["name", "id", "seed", "created_at"]
     search_fields = ["name", "id"]
     readonly_fields = ["id"]
@@ -27,7 +49,7 @@ def _vehicle_action(description: str, **changes):
 
 
 @admin.register(SimVehicle)
-class SimVehicleAdmin(admin.ModelAdmin):
+class SimVehicleAdmin(SuperuserOnly, admin.ModelAdmin):
     list_display = [
         "vin",
         "brand",
@@ -141,7 +163,7 @@ class SimVehicleAdmin(admin.ModelAdmin):
 
 
 @admin.register(SimCallback)
-class SimCallbackAdmin(admin.ModelAdmin):
+class SimCallbackAdmin(SuperuserOnly, admin.ModelAdmin):
     list_display = ["id", "fleet", "__str__", "status", "created_at"]
     list_filter = ["status", "fleet"]
     search_fields = ["id"]
@@ -166,7 +188,7 @@ class SimCallbackAdmin(admin.ModelAdmin):
         self._set(request, queryset, CallbackStatus.FAILED)
 
 
-class SimEventInline(admin.TabularInline):
+class SimEventInline(SuperuserOnly, admin.TabularInline):
     model = SimEvent
     extra = 0
     can_delete = False
@@ -178,7 +200,7 @@ class SimEventInline(admin.TabularInline):
 
 
 @admin.register(SimRemoteAction)
-class SimRemoteActionAdmin(admin.ModelAdmin):
+class SimRemoteActionAdmin(SuperuserOnly, admin.ModelAdmin):
     list_display = ["id", "remote_type", "vehicle", "status", "failure_cause", "created_at"]
     list_filter = ["status", "remote_type", "fleet"]
     search_fields = ["id", "vehicle__vin"]
@@ -187,7 +209,7 @@ class SimRemoteActionAdmin(admin.ModelAdmin):
 
 
 @admin.register(SimNotification)
-class SimNotificationAdmin(admin.ModelAdmin):
+class SimNotificationAdmin(SuperuserOnly, admin.ModelAdmin):
     list_display = ["id", "callback", "event", "state", "attempts", "next_attempt_at", "delivered_at", "last_error"]
     list_filter = ["state", "callback"]
     list_select_related = ["callback", "event"]
@@ -201,7 +223,7 @@ class SimNotificationAdmin(admin.ModelAdmin):
 
 
 @admin.register(SimPumpLease)
-class SimPumpLeaseAdmin(admin.ModelAdmin):
+class SimPumpLeaseAdmin(SuperuserOnly, admin.ModelAdmin):
     list_display = ["id", "holder", "leased_until"]
     readonly_fields = ["id", "holder", "leased_until"]
 

@@ -2,6 +2,8 @@ from django.contrib import admin, messages
 from django.db.models import Count
 from django.template.response import TemplateResponse
 
+from accounts.access import CALLBACKS, COMMAND, DANGEROUS
+from accounts.scoped_admin import ScopedAdmin, may_somewhere
 from callbacks import services as callback_services
 from remotes import services as remote_services
 from remotes.forms import FORMS
@@ -13,21 +15,32 @@ from .models import Fleet, Vehicle
 
 
 @admin.register(Fleet)
-class FleetAdmin(admin.ModelAdmin):
-    list_display = ["name", "external_id", "vehicle_count", "last_synced_at"]
+class FleetAdmin(ScopedAdmin):
+    # Read-only but for superusers, who also give an imported fleet (of no organisation) to one.
+    list_display = ["name", "organisation", "external_id", "vehicle_count", "last_synced_at"]
+    list_filter = ["organisation"]
+    list_select_related = ["organisation"]
     search_fields = ["name", "external_id"]
+    ordering = ["name"]
     actions = ["import_vehicles", "import_callbacks"]
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(_vehicles=Count("vehicles"))
 
+    def get_list_filter(self, request):
+        # A member's fleets are of one or two organisations they know: no filter needed.
+        return super().get_list_filter(request) if request.user.is_superuser else []
+
+    def has_import_permission(self, request):
+        return may_somewhere(request, CALLBACKS)
+
     @admin.display(description="Vehicles", ordering="_vehicles")
     def vehicle_count(self, obj):
         return obj._vehicles
 
-    @admin.action(description="Import vehicles from Stellantis")
+    @admin.action(description="Import vehicles from Stellantis", permissions=["import"])
     def import_vehicles(self, request, queryset):
-        for fleet in queryset:
+        for fleet in self.allowed(request, queryset, CALLBACKS, "Import"):
             try:
                 result = services.import_fleet(fleet_id=fleet.external_id)
             except StellantisError as exc:
@@ -35,10 +48,9 @@ class FleetAdmin(admin.ModelAdmin):
                 continue
             self.message_user(request, f"{fleet}: {result.created} new, {result.updated} refreshed vehicles.", messages.SUCCESS)
 
-
-    @admin.action(description="Import callbacks from Stellantis")
+    @admin.action(description="Import callbacks from Stellantis", permissions=["import"])
     def import_callbacks(self, request, queryset):
-        for fleet in queryset:
+        for fleet in self.allowed(request, queryset, CALLBACKS, "Import"):
             try:
                 result = callback_services.import_callbacks(fleet=fleet)
             except callback_services.CallbackSyncError as exc:
@@ -93,6 +105,7 @@ def _bulk_feature(modeladmin, request, queryset, member: str, preset: dict | Non
 
 
 def _action(member: str, description: str, preset: dict | None = None, permission: str = "request_remote"):
+    """A bulk action sending `member`'s command; `permission` names the `has_<permission>_permission` that shows it."""
     @admin.action(description=description, permissions=[permission])
     def run(modeladmin, request, queryset):
         return _bulk_feature(modeladmin, request, queryset, member, preset)
@@ -103,11 +116,12 @@ def _action(member: str, description: str, preset: dict | None = None, permissio
 
 
 @admin.register(Vehicle)
-class VehicleAdmin(admin.ModelAdmin):
+class VehicleAdmin(ScopedAdmin):
     list_display = ["vin", "brand", "motorization", "fleet", "external_id"]
     list_filter = ["fleet", "brand", "motorization"]
     search_fields = ["vin", "external_id"]
     list_select_related = ["fleet"]
+    fleet_path = "fleet"
     actions = [
         _action("horn", "Sound the horn", preset={}),
         _action("door", "Lock the doors", preset={"state": "Locked"}),
@@ -121,8 +135,11 @@ class VehicleAdmin(admin.ModelAdmin):
         _action("stolen", "Stolen vehicle… (asks for confirmation)", permission="request_dangerous_remote"),
     ]
 
+    # An action is listed when the user's role allows it in one of their fleets at least;
+    # `request_remote` still refuses it vehicle by vehicle (a member may read one fleet and
+    # command another), and each refusal is told.
     def has_request_remote_permission(self, request):
-        return request.user.has_perm("remotes.request_remote")
+        return may_somewhere(request, COMMAND)
 
     def has_request_dangerous_remote_permission(self, request):
-        return request.user.has_perm("remotes.request_dangerous_remote")
+        return may_somewhere(request, DANGEROUS)
