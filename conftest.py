@@ -42,10 +42,13 @@ def django_db_setup(django_db_setup, django_db_blocker):
 
 @pytest.fixture
 def organisation(db):
-    """The organisation test fleets belong to unless a test says otherwise."""
+    """The organisation test fleets belong to unless a test says otherwise.
+
+    Four-eyes is off here (it is on by default for immobilization and stolen): tests of what a
+    command does at the vendor send it at once; the approval tests turn it on."""
     from accounts.models import Organisation
 
-    return Organisation.objects.get_or_create(slug="org-a", defaults={"name": "Org A"})[0]
+    return Organisation.objects.get_or_create(slug="org-a", defaults={"name": "Org A", "approval_required_for": []})[0]
 
 
 @pytest.fixture

@@ -28,11 +28,27 @@ class OrganisationQuerySet(models.QuerySet):
         return self if user.is_superuser else self.filter(memberships__user=user)
 
 
+def default_approval_members() -> list[str]:
+    # Four-eyes on by default for the commands that stop a car or report it stolen.
+    return ["immobilization", "stolen"]
+
+
 class Organisation(models.Model):
     """A customer of the portal: it owns fleets, its members and its partner tokens."""
 
+    # Dangerous commands that may need a second person (stellantis.remotes.MAY_BE_DANGEROUS;
+    # for "door", only an unlock is dangerous).
+    APPROVABLE = (("door", "Unlock"), ("immobilization", "Immobilization (on or off)"), ("stolen", "Stolen vehicle"))
+
     name = models.CharField(max_length=200, unique=True)
     slug = models.SlugField(max_length=60, unique=True, help_text="Short name used in the organisation's page address.")
+    approval_required_for = models.JSONField(
+        default=default_approval_members, blank=True,
+        help_text="Dangerous commands that wait for a second person's approval: any of door (unlock), immobilization, stolen.",
+    )
+    approval_ttl_minutes = models.PositiveIntegerField(
+        default=15, help_text="A command not approved within this many minutes expires and is never sent."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     objects = OrganisationQuerySet.as_manager()
@@ -42,6 +58,10 @@ class Organisation(models.Model):
 
     def __str__(self):
         return self.name
+
+    def needs_approval(self, member: str) -> bool:
+        """Whether a dangerous command of this feature waits for a second person here."""
+        return member in self.approval_required_for
 
 
 class Role(models.TextChoices):

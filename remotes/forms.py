@@ -39,7 +39,9 @@ class FeatureForm(forms.Form):
     confirm = forms.BooleanField(
         required=False, label="I confirm: this command is sent to the vehicle(s) and cannot be undone remotely in time"
     )
-    reason = forms.CharField(max_length=500, required=False, help_text="Kept with the action (who, why).")
+    reason = forms.CharField(
+        max_length=500, required=False, help_text="Kept with the action (who, why); required for unlock, immobilization and stolen."
+    )
 
     def body(self) -> dict:
         raise NotImplementedError
@@ -64,6 +66,8 @@ class FeatureForm(forms.Form):
             return data
         if is_dangerous(self.command) and not data.get("confirm"):
             self.add_error("confirm", "Tick to confirm: this command is dangerous if sent by mistake.")
+        if is_dangerous(self.command) and not (data.get("reason") or "").strip():
+            self.add_error("reason", "Say why: a reason is required for unlock, immobilization and stolen.")
         return data
 
 

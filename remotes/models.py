@@ -8,6 +8,8 @@ from vehicles.models import Fleet
 
 
 class ActionStatus(models.TextChoices):
+    # A dangerous command under four-eyes: nothing is sent until a second person approves.
+    AWAITING_APPROVAL = "awaiting_approval", "Waiting for approval"
     QUEUED = "queued", "Queued"
     SUBMITTING = "submitting", "Sending to Stellantis"
     SUBMITTED = "submitted", "Sent to Stellantis"
@@ -15,7 +17,9 @@ class ActionStatus(models.TextChoices):
     SUCCESS = "success", "Success"
     ALREADY_DONE = "already_done", "Already done"
     FAILED = "failed", "Failed"
-    REJECTED = "rejected", "Refused by Stellantis"
+    # By Stellantis (`error` says why) or by an approver (the timeline says who).
+    REJECTED = "rejected", "Rejected"
+    CANCELLED = "cancelled", "Cancelled"
     EXPIRED = "expired", "Expired before sending"
     ERROR = "error", "Error"
     # Maybe sent, maybe not, and not safe to send again by itself (unlock, immobilization,
@@ -31,6 +35,7 @@ FINAL_STATUSES = (
     ActionStatus.EXPIRED,
     ActionStatus.ERROR,
     ActionStatus.UNKNOWN,
+    ActionStatus.CANCELLED,
 )
 # Final for the portal (nothing more is done by itself), but not knowledge of the outcome:
 # a late Done from the vendor is the truth and still moves them (events._derive, pg_ingest).
@@ -64,7 +69,7 @@ class RemoteAction(models.Model):
     callback = models.ForeignKey("callbacks.Callback", on_delete=models.PROTECT, related_name="remote_actions")
     remote_type = models.CharField(max_length=40, choices=RemoteType.choices)
     command = models.JSONField(help_text="The Remote body without its label, e.g. {\"horn\": {\"state\": \"Activated\"}}.")
-    status = models.CharField(max_length=16, choices=ActionStatus.choices, default=ActionStatus.QUEUED)
+    status = models.CharField(max_length=20, choices=ActionStatus.choices, default=ActionStatus.QUEUED)
     pending_status = models.CharField(max_length=40, blank=True, choices=PendingStatus.choices, help_text="Latest Pending step.")
     pending_at = models.DateTimeField(null=True, blank=True, help_text="eventDate of that Pending step.")
     failure_cause = models.CharField(max_length=64, blank=True)
@@ -78,7 +83,17 @@ class RemoteAction(models.Model):
         help_text="The partner token that sent it, when it came through the API with one.",
     )
     source = models.CharField(max_length=8, choices=Source.choices)
-    reason = models.CharField(max_length=500, blank=True)
+    reason = models.CharField(max_length=500, blank=True, help_text="Why it was asked for; required for dangerous commands.")
+
+    # Four-eyes approval (only for commands the organisation says need it).
+    approval_expires_at = models.DateTimeField(null=True, blank=True, help_text="Never sent if not approved by then.")
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        help_text="Who approved, rejected or cancelled it (a token's member when through a token).",
+    )
+    decided_by_token = models.ForeignKey("accounts.PartnerToken", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decision_comment = models.CharField(max_length=500, blank=True)
 
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     expires_at = models.DateTimeField(help_text="Not sent after this: a late unlock is worse than none.")
@@ -238,7 +253,7 @@ class ActionStep(models.Model):
     """The portal's own steps in an action's life (queued, submitted, …), for the timeline."""
 
     action = models.ForeignKey(RemoteAction, on_delete=models.CASCADE, related_name="steps")
-    status = models.CharField(max_length=16, choices=ActionStatus.choices)
+    status = models.CharField(max_length=20, choices=ActionStatus.choices)
     at = models.DateTimeField()
     detail = models.CharField(max_length=500, blank=True)
 

@@ -17,6 +17,7 @@ from django_q.models import Schedule
 from django_q.tasks import async_task
 
 from accounts import access
+from audit import services as audit
 from callbacks.models import Callback
 from core.errors import ServiceError
 from stellantis.client import FleetClient, RemoteState
@@ -32,6 +33,7 @@ from .models import FINAL_STATUSES, ActionStatus, ActionStep, RemoteAction, Sour
 log = logging.getLogger(__name__)
 
 SUBMIT_TASK = "remotes.tasks.submit_remote_action"
+NOTIFY_TASK = "remotes.tasks.notify_approvers"
 
 
 # --- requesting ----------------------------------------------------------------------------
@@ -101,29 +103,62 @@ def check_capability(vehicle, command: Command) -> None:
         raise NotCapable(verdict.reason)
 
 
+def person_of(by):
+    """The person behind a request: the user, or the member a token acts for; None for the system."""
+    token = getattr(by, "token", None)
+    if token is not None:
+        return token.user
+    return by if by is not None and getattr(by, "pk", None) is not None else None
+
+
+def check_reason(command: Command, reason: str) -> str:
+    reason = (reason or "").strip()
+    if is_dangerous(command) and not reason:
+        raise InvalidCommand(
+            f"{command.remote_type.label}: say why — a reason is required for unlock, immobilization and stolen.",
+            errors={"reason": "A reason is required for this command."},
+        )
+    return reason[:500]
+
+
 def request_remote(*, vehicle, command: dict | Command, by=None, source: str = Source.SYSTEM, reason: str = "") -> RemoteAction:
-    """Validate, authorise and queue one command; the submit task is enqueued after commit."""
+    """Validate, authorise and queue one command; the submit task is enqueued after commit.
+
+    A dangerous command needs a reason; one the organisation puts under four-eyes waits,
+    unsent, for another approver (`remotes.approvals`), until its approval time runs out.
+    """
     command = to_command(command)
     check_permission(by, command, vehicle)
+    reason = check_reason(command, reason)
     check_capability(vehicle, command)
     callbacks = Callback.objects.serving(vehicle.fleet, command.remote_type)
     if not callbacks:
         raise NoCallbackForType(vehicle.fleet, command.remote_type)
+    organisation = vehicle.fleet.organisation
+    awaiting = is_dangerous(command) and organisation is not None and organisation.needs_approval(command.member)
     now = timezone.now()
+    who = f" by {audit.actor_name(by)}" if by is not None else ""
     with transaction.atomic():
         action = RemoteAction.objects.create(
             vehicle=vehicle,
             callback=callbacks[0],
             remote_type=command.remote_type,
             command=command.as_dict(),
-            requested_by=by if (by is not None and by.is_authenticated and by.pk is not None) else None,
+            status=ActionStatus.AWAITING_APPROVAL if awaiting else ActionStatus.QUEUED,
+            requested_by=person_of(by),
             requested_by_token=getattr(by, "token", None),
             source=source,
-            reason=reason[:500],
+            reason=reason,
             expires_at=now + dt.timedelta(seconds=settings.REMOTE_ACTION_TTL),
+            approval_expires_at=now + dt.timedelta(minutes=organisation.approval_ttl_minutes) if awaiting else None,
         )
-        ActionStep.objects.create(action=action, status=ActionStatus.QUEUED, at=now, detail=f"Requested from {Source(source).label}")
-        transaction.on_commit(lambda: enqueue_submit(action.pk))
+        detail = f"Requested from {Source(source).label}{who}" + (f" · reason: {reason}" if reason else "")
+        ActionStep.objects.create(action=action, status=action.status, at=now, detail=detail[:500])
+        audit.record("remote.requested", actor=by, organisation=organisation, obj=action, reason=reason)
+        if awaiting:
+            transaction.on_commit(lambda: async_task(NOTIFY_TASK, str(action.pk), task_name=f"notify-approvers-{action.pk}"))
+        else:
+            transaction.on_commit(lambda: enqueue_submit(action.pk))
     return action
 
 

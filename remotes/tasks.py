@@ -1,6 +1,6 @@
 """q2 entry points: load by id, call one service."""
 
-from . import services
+from . import approvals, services
 
 
 def submit_remote_action(action_id: str) -> str:
@@ -8,8 +8,12 @@ def submit_remote_action(action_id: str) -> str:
 
 
 def sweep() -> dict:
-    return services.sweep()
+    return {**services.sweep(), "expired_unapproved": approvals.expire_unapproved()}
 
 
 def reconcile() -> dict:
     return services.reconcile()
+
+
+def notify_approvers(action_id: str) -> int:
+    return approvals.notify_approvers(action_id)

@@ -136,10 +136,10 @@ def test_every_outcome_reaches_the_timeline_in_plain_words(outcome, vehicle, ope
         call_command("simulator_vehicle", vehicle.vin, "--next-failure", outcome, stdout=out)
         assert outcome in out.getvalue()
     if outcome == FailureCause.SAME_ACTION_IN_PROGRESS:
-        first = services.request_remote(vehicle=vehicle, command=case.command, by=operator)
+        first = services.request_remote(vehicle=vehicle, command=case.command, by=operator, reason="cause drill")
         services.submit_remote_action(action_id=first.pk)
 
-    action = drive(services.request_remote(vehicle=vehicle, command=case.command, by=operator).pk)
+    action = drive(services.request_remote(vehicle=vehicle, command=case.command, by=operator, reason="cause drill").pk)
 
     cause = outcome if outcome in FailureCause.values else ""
     assert (action.status, action.failure_cause, action.feedback_detail) == (case.status, cause, case.feedback)
@@ -165,7 +165,7 @@ def test_a_tracking_period_the_vendor_cannot_hold_is_refused_and_shown_and_nothi
     """10**30 s is valid per the spec (minimum 5, no maximum) but fits no column: the vendor's 400, not a wedged pump."""
     huge = {"stolen": {"trackingPeriod": {"running": 10**30}}}
 
-    action = drive(services.request_remote(vehicle=vehicle, command=huge, by=operator).pk)
+    action = drive(services.request_remote(vehicle=vehicle, command=huge, by=operator, reason="cause drill").pk)
 
     assert action.status == ActionStatus.REJECTED
     assert "stolen.trackingPeriod.running" in action.error

@@ -38,7 +38,7 @@ def test_each_feature_has_a_documented_failure_reaching_its_cause(member, vehicl
     SimVehicle.objects.filter(vin=vehicle.vin).update(**state)
     partner = api(make_token(operator))
 
-    r = partner.post(f"{partner.base_url}/api/v1/vehicles/{vehicle.vin}/remotes/", json=body, timeout=10)
+    r = partner.post(f"{partner.base_url}/api/v1/vehicles/{vehicle.vin}/remotes/", json={**body, "reason": "failure drill"}, timeout=10)
     assert r.status_code == 202, r.text
     action = drive(r.json()["id"])
 

@@ -12,14 +12,14 @@ from simulator.models import SimVehicle
 FEATURES = {
     "charging": ({"mode": "now"}, {"charging": {"immediate": True}}),
     "preconditioning": ({"immediate": "on"}, {"preconditioning": {"airConditioning": {"immediate": True}}}),
-    "door": ({"state": "Unlocked", "confirm": "on"}, {"door": {"state": "Unlocked"}}),
+    "door": ({"state": "Unlocked", "confirm": "on", "reason": "every entry point"}, {"door": {"state": "Unlocked"}}),
     "horn": ({}, {"horn": {"state": "Activated"}}),
     "lights": ({"on": "1"}, {"lights": {"on": True}}),
     "wakeUp": ({}, {"wakeUp": {"action": "WakeUp"}}),
     "navigation": ({"positions": "48.8584, 2.2945\n45.7640, 4.8357"}, {"navigation": {"positions": [
         {"type": "Point", "coordinates": [2.2945, 48.8584]}, {"type": "Point", "coordinates": [4.8357, 45.764]}]}}),
-    "immobilization": ({"activate": "1", "confirm": "on"}, {"immobilization": {"activate": True}}),
-    "stolen": ({"mode": "declare", "confirm": "on"}, {"stolen": {"stolen": True}}),
+    "immobilization": ({"activate": "1", "confirm": "on", "reason": "every entry point"}, {"immobilization": {"activate": True}}),
+    "stolen": ({"mode": "declare", "confirm": "on", "reason": "every entry point"}, {"stolen": {"stolen": True}}),
 }
 ADMIN_ACTION = {"horn": "remote_horn", "door": "remote_door_unlocked", "wakeUp": "remote_wakeUp"}
 
@@ -71,7 +71,7 @@ def test_from_an_admin_bulk_action(member, vehicle, client, boss):
 def test_from_the_partner_api(member, vehicle, api, boss, make_token):
     partner = api(make_token(boss))
     _, body = FEATURES[member]
-    r = partner.post(f"{partner.base_url}/api/v1/vehicles/{vehicle.vin}/remotes/", json=body, timeout=10)
+    r = partner.post(f"{partner.base_url}/api/v1/vehicles/{vehicle.vin}/remotes/", json={**body, "reason": "every entry point"}, timeout=10)
     assert r.status_code == 202, r.text
     finished(RemoteAction.objects.get(pk=r.json()["id"]))
 

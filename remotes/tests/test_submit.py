@@ -118,7 +118,7 @@ def test_a_slow_vendor_never_gets_the_command_twice(action, proxy, settings):
 
 def test_a_dangerous_command_with_no_clear_answer_is_never_resent_by_itself(demo_fleet, operator, proxy, settings):
     vehicle = demo_fleet.vehicles.order_by("vin").first()
-    unlock = services.request_remote(vehicle=vehicle, command={"door": {"state": "Unlocked"}}, by=operator, source=Source.API)
+    unlock = services.request_remote(vehicle=vehicle, command={"door": {"state": "Unlocked"}}, by=operator, source=Source.API, reason="driver locked out")
     client = proxied_client(proxy, settings)
     settings.REMOTE_LOOKUP_WINDOW = 0
     proxy.fail("POST", "fail_before")
