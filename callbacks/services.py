@@ -13,6 +13,7 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
+from audit import services as audit
 from core.errors import ServiceError
 from stellantis.callbacks import RemoteCallback, Subscription
 from stellantis.client import FleetClient
@@ -55,7 +56,19 @@ def _vendor_call(what: str, call):
         raise CallbackSyncError(f"Stellantis did not {what}: {exc.for_people}. Nothing was changed here.") from exc
 
 
-def create_callback(*, fleet, client: FleetClient | None = None, **fields) -> Callback:
+def _audited(callback: Callback) -> dict:
+    """The fields an audit entry keeps of a callback. Attribute values may be a partner's own
+    credentials (an Authorization header for their endpoint): kept as their keys only."""
+    values = audit.snapshot(callback, Callback.EDITABLE_FIELDS + ("status",))
+    values["attributes"] = [{"type": a.get("type"), "key": a.get("key"), "value": "(hidden)"} for a in callback.attributes]
+    return values
+
+
+def _record(verb: str, callback: Callback, by, changes: dict | None = None) -> None:
+    audit.record(f"callback.{verb}", actor=by, organisation=callback.fleet.organisation_id, obj=callback, changes=changes)
+
+
+def create_callback(*, fleet, client: FleetClient | None = None, by=None, **fields) -> Callback:
     """Register a callback at Stellantis, then keep it locally with the id it was given.
 
     Nothing is written here before Stellantis accepts it: a refusal leaves nothing behind,
@@ -71,14 +84,17 @@ def create_callback(*, fleet, client: FleetClient | None = None, **fields) -> Ca
     callback.external_id = created.id
     callback.status = created.status
     callback.last_synced_at = timezone.now()
-    callback.save()
+    with transaction.atomic():
+        callback.save()
+        _record("created", callback, by, audit.diff({}, _audited(callback)))
     return callback
 
 
-def update_callback(*, callback: Callback, changes: dict, client: FleetClient | None = None) -> Callback:
+def update_callback(*, callback: Callback, changes: dict, client: FleetClient | None = None, by=None) -> Callback:
     """Replace the whole callback at Stellantis (PUT), then save it here. Refused → nothing changes."""
     client = client or FleetClient.from_settings()
     candidate = Callback.objects.get(pk=callback.pk)
+    before = _audited(candidate)
     for field, value in changes.items():
         if field not in Callback.EDITABLE_FIELDS:
             raise CallbackInvalid(f"{field} cannot be edited", errors={field: "cannot be edited"})
@@ -86,28 +102,34 @@ def update_callback(*, callback: Callback, changes: dict, client: FleetClient | 
     # Clearing the batch size turns batching off: its window goes with it.
     candidate.batch_time_window = rules.time_window(candidate.batch_size, candidate.batch_time_window) if candidate.batch_size else None
     _validate(candidate)
-    return _replace_at_vendor(candidate, "accept the change", client)
+    return _replace_at_vendor(candidate, "accept the change", client, record=lambda c: _record("changed", c, by, audit.diff(before, _audited(c))))
 
 
-def _replace_at_vendor(candidate: Callback, what: str, client: FleetClient) -> Callback:
-    """PUT the whole candidate; only once Stellantis has it is the local row overwritten."""
+def _replace_at_vendor(candidate: Callback, what: str, client: FleetClient, record) -> Callback:
+    """PUT the whole candidate; only once Stellantis has it is the local row overwritten (and audited)."""
     _vendor_call(what, lambda: client.replace_callback(candidate.fleet.external_id, candidate.external_id, candidate.subscription()))
     candidate.last_synced_at = timezone.now()
-    candidate.save()
+    with transaction.atomic():
+        candidate.save()
+        record(candidate)
     return candidate
 
 
-def set_callback_status(*, callback: Callback, status: str, client: FleetClient | None = None) -> Callback:
+def set_callback_status(*, callback: Callback, status: str, client: FleetClient | None = None, by=None) -> Callback:
     """Pause or resume at Stellantis; a paused callback posts nothing and cannot be used to send."""
     if status not in (CallbackStatus.RUNNING, CallbackStatus.PAUSED):
         raise CallbackInvalid("status must be Running or Paused", errors={"status": "must be Running or Paused"})
     client = client or FleetClient.from_settings()
+    before = callback.status
     callback.status = _vendor_call(
         f"set the status to {status}",
         lambda: client.set_callback_status(callback.fleet.external_id, callback.external_id, status),
     )
     callback.last_synced_at = timezone.now()
-    callback.save(update_fields=["status", "last_synced_at", "updated_at"])
+    with transaction.atomic():
+        callback.save(update_fields=["status", "last_synced_at", "updated_at"])
+        verb = "paused" if callback.status == CallbackStatus.PAUSED else "resumed"
+        _record(verb, callback, by, audit.diff({"status": before}, {"status": callback.status}))
     return callback
 
 
@@ -116,7 +138,7 @@ def pending_action_count(callback: Callback) -> int:
     return callback.remote_actions.open().count()
 
 
-def delete_callback(*, callback: Callback, client: FleetClient | None = None) -> None:
+def delete_callback(*, callback: Callback, client: FleetClient | None = None, by=None) -> None:
     """Delete at Stellantis, refused while an action sent through it is still pending.
 
     The row stays here, marked deleted, because finished actions point at it.
@@ -130,10 +152,12 @@ def delete_callback(*, callback: Callback, client: FleetClient | None = None) ->
     client = client or FleetClient.from_settings()
     _vendor_call("delete the callback", lambda: client.delete_callback(callback.fleet.external_id, callback.external_id))
     callback.deleted_at = timezone.now()
-    callback.save(update_fields=["deleted_at", "updated_at"])
+    with transaction.atomic():
+        callback.save(update_fields=["deleted_at", "updated_at"])
+        _record("deleted", callback, by)
 
 
-def rotate_secret(*, callback: Callback, client: FleetClient | None = None) -> Callback:
+def rotate_secret(*, callback: Callback, client: FleetClient | None = None, by=None) -> Callback:
     """Give the callback a new secret. The old one stays valid for the vendor's retry horizon,
     so notifications already queued with it at Stellantis are still accepted."""
     client = client or FleetClient.from_settings()
@@ -141,7 +165,9 @@ def rotate_secret(*, callback: Callback, client: FleetClient | None = None) -> C
     candidate.previous_secret, candidate.secret = candidate.secret, new_secret()
     candidate.previous_secret_until = timezone.now() + dt.timedelta(seconds=NOTIFICATION_HORIZON_SECONDS)
     candidate.secret_at_vendor = True
-    _replace_at_vendor(candidate, "accept the new secret", client)
+    # Never the secrets themselves: only that one was replaced, and until when the old one holds.
+    changes = {"previous_secret_until": [None, candidate.previous_secret_until.isoformat()]}
+    _replace_at_vendor(candidate, "accept the new secret", client, record=lambda c: _record("secret_rotated", c, by, changes))
     return candidate
 
 
@@ -175,7 +201,7 @@ class CallbackImport:
     without_secret: int
 
 
-def import_callbacks(*, fleet, client: FleetClient | None = None) -> CallbackImport:
+def import_callbacks(*, fleet, client: FleetClient | None = None, by=None) -> CallbackImport:
     """Mirror every callback Stellantis holds for the fleet (all pages)."""
     client = client or FleetClient.from_settings()
     remotes = _vendor_call("list the callbacks", lambda: list(client.callbacks(fleet.external_id)))
@@ -188,9 +214,9 @@ def import_callbacks(*, fleet, client: FleetClient | None = None) -> CallbackImp
             callback = known.get(remote.id)
             if callback is None:
                 callback = Callback(fleet=fleet, external_id=remote.id)
-                created += 1
+                before, created = {}, created + 1
             else:
-                updated += 1
+                before, updated = _audited(callback), updated + 1
             for field, value in fields.items():
                 setattr(callback, field, value)
             callback.status = remote.status
@@ -201,6 +227,9 @@ def import_callbacks(*, fleet, client: FleetClient | None = None) -> CallbackImp
             callback.secret_at_vendor = hmac.compare_digest(_vendor_secret(remote), callback.secret_header_value)
             without_secret += not callback.secret_at_vendor
             callback.save()
+            changes = audit.diff(before, _audited(callback))
+            if changes or not before:
+                _record("imported", callback, by, changes)
     return CallbackImport(created=created, updated=updated, without_secret=without_secret)
 
 
@@ -273,9 +302,11 @@ def refresh_callback_statuses(*, callbacks=None, client: FleetClient | None = No
             if known is None or callback.external_id in known:
                 result.errors.append(f"{callback}: {exc}")
                 continue
-            if Callback.objects.filter(pk=callback.pk, deleted_at__isnull=True).update(deleted_at=timezone.now(), last_synced_at=timezone.now()):
-                log.warning("callback %s (%s) is no longer at Stellantis: marked deleted", callback.pk, callback.external_id)
-                result.gone.append(str(callback))
+            with transaction.atomic():
+                if Callback.objects.filter(pk=callback.pk, deleted_at__isnull=True).update(deleted_at=timezone.now(), last_synced_at=timezone.now()):
+                    log.warning("callback %s (%s) is no longer at Stellantis: marked deleted", callback.pk, callback.external_id)
+                    result.gone.append(str(callback))
+                    _record("deleted", callback, None, {"reason": [None, "no longer at Stellantis"]})
             continue
         except StellantisError as exc:
             log.warning("callback %s (%s): status not read back: %s", callback.pk, callback.external_id, exc)
@@ -291,6 +322,7 @@ def refresh_callback_statuses(*, callbacks=None, client: FleetClient | None = No
             status=remote.status, last_synced_at=timezone.now(), updated_at=timezone.now()
         )
         if updated and remote.status != callback.status:
+            _record("status_changed", callback, None, {"status": [callback.status, remote.status]})
             log.warning("callback %s (%s) is %s at Stellantis (was %s here)", callback.pk, callback.external_id, remote.status, callback.status)
             result.changed.append(f"{callback}: {callback.status} → {remote.status}")
     return result

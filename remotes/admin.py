@@ -47,12 +47,24 @@ class StuckFilter(admin.SimpleListFilter):
         return queryset
 
 
-# Actions, events and deliveries are read-only for members (the roles give no ability over
-# them in the admin); superusers keep what they had.
+# Actions, events and deliveries are the record of what was commanded and what Stellantis
+# said: read-only for everyone, superusers too. Nobody adds, edits or deletes one by hand
+# (an action is decided on through remotes.approvals, a delivery only replayed).
+
+
+class Undeletable:
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(RemoteAction)
-class RemoteActionAdmin(ScopedAdmin):
+class RemoteActionAdmin(Undeletable, ScopedAdmin):
     list_display = ["created_at", "vehicle", "remote_type", "status", "pending_status", "failure_cause", "source", "requested_by"]
     list_filter = [StuckFilter, "status", "remote_type", "source", "failure_cause"]
     search_fields = ["vehicle__vin", "remote_action_id", "id"]
@@ -62,15 +74,9 @@ class RemoteActionAdmin(ScopedAdmin):
     readonly_fields = [f.name for f in RemoteAction._meta.fields]
     fleet_path = "vehicle.fleet"
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
 
 @admin.register(RemoteEvent)
-class RemoteEventAdmin(ScopedAdmin):
+class RemoteEventAdmin(Undeletable, ScopedAdmin):
     list_display = ["event_date", "remote_action_id", "event_type", "status", "failure_cause", "action"]
     list_filter = ["event_type", "status"]
     search_fields = ["remote_action_id", "vin"]
@@ -89,7 +95,7 @@ def _readable(event) -> str:
 
 
 @admin.register(WebhookDelivery)
-class WebhookDeliveryAdmin(ScopedAdmin):
+class WebhookDeliveryAdmin(Undeletable, ScopedAdmin):
     """The raw inbox: what Stellantis sent, what we made of it, and a safe replay."""
 
     list_display = ["pk", "received_at", "callback", "outcome", "event_count", "refused", "remote_addr"]
@@ -103,14 +109,8 @@ class WebhookDeliveryAdmin(ScopedAdmin):
     actions = ["replay"]
     fleet_path = "callback.fleet"  # a delivery no callback claimed: superusers only
 
-    def has_add_permission(self, request):
-        return False
-
     def has_replay_permission(self, request):
         return may_somewhere(request, CALLBACKS)
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
     @admin.display(description="Body")
     def pretty_body(self, obj):
@@ -146,5 +146,5 @@ class WebhookDeliveryAdmin(ScopedAdmin):
     @admin.action(description="Replay (re-process; known events are skipped)", permissions=["replay"])
     def replay(self, request, queryset):
         for delivery in self.allowed(request, queryset.select_related("callback__fleet"), CALLBACKS, "Replay"):
-            receipt = inbox.replay_delivery(delivery=delivery)
+            receipt = inbox.replay_delivery(delivery=delivery, by=request.user)
             self.message_user(request, f"Delivery {delivery.pk}: {receipt.events} event(s), {receipt.new_events} new — {WebhookDelivery.Outcome(receipt.outcome).label}.", messages.SUCCESS)

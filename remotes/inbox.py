@@ -20,6 +20,7 @@ from django.db import DatabaseError, DataError, connection, transaction
 from django.db.models.signals import post_save
 from django.utils import timezone
 
+from audit import services as audit
 from callbacks.models import Callback
 from stellantis.webhook import ParsedDelivery, attributes_of_broken_body, parse_remote_events
 
@@ -336,7 +337,7 @@ def _store_and_apply_in_one_statement(raw: dict, events, positions, **flags):
     return done.delivery_id, ApplyResult(new_events=done.new_events, orphan_action_ids=done.orphan_action_ids, refused=done.refused)
 
 
-def replay_delivery(*, delivery: WebhookDelivery) -> Receipt:
+def replay_delivery(*, delivery: WebhookDelivery, by=None) -> Receipt:
     """Process a stored delivery again (after a fix, say). Safe: known events are no-ops.
 
     Its callback's secret vouched for actions sent through that callback only: the others'
@@ -344,11 +345,14 @@ def replay_delivery(*, delivery: WebhookDelivery) -> Receipt:
     replayed (it was accepted while the callback was live).
     """
     with transaction.atomic():
-        delivery = WebhookDelivery.objects.select_for_update().get(pk=delivery.pk)
+        delivery = WebhookDelivery.objects.select_for_update().select_related("callback__fleet").get(pk=delivery.pk)
+        before = delivery.outcome
+        organisation = delivery.callback.fleet.organisation_id if delivery.callback else None
         parsed = parse_remote_events(delivery.body)
         if parsed.error:
             delivery.outcome, delivery.error, delivery.bad_events = WebhookDelivery.Outcome.UNPARSEABLE, parsed.error, []
             delivery.save(update_fields=["outcome", "error", "bad_events"])
+            audit.record("delivery.replayed", actor=by, organisation=organisation, obj=delivery, changes=audit.diff({"outcome": before}, {"outcome": delivery.outcome}))
             return Receipt(delivery_id=delivery.pk, outcome=delivery.outcome, events=0, new_events=0)
         already = delivery.events.count()  # stored by its first processing: not new now
         result = apply_events(parsed.events, delivery=delivery, positions=_positions(parsed))
@@ -358,6 +362,10 @@ def replay_delivery(*, delivery: WebhookDelivery) -> Receipt:
         if result.refused:
             delivery.outcome, delivery.error, delivery.bad_events = _with_refusals(parsed, result.refused)
         delivery.save(update_fields=["outcome", "error", "bad_events", "event_count"])
+        audit.record(
+            "delivery.replayed", actor=by, organisation=organisation, obj=delivery,
+            changes={**audit.diff({"outcome": before}, {"outcome": delivery.outcome}), "new_events": [0, result.new_events]},
+        )
     if result.orphan_action_ids:
         adopt_orphan_events(remote_action_ids=result.orphan_action_ids)
     return Receipt(
