@@ -27,6 +27,7 @@ import uuid
 from dataclasses import dataclass, field
 
 import pytest
+from django.apps import apps
 from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth.models import Permission, User
@@ -70,6 +71,7 @@ LISTS = {
 ORGANISATION_ADMIN_MODELS = {
     "vehicles.fleet", "vehicles.vehicle", "callbacks.callback", "remotes.remoteaction", "remotes.remoteevent",
     "remotes.webhookdelivery", "accounts.organisation", "accounts.membership", "accounts.partnertoken",
+    "audit.auditentry",
 }
 
 
@@ -152,6 +154,13 @@ def world(settings):
         "accounts.organisation": org_a, "accounts.membership": a_membership, "accounts.partnertoken": a_token,
         "auth.user": a_admin,
     }
+    if apps.is_installed("audit"):  # the audit log names the organisation each entry is about
+        entry = apps.get_model("audit", "AuditEntry").objects.create(
+            organisation=org_a, user=a_admin, actor=a_admin.username, source="page", action="remote.requested",
+            object_type="remotes.remoteaction", object_id=str(action_a.pk), object_repr="ALPHALEAK-AUDIT-ENTRY",
+        )
+        objects["audit.auditentry"] = entry
+        markers["A's audit entry"] = entry.object_repr
 
     def a_state():
         """A's rows as they are: a POST by B must change none of them."""
