@@ -19,6 +19,8 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from audit import services as audit
+
 from . import access
 from .models import Membership, Organisation, PartnerToken, Role, Scope
 
@@ -54,8 +56,19 @@ def create_organisation(*, name: str, slug: str, by) -> Organisation:
         raise PermissionDenied("Only a superuser creates organisations.")
     with transaction.atomic():
         org = Organisation.objects.create(name=name, slug=slug)
-        Membership.objects.create(organisation=org, user=by, role=Role.ADMIN)
+        audit.record("organisation.created", actor=by, organisation=org, obj=org, changes={"name": [None, name], "slug": [None, slug]})
+        membership = Membership.objects.create(organisation=org, user=by, role=Role.ADMIN)
+        _record_member("member.added", membership, by, {"role": [None, Role.ADMIN]})
     return org
+
+
+def _member_state(membership: Membership, fleets=None) -> dict:
+    fleets = membership.fleets.all() if fleets is None else fleets
+    return {"role": membership.role, "fleets": sorted(str(f) for f in fleets)}
+
+
+def _record_member(action: str, membership: Membership, by, changes: dict) -> None:
+    audit.record(action, actor=by, organisation=membership.organisation_id, obj=membership, object_repr=str(membership), changes=changes)
 
 
 # --- members ------------------------------------------------------------------------------
@@ -111,7 +124,9 @@ def invite_member(*, org: Organisation, email: str, username: str, role: str, fl
         except IntegrityError:
             raise ValidationError({"username": f"{user.get_username()} is already a member of {org}."}) from None
         membership.fleets.set(fleets)
-        if not user.has_usable_password() and user.email:
+        invited = not user.has_usable_password() and bool(user.email)
+        _record_member("member.invited" if invited else "member.added", membership, by, audit.diff({}, _member_state(membership, fleets)))
+        if invited:
             send_invitation(user=user, org=org, by=by)
     return membership
 
@@ -142,9 +157,13 @@ def change_member(*, membership: Membership, role: str, fleets: Iterable = (), b
     with transaction.atomic():
         if not _is_manager(membership, role, fleets):
             _refuse_losing_last_admin(membership)
+        before = _member_state(membership)
         membership.role = role
         membership.save(update_fields=["role"])
         membership.fleets.set(fleets)
+        changes = audit.diff(before, _member_state(membership, fleets))
+        if changes:
+            _record_member("member.changed", membership, by, changes)
     return membership
 
 
@@ -153,6 +172,7 @@ def remove_member(*, membership: Membership, by) -> None:
     _require_manage(membership.organisation, by)
     with transaction.atomic():
         _refuse_losing_last_admin(membership)
+        _record_member("member.removed", membership, by, audit.diff(_member_state(membership), {}))
         membership.delete()
 
 
@@ -171,7 +191,11 @@ def issue_token(*, org: Organisation, name: str, scopes: Iterable[str], fleets: 
         raise ValidationError({"expires_at": "The expiry must be in the future."})
     fleets = _own_fleets(org, fleets)
     with transaction.atomic():
-        return PartnerToken.issue(organisation=org, user=by, name=name.strip(), scopes=scopes, fleets=fleets, expires_at=expires_at)
+        token, key = PartnerToken.issue(organisation=org, user=by, name=name.strip(), scopes=scopes, fleets=fleets, expires_at=expires_at)
+        # The key never: its public prefix names the token.
+        state = {"scopes": token.scopes, "fleets": sorted(str(f) for f in fleets), "expires_at": expires_at.isoformat() if expires_at else None}
+        audit.record("token.issued", actor=by, organisation=org, obj=token, changes=audit.diff({}, state))
+    return token, key
 
 
 def revoke_token(*, token: PartnerToken, by) -> bool:
@@ -182,7 +206,10 @@ def revoke_token(*, token: PartnerToken, by) -> bool:
     if token.user_id != getattr(by, "pk", None):
         _require_manage(token.organisation, by)
     now = timezone.now()
-    # Conditional: a second revoke (a double click, two admins) keeps the first time.
-    done = PartnerToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(revoked_at=now) == 1
+    with transaction.atomic():
+        # Conditional: a second revoke (a double click, two admins) keeps the first time.
+        done = PartnerToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(revoked_at=now) == 1
+        if done:
+            audit.record("token.revoked", actor=by, organisation=token.organisation_id, obj=token)
     token.refresh_from_db(fields=["revoked_at"])
     return done

@@ -345,7 +345,7 @@ def replay_delivery(*, delivery: WebhookDelivery, by=None) -> Receipt:
     replayed (it was accepted while the callback was live).
     """
     with transaction.atomic():
-        delivery = WebhookDelivery.objects.select_for_update().select_related("callback__fleet").get(pk=delivery.pk)
+        delivery = WebhookDelivery.objects.select_for_update(of=("self",)).select_related("callback__fleet").get(pk=delivery.pk)
         before = delivery.outcome
         organisation = delivery.callback.fleet.organisation_id if delivery.callback else None
         parsed = parse_remote_events(delivery.body)
