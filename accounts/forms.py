@@ -36,6 +36,17 @@ class OrganisationForm(forms.ModelForm):
         fields = ["name", "slug"]
 
 
+class ApprovalPolicyForm(forms.Form):
+    required_for = forms.MultipleChoiceField(
+        label="Wait for a second person's approval before sending", choices=Organisation.APPROVABLE, required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="The person who asks can never approve their own command; another approver (or admin) must.",
+    )
+    ttl_minutes = forms.IntegerField(
+        label="Approval time (minutes)", min_value=1, max_value=24 * 60, help_text="Not approved by then: it expires and is never sent."
+    )
+
+
 class InviteForm(_FleetsMixin, forms.Form):
     username = forms.CharField(max_length=150)
     email = forms.EmailField(label="E-mail", help_text="A new person gets a link there to set their password.")

@@ -71,6 +71,27 @@ def _record_member(action: str, membership: Membership, by, changes: dict) -> No
     audit.record(action, actor=by, organisation=membership.organisation_id, obj=membership, object_repr=str(membership), changes=changes)
 
 
+def set_approval_policy(*, org: Organisation, required_for: Iterable[str], ttl_minutes: int, by) -> Organisation:
+    """Which dangerous commands wait for a second person here, and for how long at most."""
+    _require_manage(org, by)
+    allowed = {member for member, _ in Organisation.APPROVABLE}
+    required_for = sorted(set(required_for or ()))
+    if set(required_for) - allowed:
+        raise ValidationError({"required_for": f"Choose among {', '.join(sorted(allowed))}."})
+    if not 1 <= int(ttl_minutes) <= 24 * 60:
+        raise ValidationError({"ttl_minutes": "Between 1 minute and 24 hours."})
+    with transaction.atomic():
+        org = Organisation.objects.select_for_update().get(pk=org.pk)
+        before = {"approval_required_for": sorted(org.approval_required_for), "approval_ttl_minutes": org.approval_ttl_minutes}
+        org.approval_required_for, org.approval_ttl_minutes = required_for, int(ttl_minutes)
+        org.save(update_fields=["approval_required_for", "approval_ttl_minutes"])
+        after = {"approval_required_for": required_for, "approval_ttl_minutes": org.approval_ttl_minutes}
+        changes = audit.diff(before, after)
+        if changes:
+            audit.record("organisation.approval_policy_changed", actor=by, organisation=org, obj=org, changes=changes)
+    return org
+
+
 # --- members ------------------------------------------------------------------------------
 
 

@@ -5,6 +5,7 @@ from . import views
 urlpatterns = [
     path("", views.organisation_list, name="organisation-list"),
     path("<slug:slug>/", views.organisation_detail, name="organisation-detail"),
+    path("<slug:slug>/approvals/", views.approval_policy, name="approval-policy"),
     path("<slug:slug>/members/invite/", views.member_invite, name="member-invite"),
     path("<slug:slug>/members/<int:pk>/", views.member_edit, name="member-edit"),
     path("<slug:slug>/members/<int:pk>/remove/", views.member_remove, name="member-remove"),

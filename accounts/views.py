@@ -13,7 +13,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from . import access, services
-from .forms import InviteForm, MemberForm, OrganisationForm, TokenForm, apply_errors
+from .forms import ApprovalPolicyForm, InviteForm, MemberForm, OrganisationForm, TokenForm, apply_errors
 from .models import Organisation, PartnerToken
 
 
@@ -47,7 +47,7 @@ def organisation_list(request):
     return render(request, "accounts/organisation_list.html", {"organisations": organisations, "form": form})
 
 
-def _render_detail(request, org, *, invite_form=None, token_form=None):
+def _render_detail(request, org, *, invite_form=None, token_form=None, policy_form=None):
     manage = _may_manage(request, org)
     fleets = org.fleets.all()
     tokens = PartnerToken.objects.visible_to(request.user).filter(organisation=org).select_related("user").prefetch_related("fleets")
@@ -58,6 +58,8 @@ def _render_detail(request, org, *, invite_form=None, token_form=None):
         "tokens": tokens,
         "invite_form": invite_form or (InviteForm(fleets=fleets) if manage else None),
         "token_form": token_form or (TokenForm(fleets=fleets) if manage else None),
+        "policy_form": policy_form or (ApprovalPolicyForm(initial=_policy(org)) if manage else None),
+        "approvable": dict(Organisation.APPROVABLE),
     }
     return render(request, "accounts/organisation_detail.html", context)
 
@@ -65,6 +67,27 @@ def _render_detail(request, org, *, invite_form=None, token_form=None):
 @login_required
 def organisation_detail(request, slug):
     return _render_detail(request, _organisation(request, slug))
+
+
+def _policy(org) -> dict:
+    return {"required_for": org.approval_required_for, "ttl_minutes": org.approval_ttl_minutes}
+
+
+@login_required
+@require_POST
+def approval_policy(request, slug):
+    org = _organisation(request, slug)
+    _require_manage(request, org)
+    form = ApprovalPolicyForm(request.POST)
+    if form.is_valid():
+        try:
+            services.set_approval_policy(org=org, **form.cleaned_data, by=request.user)
+        except ValidationError as exc:
+            apply_errors(form, exc)
+        else:
+            messages.success(request, f"{org}: four-eyes approval updated.")
+            return redirect("organisation-detail", slug=org.slug)
+    return _render_detail(request, org, policy_form=form)
 
 
 @login_required

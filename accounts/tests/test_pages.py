@@ -263,3 +263,26 @@ def test_adding_a_token_in_the_admin_issues_it_and_shows_the_key_once(admin_user
     r = page.post("/admin/accounts/partnertoken/", {"action": "revoke", "_selected_action": [token.pk]})
     token.refresh_from_db()
     assert r.status_code == 302 and token.state == "revoked"
+
+
+def test_an_organisation_admin_sets_four_eyes_and_it_is_audited(client, organisation, make_member):
+    from audit.models import AuditEntry
+
+    admin = make_member("policy-admin", Role.ADMIN)
+    viewer = make_member("policy-viewer", Role.VIEWER)
+    url = f"/org/{organisation.slug}/approvals/"
+
+    client.force_login(viewer)
+    assert client.post(url, {"required_for": ["door"], "ttl_minutes": 5}).status_code == 403
+    client.force_login(admin)
+    assert b"Four-eyes approval" in client.get(f"/org/{organisation.slug}/").content
+    r = client.post(url, {"required_for": ["door", "stolen"], "ttl_minutes": 0})
+    assert r.status_code == 200 and b"greater than or equal to 1" in r.content  # the form again, with the error
+    organisation.refresh_from_db()
+    assert organisation.approval_required_for == []
+
+    client.post(url, {"required_for": ["door", "stolen"], "ttl_minutes": 30})
+    organisation.refresh_from_db()
+    assert (organisation.approval_required_for, organisation.approval_ttl_minutes) == (["door", "stolen"], 30)
+    entry = AuditEntry.objects.get(action="organisation.approval_policy_changed")
+    assert entry.actor == "policy-admin" and entry.changes["approval_ttl_minutes"] == [15, 30]
