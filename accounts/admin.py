@@ -7,6 +7,9 @@ to the form that issued it.
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import GroupAdmin, UserAdmin
+from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.template.response import TemplateResponse
 
@@ -290,3 +293,39 @@ class PartnerTokenAdmin(admin.ModelAdmin):
                 continue
             self.message_user(request, f"{token}: {'revoked' if done else 'already revoked'}.", messages.SUCCESS if done else messages.INFO)
 
+
+
+# --- people and groups: superusers only -------------------------------------------------------
+# A person may belong to several organisations, so no organisation admin may edit (or even
+# list) accounts in the admin: they invite and change members on their organisation's page,
+# where only their own organisation's memberships are in reach. Django's model permissions,
+# even if someone grants them, do not open these pages to anyone else.
+
+
+class SuperusersOnly:
+    def get_queryset(self, request):
+        # No row for anyone else: an existing account and a missing one answer alike.
+        queryset = super().get_queryset(request)
+        return queryset if self.has_module_permission(request) else queryset.none()
+
+    def has_module_permission(self, request):
+        return request.user.is_active and request.user.is_superuser
+
+    def has_view_permission(self, request, obj=None):
+        return self.has_module_permission(request)
+
+    def has_add_permission(self, request, *args):
+        return self.has_module_permission(request)
+
+    def has_change_permission(self, request, obj=None):
+        return self.has_module_permission(request)
+
+    def has_delete_permission(self, request, obj=None):
+        return self.has_module_permission(request)
+
+
+User = get_user_model()
+for model, base in ((User, UserAdmin), (Group, GroupAdmin)):
+    if admin.site.is_registered(model):
+        admin.site.unregister(model)
+    admin.site.register(model, type(f"SuperusersOnly{base.__name__}", (SuperusersOnly, base), {}))
