@@ -14,6 +14,7 @@ from .models import Callback
 class CallbackAdminForm(forms.ModelForm):
     """Saving this form *is* the sync: Stellantis first, the local row only if it accepted."""
 
+    by = None  # the person saving it, for the audit log (CallbackAdmin.get_form)
     target = forms.URLField(max_length=500, assume_scheme="https")
     remote_types = forms.MultipleChoiceField(choices=RemoteType.choices, widget=forms.CheckboxSelectMultiple)
     attributes = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False, help_text="One per line: Header X-Key: value")
@@ -40,9 +41,9 @@ class CallbackAdminForm(forms.ModelForm):
         fields["remote_types"] = list(fields["remote_types"] or [])
         try:
             if self.instance.pk:
-                self.synced = services.update_callback(callback=self.instance, changes=fields)
+                self.synced = services.update_callback(callback=self.instance, changes=fields, by=self.by)
             else:
-                self.synced = services.create_callback(fleet=data["fleet"], **fields)
+                self.synced = services.create_callback(fleet=data["fleet"], **fields, by=self.by)
         except services.CallbackSyncError as exc:
             for key, message in exc.errors.items():
                 field = key.split(".")[0]
@@ -55,6 +56,11 @@ class CallbackAdmin(ScopedAdmin):
     """Organisation admins manage their fleets' callbacks (the CALLBACKS ability); others read them."""
 
     form = CallbackAdminForm
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)  # a class made for this request
+        form.by = request.user
+        return form
     list_display = ["__str__", "fleet", "external_id", "status", "last_synced_at", "retry_policy", "batch_size", "types", "deleted_at"]
     list_filter = ["status", "fleet", ("deleted_at", admin.EmptyFieldListFilter)]
     search_fields = ["label", "external_id", "target"]
@@ -97,11 +103,11 @@ class CallbackAdmin(ScopedAdmin):
 
     @admin.action(description="Pause at Stellantis", permissions=["change"])
     def pause(self, request, queryset):
-        self._each(request, queryset, "paused", lambda cb: services.set_callback_status(callback=cb, status=CallbackStatus.PAUSED))
+        self._each(request, queryset, "paused", lambda cb: services.set_callback_status(callback=cb, status=CallbackStatus.PAUSED, by=request.user))
 
     @admin.action(description="Resume at Stellantis (also a Failed one, once its webhook answers again)", permissions=["change"])
     def resume(self, request, queryset):
-        self._each(request, queryset, "running", lambda cb: services.set_callback_status(callback=cb, status=CallbackStatus.RUNNING))
+        self._each(request, queryset, "running", lambda cb: services.set_callback_status(callback=cb, status=CallbackStatus.RUNNING, by=request.user))
 
     @admin.action(description="Read the status back from Stellantis", permissions=["change"])
     def refresh_status(self, request, queryset):
@@ -119,11 +125,11 @@ class CallbackAdmin(ScopedAdmin):
 
     @admin.action(description="Delete at Stellantis (refused while actions are pending)", permissions=["change"])
     def delete_at_stellantis(self, request, queryset):
-        self._each(request, queryset.filter(deleted_at__isnull=True), "deleted", lambda cb: services.delete_callback(callback=cb))
+        self._each(request, queryset.filter(deleted_at__isnull=True), "deleted", lambda cb: services.delete_callback(callback=cb, by=request.user))
 
     @admin.action(description="Rotate the webhook secret", permissions=["change"])
     def rotate_secret(self, request, queryset):
-        self._each(request, queryset, "new secret accepted by Stellantis", lambda cb: services.rotate_secret(callback=cb))
+        self._each(request, queryset, "new secret accepted by Stellantis", lambda cb: services.rotate_secret(callback=cb, by=request.user))
 
     @admin.action(description="Check against Stellantis")
     def check_with_stellantis(self, request, queryset):

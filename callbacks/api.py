@@ -100,7 +100,7 @@ class CallbackList(APIView):
         access.require(request.user, access.CALLBACKS, fleet)
         if not fields.get("target"):
             fields.pop("target", None)
-        callback = services.create_callback(fleet=fleet, **fields)
+        callback = services.create_callback(fleet=fleet, **fields, by=request.user)
         return Response(CallbackOutputSerializer(callback, context={"request": request}).data, status=status.HTTP_201_CREATED)
 
 
@@ -117,11 +117,11 @@ class CallbackDetail(APIView):
         changes = {k: v for k, v in data.validated_data.items() if k != "fleet"}
         if not changes.get("target"):
             changes["target"] = callback.target
-        callback = services.update_callback(callback=callback, changes=changes)
+        callback = services.update_callback(callback=callback, changes=changes, by=request.user)
         return Response(CallbackOutputSerializer(callback, context={"request": request}).data)
 
     def delete(self, request, pk):
-        services.delete_callback(callback=_callback(request, pk))
+        services.delete_callback(callback=_callback(request, pk), by=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -131,5 +131,5 @@ class CallbackStatusView(APIView):
         wanted = request.data.get("status") if isinstance(request.data, dict) else None
         if wanted not in (CallbackStatus.RUNNING, CallbackStatus.PAUSED):
             raise ValidationError({"status": ["must be Running or Paused"]})
-        callback = services.set_callback_status(callback=callback, status=wanted)
+        callback = services.set_callback_status(callback=callback, status=wanted, by=request.user)
         return Response(CallbackOutputSerializer(callback, context={"request": request}).data)

@@ -63,7 +63,7 @@ def callback_create(request):
     initial = {"target": services.default_webhook_target(), "remote_types": [remote_type] if remote_type in RemoteType.values else RemoteType.values}
     form = CallbackForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
-        saved = _sync_form(request, form, lambda: services.create_callback(fleet=fleet, **form.cleaned_data), "created at Stellantis")
+        saved = _sync_form(request, form, lambda: services.create_callback(fleet=fleet, **form.cleaned_data, by=request.user), "created at Stellantis")
         if saved:
             return saved
     return render(request, "callbacks/callback_form.html", {"form": form, "fleet": fleet, "fleets": fleets, "callback": None})
@@ -74,7 +74,7 @@ def callback_edit(request, pk):
     callback = _callback(request, pk)
     form = CallbackForm(request.POST or None, initial=CallbackForm.initial_from(callback))
     if request.method == "POST" and form.is_valid():
-        saved = _sync_form(request, form, lambda: services.update_callback(callback=callback, changes=form.cleaned_data), "updated at Stellantis")
+        saved = _sync_form(request, form, lambda: services.update_callback(callback=callback, changes=form.cleaned_data, by=request.user), "updated at Stellantis")
         if saved:
             return saved
     return render(request, "callbacks/callback_form.html", {"form": form, "fleet": callback.fleet, "callback": callback})
@@ -95,7 +95,7 @@ def _run(request, what, call):
 def callback_status(request, pk):
     callback = _callback(request, pk)
     new = CallbackStatus.PAUSED if request.POST.get("status") == CallbackStatus.PAUSED else CallbackStatus.RUNNING
-    return _run(request, f"{callback}: {new}.", lambda: services.set_callback_status(callback=callback, status=new))
+    return _run(request, f"{callback}: {new}.", lambda: services.set_callback_status(callback=callback, status=new, by=request.user))
 
 
 @login_required
@@ -103,14 +103,14 @@ def callback_delete(request, pk):
     callback = _callback(request, pk)
     if request.method != "POST":
         return render(request, "callbacks/callback_delete.html", {"callback": callback, "pending": services.pending_action_count(callback)})
-    return _run(request, f"{callback} deleted at Stellantis.", lambda: services.delete_callback(callback=callback))
+    return _run(request, f"{callback} deleted at Stellantis.", lambda: services.delete_callback(callback=callback, by=request.user))
 
 
 @login_required
 @require_POST
 def callback_rotate(request, pk):
     callback = _callback(request, pk)
-    return _run(request, f"{callback}: new webhook secret accepted by Stellantis; the old one stays valid 3 days.", lambda: services.rotate_secret(callback=callback))
+    return _run(request, f"{callback}: new webhook secret accepted by Stellantis; the old one stays valid 3 days.", lambda: services.rotate_secret(callback=callback, by=request.user))
 
 
 @login_required
@@ -130,7 +130,7 @@ def callback_import(request):
     fleet = get_object_or_404(Fleet.objects.visible_to(request.user), external_id=request.POST.get("fleet"))
     access.require(request.user, access.CALLBACKS, fleet)
     try:
-        result = services.import_callbacks(fleet=fleet)
+        result = services.import_callbacks(fleet=fleet, by=request.user)
     except services.CallbackSyncError as exc:
         messages.error(request, exc.message)
         return redirect("callback-list")

@@ -52,7 +52,7 @@ class FleetAdmin(ScopedAdmin):
     def import_callbacks(self, request, queryset):
         for fleet in self.allowed(request, queryset, CALLBACKS, "Import"):
             try:
-                result = callback_services.import_callbacks(fleet=fleet)
+                result = callback_services.import_callbacks(fleet=fleet, by=request.user)
             except callback_services.CallbackSyncError as exc:
                 self.message_user(request, f"{fleet}: {exc.message}", messages.ERROR)
                 continue

@@ -76,3 +76,23 @@ def test_a_replay_from_the_admin_is_recorded_with_who_and_where(db, client, make
     assert entry.organisation_id == vehicle.fleet.organisation_id
     inbox.replay_delivery(delivery=delivery)  # from code: the system
     assert AuditEntry.objects.filter(action="delivery.replayed").order_by("pk").last().actor == "system"
+
+
+def test_who_and_from_where_on_each_surface(demo_fleet, make_member, make_token, client, stack):
+    """A page, the admin and the API record the person (or the token and its member) and the source."""
+    import requests
+
+    boss = make_member("boss", Role.ADMIN, is_staff=True)
+    callback = demo_fleet.callbacks.get()
+    client.force_login(boss)
+    client.post(f"/callbacks/{callback.pk}/status/", {"status": "Paused"}, REMOTE_ADDR="10.0.0.1", HTTP_USER_AGENT="browser")
+    client.post("/admin/callbacks/callback/", {"action": "resume", "_selected_action": [callback.pk]}, REMOTE_ADDR="10.0.0.2")
+    key = make_token(boss, [Scope.READ, Scope.CALLBACKS])
+    r = requests.put(f"{stack.url}/api/v1/callbacks/{callback.pk}/status/", json={"status": "Paused"}, headers={"Authorization": f"Token {key}"}, timeout=10)
+    assert r.status_code == 200, r.text
+
+    page, admin, partner = AuditEntry.objects.filter(object_id=str(callback.pk), action__in=["callback.paused", "callback.resumed"]).order_by("pk")
+    assert (page.action, page.actor, page.source, page.ip_address, page.user_agent) == ("callback.paused", "boss", "page", "10.0.0.1", "browser")
+    assert (admin.action, admin.actor, admin.source, admin.ip_address) == ("callback.resumed", "boss", "admin", "10.0.0.2")
+    assert partner.source == "api" and partner.token_id is not None and partner.user_id == boss.pk
+    assert partner.actor.startswith("token ") and partner.actor.endswith("of boss") and key not in partner.actor
