@@ -3,7 +3,6 @@
 (Commands and their decisions: remotes/tests/test_approvals.py; logins: test_audit_log.py.)
 """
 
-import pytest
 from django.contrib.auth.models import User
 
 from accounts import services as accounts
