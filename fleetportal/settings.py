@@ -241,6 +241,7 @@ INSTALLED_APPS = [
     "callbacks",
     "remotes",
     "simulator",
+    "idempotency",
 ]
 
 MIDDLEWARE = [
@@ -252,6 +253,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     # Where a request comes from (page, admin, API; address, agent), for the audit log.
     "audit.context.AuditContextMiddleware",
+    # Idempotency-Key on POSTs under /api/ (after authentication: a session's key is per person).
+    "idempotency.middleware.IdempotencyMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
