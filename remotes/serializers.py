@@ -1,7 +1,9 @@
 from rest_framework import serializers
 from rest_framework.reverse import reverse
 
-from .models import RemoteAction
+from accounts.models import TOKEN_PREFIX
+
+from .models import ActionStatus, RemoteAction
 from .selectors import timeline
 
 
@@ -14,18 +16,40 @@ class TimelineEntrySerializer(serializers.Serializer):
     detail = serializers.CharField()
 
 
+def token_summary(token) -> dict | None:
+    """A token as people recognise it: its name and the public start of its key, never the key."""
+    if token is None:
+        return None
+    return {"name": token.name, "prefix": f"{TOKEN_PREFIX}{token.prefix}…"}
+
+
+def decision_of(action: RemoteAction) -> str | None:
+    """approved / rejected / cancelled / expired, or None while it waits (four-eyes actions only)."""
+    if action.decided_at is None:
+        return ActionStatus.EXPIRED.value if action.status == ActionStatus.EXPIRED else None
+    # A person's rejection or cancellation ends the action in the same UPDATE that records the
+    # decision (approvals._decide: finished_at == decided_at). An approved command may still
+    # end `rejected` later, by Stellantis: that is not the approver's decision.
+    if action.status in (ActionStatus.REJECTED, ActionStatus.CANCELLED) and action.finished_at == action.decided_at:
+        return str(action.status)
+    return "approved"
+
+
 class RemoteActionSerializer(serializers.ModelSerializer):
     url = serializers.SerializerMethodField()
     vin = serializers.CharField(source="vehicle.vin")
     timeline = serializers.SerializerMethodField()
     failure = serializers.SerializerMethodField()
+    requested_by = serializers.SerializerMethodField()
+    requested_by_token = serializers.SerializerMethodField()
+    approval = serializers.SerializerMethodField()
 
     class Meta:
         model = RemoteAction
         fields = [
             "id", "url", "vin", "remote_type", "command", "status", "pending_status", "failure_cause", "failure",
-            "feedback_detail", "error", "remote_action_id", "source", "reason", "created_at", "submitted_at",
-            "finished_at", "expires_at", "timeline",
+            "feedback_detail", "error", "remote_action_id", "source", "reason", "requested_by", "requested_by_token",
+            "approval", "created_at", "submitted_at", "finished_at", "expires_at", "timeline",
         ]
 
     def get_url(self, obj):
@@ -38,6 +62,24 @@ class RemoteActionSerializer(serializers.ModelSerializer):
         if not obj.failure_cause:
             return None
         return {"cause": obj.failure_cause, "label": obj.failure_label, "advice": obj.failure_advice}
+
+    def get_requested_by(self, obj):
+        return obj.requested_by.get_username() if obj.requested_by else None
+
+    def get_requested_by_token(self, obj):
+        return token_summary(obj.requested_by_token)
+
+    def get_approval(self, obj):
+        if obj.approval_expires_at is None:  # never under four-eyes
+            return None
+        return {
+            "expires_at": serializers.DateTimeField().to_representation(obj.approval_expires_at),
+            "decided_by": obj.decided_by.get_username() if obj.decided_by else None,
+            "decided_by_token": token_summary(obj.decided_by_token),
+            "decided_at": serializers.DateTimeField().to_representation(obj.decided_at) if obj.decided_at else None,
+            "comment": obj.decision_comment,
+            "decision": decision_of(obj),
+        }
 
 
 class AcceptedActionSerializer(serializers.ModelSerializer):

@@ -1,5 +1,7 @@
 """Every refusal of the partner API has one shape, over real HTTP: walk each endpoint's error paths."""
 
+import datetime as dt
+
 import pytest
 from django.utils import timezone
 
@@ -82,6 +84,38 @@ def test_the_action_endpoint_refuses_in_one_shape(world):
     assert_problem(world["anonymous"].get(f"{url}/remotes/{action.pk}/", timeout=10), 401, "not_authenticated")
     assert_problem(p.get(f"{url}/remotes/00000000-0000-0000-0000-000000000000/", timeout=10), 404, "not_found")
     assert_problem(p.post(f"{url}/remotes/{action.pk}/", json={}, timeout=10), 405, "method_not_allowed")
+
+
+def test_the_approval_endpoints_refuse_in_one_shape(world, make_member, make_token, api, django_user_model):
+    p, url = world["partner"], world["url"]
+    submitted = RemoteAction.objects.get()
+    requester = django_user_model.objects.get(username="op")  # the person behind the partner token
+    waiting = RemoteAction.objects.create(
+        vehicle=submitted.vehicle, callback=submitted.callback, remote_type=RemoteType.IMMOBILIZATION,
+        command={"immobilization": {"activate": True}}, status=ActionStatus.AWAITING_APPROVAL, source=Source.API,
+        reason="overdue", requested_by=requester, expires_at=timezone.now(), approval_expires_at=timezone.now() + dt.timedelta(minutes=15),
+    )
+    dangerous = [Scope.READ, Scope.COMMAND, Scope.DANGEROUS_COMMAND]
+    own = api(make_token(requester, dangerous))
+    approver = api(make_token(make_member("ann", Role.APPROVER), dangerous))
+
+    for verb in ("approve", "reject", "cancel"):
+        path = f"{url}/remotes/{waiting.pk}/{verb}/"
+        assert_problem(world["anonymous"].post(path, json={}, timeout=10), 401, "not_authenticated")
+        assert_problem(p.post(f"{url}/remotes/00000000-0000-0000-0000-000000000000/{verb}/", json={}, timeout=10), 404, "not_found")
+        assert_problem(p.get(f"{url}/remotes/not-a-uuid/{verb}/", timeout=10), 404, "not_found")
+        assert_problem(world["powerless"].post(path, json={}, timeout=10), 403, "permission_denied")
+        assert_problem(approver.post(path, json={"comment": 7}, timeout=10), 400, "invalid", field="comment")
+        assert_problem(approver.post(path, json=[1, 2], timeout=10), 400, "invalid", field="non_field_errors")
+        assert_problem(approver.post(path, data="{not json", headers={"Content-Type": "application/json"}, timeout=10), 400, "parse_error")
+        assert_problem(approver.post(path, data="ok", headers={"Content-Type": "text/plain"}, timeout=10), 415, "unsupported_media_type")
+        assert_problem(approver.get(path, timeout=10), 405, "method_not_allowed")
+        assert_problem(approver.post(f"{url}/remotes/{submitted.pk}/{verb}/", json={}, timeout=10), 409, "not_awaiting_approval")
+    # Deciding needs the token's dangerous_command scope; the requester never decides.
+    assert_problem(p.post(f"{url}/remotes/{waiting.pk}/approve/", json={}, timeout=10), 403, "permission_denied")
+    assert_problem(own.post(f"{url}/remotes/{waiting.pk}/approve/", json={}, timeout=10), 403, "self_approval")
+    assert_problem(own.post(f"{url}/remotes/{waiting.pk}/reject/", json={}, timeout=10), 403, "self_approval")
+    assert RemoteAction.objects.get(pk=waiting.pk).status == ActionStatus.AWAITING_APPROVAL
 
 
 def test_the_callback_endpoints_refuse_in_one_shape(world):
