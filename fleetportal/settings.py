@@ -275,6 +275,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "remotes.context_processors.approvals_waiting",
             ],
         },
     },

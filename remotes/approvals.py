@@ -50,6 +50,15 @@ def _decider(action: RemoteAction, by):
     return person, token
 
 
+def may_decide(action: RemoteAction, user) -> str:
+    """Empty when `user` may approve or reject `action` now (the rules of `_decider`); else why not."""
+    try:
+        _decider(action, user)
+    except NotAllowed as exc:
+        return exc.message
+    return ""
+
+
 def _decide(action: RemoteAction, *, by, status: str, verb: str, comment: str, person, token, **fields) -> RemoteAction:
     now = timezone.now()
     comment = (comment or "").strip()[:500]

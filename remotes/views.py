@@ -1,34 +1,66 @@
 import logging
 
 from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db import DatabaseError, transaction
 from django.http import Http404, JsonResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
 from rest_framework import status
 from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.permissions import AllowAny
 from rest_framework.renderers import JSONRenderer
 from rest_framework.views import APIView
 
-from . import inbox
-from .models import RemoteAction
+from . import approvals, inbox
+from .models import ActionStatus, RemoteAction
 from .selectors import action_with_timeline, timeline
+from .services import NotAllowed, person_of
 
 log = logging.getLogger(__name__)
 
 
 def _load(request, pk):
+    # Who asked and who decided show on the page: joined here, not one query each.
+    qs = RemoteAction.objects.visible_to(request.user).select_related(
+        "vehicle__fleet", "vehicle__status_snapshot", "requested_by_token__user", "decided_by", "decided_by_token__user"
+    )
     try:
-        return action_with_timeline(RemoteAction.objects.visible_to(request.user), pk)
+        return action_with_timeline(qs, pk)
     except RemoteAction.DoesNotExist as exc:
         raise Http404("No such remote action") from exc
 
 
+def _approval(request, action) -> dict:
+    """What the action page offers around a decision still to take: who may decide, what changed."""
+    if action.status != ActionStatus.AWAITING_APPROVAL:
+        return {}
+    person = person_of(request.user)
+    return {
+        "is_requester": person is not None and person.pk == action.requested_by_id,
+        # The same rules approve/reject apply on POST; here they only choose which buttons show.
+        "why_not": approvals.may_decide(action, request.user),
+        "changes": approvals.changes_since_request(action),
+    }
+
+
+def _decision(action) -> str:
+    """The verb of the decision taken on it, if any (an approved command moves on past `queued`)."""
+    if action.decided_at is None:
+        return ""
+    # A rejection or cancellation ends it at the very moment of the decision; an approved
+    # command Stellantis rejects later ends later, and was still approved.
+    if action.finished_at == action.decided_at:
+        return {ActionStatus.REJECTED: "Rejected", ActionStatus.CANCELLED: "Cancelled"}.get(action.status, "Approved")
+    return "Approved"
+
+
 @login_required
-def action_detail(request, pk):
+def action_detail(request, pk, *, status=200):
     action = _load(request, pk)
-    return render(request, "remotes/action_detail.html", {"action": action, "timeline": timeline(action)})
+    context = {"action": action, "timeline": timeline(action), "approval": _approval(request, action), "decision": _decision(action)}
+    return render(request, "remotes/action_detail.html", context, status=status)
 
 
 @login_required
@@ -36,6 +68,46 @@ def action_timeline(request, pk):
     """The live part of the action page, fetched again every second or so until final."""
     action = _load(request, pk)
     return render(request, "remotes/_timeline.html", {"action": action, "timeline": timeline(action)})
+
+
+@login_required
+def awaiting_approval(request):
+    """The commands this person may approve now, the soonest to expire first."""
+    waiting = (
+        approvals.waiting_for(request.user)
+        .select_related("vehicle__fleet", "requested_by", "requested_by_token")
+        .order_by("approval_expires_at", "created_at")
+    )
+    return render(request, "remotes/awaiting.html", {"waiting": waiting})
+
+
+def _decision_view(decide, done: str):
+    """A POST that approves, rejects or cancels one command, then shows its page again."""
+
+    @login_required
+    @require_POST
+    def view(request, pk):
+        try:
+            action = RemoteAction.objects.visible_to(request.user).select_related("vehicle__fleet").get(pk=pk)
+        except RemoteAction.DoesNotExist as exc:
+            raise Http404("No such remote action") from exc
+        try:
+            decide(action, by=request.user, comment=request.POST.get("comment", ""))
+        except NotAllowed as exc:  # SelfApproval included: the page again, refused
+            messages.error(request, exc.message)
+            return action_detail(request, pk, status=403)
+        except approvals.NotAwaitingApproval as exc:  # another approver was first, or its time ran out
+            messages.warning(request, exc.message)
+        else:
+            messages.success(request, done)
+        return redirect("action-detail", pk=pk)
+
+    return view
+
+
+approve = _decision_view(approvals.approve, "Approved: the command is on its way to the vehicle.")
+reject = _decision_view(approvals.reject, "Rejected: the command will not be sent.")
+cancel = _decision_view(approvals.cancel, "Cancelled: the command will not be sent.")
 
 
 # --- the Stellantis webhook ----------------------------------------------------------------

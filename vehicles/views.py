@@ -7,6 +7,7 @@ from django.db.models import OuterRef, Q, Subquery
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.http import urlencode
 from django.views.decorators.http import require_http_methods
@@ -15,7 +16,7 @@ from accounts import access
 from remotes import services as remote_services
 from remotes.capabilities import FEATURES, availability
 from remotes.forms import FORMS
-from remotes.models import RemoteAction, Source
+from remotes.models import ActionStatus, RemoteAction, Source
 from stellantis.remotes import Command
 
 from .models import Fleet, Vehicle
@@ -123,7 +124,7 @@ def vehicle_detail(request, vin):
 @require_http_methods(["GET", "POST"])
 def vehicle_remote(request, vin, member):
     """A feature's form: GET shows it (fields pre-filled from the query), POST sends the command."""
-    vehicle = get_object_or_404(Vehicle.objects.visible_to(request.user).select_related("fleet"), vin=vin)
+    vehicle = get_object_or_404(Vehicle.objects.visible_to(request.user).select_related("fleet__organisation"), vin=vin)
     if member not in FORMS:
         raise Http404("Unknown remote feature")
     verdict = availability(vehicle, member)
@@ -153,9 +154,17 @@ def vehicle_remote(request, vin, member):
         except remote_services.RemoteRequestError as exc:
             form.add_error(None, exc.message)
         else:
-            messages.success(request, f"{form.title}: queued for {vehicle.vin}.")
+            if action.status == ActionStatus.AWAITING_APPROVAL:
+                until = timezone.localtime(action.approval_expires_at)
+                messages.success(
+                    request, f"{form.title} for {vehicle.vin}: nothing sent yet, it waits for another approver's approval (until {until:%H:%M})."
+                )
+            else:
+                messages.success(request, f"{form.title}: queued for {vehicle.vin}.")
             return redirect("action-detail", pk=action.pk)
-    context = {"vehicle": vehicle, "form": form, "member": member, "verdict": verdict, "unlock_refused": unlock_refused}
+    organisation = vehicle.fleet.organisation
+    four_eyes = organisation is not None and organisation.needs_approval(member)
+    context = {"vehicle": vehicle, "form": form, "member": member, "verdict": verdict, "unlock_refused": unlock_refused, "four_eyes": four_eyes}
     return render(request, "vehicles/remote_form.html", context)
 
 
