@@ -17,6 +17,7 @@ from http import HTTPStatus
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, JsonResponse
 from django.views import defaults
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -93,6 +94,7 @@ def exception_handler(exc, context):
     return response
 
 
+@csrf_exempt  # a POST to an unknown path is a 404 problem, not the CSRF page (nothing is written)
 def not_found(request, exception=None):
     """Every unknown path under /api/: a problem document, never Django's HTML (or debug) page."""
     return JsonResponse(problem(404, code="not_found", detail=f"No such resource: {request.path}"), status=404, content_type=PROBLEM_JSON)

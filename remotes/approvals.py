@@ -27,6 +27,7 @@ from stellantis.vocabulary import RemoteType
 
 from .models import ActionStatus, ActionStep, RemoteAction
 from .services import NotAllowed, enqueue_submit, person_of
+from .signals import status_changed_on_commit
 
 
 class NotAwaitingApproval(ServiceError):
@@ -67,11 +68,12 @@ def _decide(action: RemoteAction, *, by, status: str, verb: str, comment: str, p
     with transaction.atomic():
         moved = RemoteAction.objects.filter(
             pk=action.pk, status=ActionStatus.AWAITING_APPROVAL, approval_expires_at__gt=now
-        ).update(status=status, decided_by=person, decided_by_token=token, decided_at=now, decision_comment=comment, **fields)
+        ).update(status=status, decided_by=person, decided_by_token=token, decided_at=now, decision_comment=comment, decision=verb, **fields)
         if moved:
             detail = f"{verb.capitalize()} by {audit.actor_name(by)}" + (f": {comment}" if comment else "")
             ActionStep.objects.create(action_id=action.pk, status=status, at=now, detail=detail[:500])
             audit.record(f"remote.{verb}", actor=by, organisation=action.vehicle.fleet.organisation_id, obj=action, reason=comment)
+            status_changed_on_commit(action.pk, status)  # partners' push (pushes app listens), after commit
             if status == ActionStatus.QUEUED:
                 transaction.on_commit(lambda: enqueue_submit(action.pk))
     if not moved:
@@ -115,12 +117,13 @@ def expire_unapproved(*, now: dt.datetime | None = None, action_ids=None) -> int
     for action in due.select_related("vehicle__fleet__organisation")[:500]:
         with transaction.atomic():
             if not RemoteAction.objects.filter(pk=action.pk, status=ActionStatus.AWAITING_APPROVAL).update(
-                status=ActionStatus.EXPIRED, finished_at=now, error="Not approved in time: never sent."
+                status=ActionStatus.EXPIRED, finished_at=now, error="Not approved in time: never sent.", decision="expired"
             ):
                 continue
             ttl = action.vehicle.fleet.organisation.approval_ttl_minutes if action.vehicle.fleet.organisation else "?"
             ActionStep.objects.create(action_id=action.pk, status=ActionStatus.EXPIRED, at=now, detail=f"Not approved within {ttl} min: never sent")
             audit.record("remote.expired", actor=None, organisation=action.vehicle.fleet.organisation_id, obj=action)
+            status_changed_on_commit(action.pk, ActionStatus.EXPIRED)  # partners' push, after commit
             expired += 1
     return expired
 

@@ -94,6 +94,10 @@ class RemoteAction(models.Model):
     decided_by_token = models.ForeignKey("accounts.PartnerToken", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     decided_at = models.DateTimeField(null=True, blank=True)
     decision_comment = models.CharField(max_length=500, blank=True)
+    decision = models.CharField(
+        max_length=10, blank=True, choices=[(d, d.capitalize()) for d in ("approved", "rejected", "cancelled", "expired")],
+        help_text="What became of the approval; empty while it waits (or without four-eyes).",
+    )
 
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     expires_at = models.DateTimeField(help_text="Not sent after this: a late unlock is worse than none.")

@@ -3,7 +3,7 @@ from rest_framework.reverse import reverse
 
 from accounts.models import TOKEN_PREFIX
 
-from .models import ActionStatus, RemoteAction
+from .models import RemoteAction
 from .selectors import timeline
 
 
@@ -24,15 +24,10 @@ def token_summary(token) -> dict | None:
 
 
 def decision_of(action: RemoteAction) -> str | None:
-    """approved / rejected / cancelled / expired, or None while it waits (four-eyes actions only)."""
-    if action.decided_at is None:
-        return ActionStatus.EXPIRED.value if action.status == ActionStatus.EXPIRED else None
-    # A person's rejection or cancellation ends the action in the same UPDATE that records the
-    # decision (approvals._decide: finished_at == decided_at). An approved command may still
-    # end `rejected` later, by Stellantis: that is not the approver's decision.
-    if action.status in (ActionStatus.REJECTED, ActionStatus.CANCELLED) and action.finished_at == action.decided_at:
-        return str(action.status)
-    return "approved"
+    """approved / rejected / cancelled / expired, or None while it waits (four-eyes actions only).
+
+    Recorded by remotes.approvals: an approved command Stellantis rejects later stays "approved"."""
+    return action.decision or None
 
 
 class RemoteActionSerializer(serializers.ModelSerializer):

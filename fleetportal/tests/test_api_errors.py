@@ -103,7 +103,7 @@ def test_the_approval_endpoints_refuse_in_one_shape(world, make_member, make_tok
         path = f"{url}/remotes/{waiting.pk}/{verb}/"
         assert_problem(world["anonymous"].post(path, json={}, timeout=10), 401, "not_authenticated")
         assert_problem(p.post(f"{url}/remotes/00000000-0000-0000-0000-000000000000/{verb}/", json={}, timeout=10), 404, "not_found")
-        assert_problem(p.get(f"{url}/remotes/not-a-uuid/{verb}/", timeout=10), 404, "not_found")
+        assert_problem(p.post(f"{url}/remotes/not-a-uuid/{verb}/", json={}, timeout=10), 404, "not_found")
         assert_problem(world["powerless"].post(path, json={}, timeout=10), 403, "permission_denied")
         assert_problem(approver.post(path, json={"comment": 7}, timeout=10), 400, "invalid", field="comment")
         assert_problem(approver.post(path, json=[1, 2], timeout=10), 400, "invalid", field="non_field_errors")
@@ -155,6 +155,7 @@ def test_a_change_stellantis_refuses_is_a_502_in_the_same_shape(world):
 
 @pytest.mark.parametrize("path", ["/api/v1/nothing-here/", "/api/v2/vehicles/", "/api/"])
 def test_unknown_api_paths_are_a_problem_document_not_a_page(world, path):
-    r = world["partner"].get(world["url"].removesuffix("/api/v1") + path, timeout=10)
-    body = assert_problem(r, 404, "not_found")
-    assert path in body["detail"]
+    for method in ("get", "post"):  # a POST too: not Django's CSRF page
+        r = getattr(world["partner"], method)(world["url"].removesuffix("/api/v1") + path, timeout=10)
+        body = assert_problem(r, 404, "not_found")
+        assert path in body["detail"]
