@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import include, path
 
 from callbacks import api as callbacks_api
 from remotes import api as remotes_api
@@ -12,4 +12,5 @@ urlpatterns = [
     path("callbacks/", callbacks_api.CallbackList.as_view(), name="api-callback-list"),
     path("callbacks/<int:pk>/", callbacks_api.CallbackDetail.as_view(), name="api-callback-detail"),
     path("callbacks/<int:pk>/status/", callbacks_api.CallbackStatusView.as_view(), name="api-callback-status"),
+    path("", include("pushes.api_urls")),
 ]

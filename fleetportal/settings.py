@@ -240,6 +240,7 @@ INSTALLED_APPS = [
     "vehicles",
     "callbacks",
     "remotes",
+    "pushes",
     "simulator",
     "idempotency",
 ]
@@ -447,6 +448,12 @@ REMOTE_RECONCILE_EVERY = env_int("REMOTE_RECONCILE_EVERY", 300, minimum=0)
 # Header the portal adds to each callback so our webhook can authenticate Stellantis.
 WEBHOOK_SECRET_HEADER = "X-Fleetportal-Secret"
 WEBHOOK_MAX_BODY_BYTES = env_int("WEBHOOK_MAX_BODY_BYTES", 1_000_000, minimum=1)
+# Push (pushes app): partner webhook endpoints. A failed push is retried after BASE × 1, 6, 24,
+# 120, 720… seconds (5 s, 30 s, 2 min, 10 min, 1 h with the default); tests make it short.
+PUSH_RETRY_BASE_SECONDS = env_float("PUSH_RETRY_BASE_SECONDS", 5.0, above=0)
+# Loopback, private and link-local endpoint addresses: refused in production (a partner URL must
+# not reach into our network), allowed in the demo, whose receivers run on 127.0.0.1.
+PUSH_ALLOW_PRIVATE_TARGETS = env_bool("PUSH_ALLOW_PRIVATE_TARGETS", DEBUG or SIMULATOR_ENABLED)
 
 # Simulator
 # Multiplies the simulated vehicles' pace: 1 is real-world-ish, tests run at 50.

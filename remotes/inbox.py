@@ -27,6 +27,7 @@ from stellantis.webhook import ParsedDelivery, attributes_of_broken_body, parse_
 from . import pg_ingest
 from .events import ApplyResult, adopt_orphan_events, apply_events, enqueue_status_refresh
 from .models import WebhookDelivery
+from .signals import events_applied_on_commit
 
 log = logging.getLogger(__name__)
 
@@ -280,6 +281,11 @@ def receive_delivery(
         # ours may have crossed, so look again now that ours is visible (the submit side
         # does the same after its own commit; whichever comes second adopts them).
         adopt_orphan_events(remote_action_ids=result.orphan_action_ids)
+    if result and (result.new_events or result.orphan_action_ids):
+        # Partners' push: ONE signal per delivery naming its actions, nothing per event and
+        # nothing inside pg_ingest's statement; the pushes listener costs a dict lookup unless
+        # this callback's organisation has an enabled endpoint (then one q2 task).
+        events_applied_on_commit(callback_id=callback_id, remote_action_ids=[e.remote_action_id for e in events])
     return Receipt(
         delivery_id=delivery_id, outcome=outcome, events=parsed.event_count,
         new_events=result.new_events if result else 0, refused=refused,
@@ -368,6 +374,8 @@ def replay_delivery(*, delivery: WebhookDelivery, by=None) -> Receipt:
         )
     if result.orphan_action_ids:
         adopt_orphan_events(remote_action_ids=result.orphan_action_ids)
+    if delivery.callback_id:  # partners' push, as in receive_delivery
+        events_applied_on_commit(callback_id=delivery.callback_id, remote_action_ids=[e.remote_action_id for e in parsed.events])
     return Receipt(
         delivery_id=delivery.pk, outcome=delivery.outcome, events=parsed.event_count, new_events=result.new_events,
         refused=len(delivery.bad_events),

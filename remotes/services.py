@@ -29,6 +29,7 @@ from stellantis.webhook import ParsedEvent
 from .capabilities import availability
 from .events import adopt_orphan_events, apply_events
 from .models import FINAL_STATUSES, ActionStatus, ActionStep, RemoteAction, Source
+from .signals import events_applied_on_commit, status_changed_on_commit
 
 log = logging.getLogger(__name__)
 
@@ -155,6 +156,7 @@ def request_remote(*, vehicle, command: dict | Command, by=None, source: str = S
         detail = f"Requested from {Source(source).label}{who}" + (f" · reason: {reason}" if reason else "")
         ActionStep.objects.create(action=action, status=action.status, at=now, detail=detail[:500])
         audit.record("remote.requested", actor=by, organisation=organisation, obj=action, reason=reason)
+        status_changed_on_commit(action.pk, action.status)  # partners' push (pushes app listens), after commit
         if awaiting:
             transaction.on_commit(lambda: async_task(NOTIFY_TASK, str(action.pk), task_name=f"notify-approvers-{action.pk}"))
         else:
@@ -212,6 +214,9 @@ def _transition(action_id, *, expect: tuple, status: str, detail: str, **fields)
         moved = RemoteAction.objects.filter(pk=action_id, status__in=expect).update(status=status, **fields) == 1
         if moved:
             _step(action_id, status, detail, at=now)
+            # Partners' push (pushes app listens), after commit; a retry's "queued" again is
+            # deduplicated there (one event per action and status).
+            status_changed_on_commit(action_id, status)
     return moved
 
 
@@ -234,7 +239,9 @@ def _record_submitted(action: RemoteAction, remote_action_id: str, how: str) -> 
     if moved:
         # Notifications may have beaten the POST's answer; adopt them now that the id is
         # committed (see inbox.receive_delivery for the other half).
-        adopt_orphan_events(remote_action_ids=[remote_action_id])
+        if adopt_orphan_events(remote_action_ids=[remote_action_id]):
+            # Those early events may have moved it past `submitted`: partners' push reads it again.
+            events_applied_on_commit(callback_id=action.callback_id, remote_action_ids=[remote_action_id])
 
 
 def submit_remote_action(*, action_id, client: FleetClient | None = None) -> str:
@@ -440,6 +447,7 @@ def _apply_read_back(action: RemoteAction, remote: RemoteState, now: dt.datetime
         # Stored like a notification without a delivery: the timeline shows it as read back.
         apply_events([event])
         RemoteAction.objects.filter(pk=action.pk).update(reconciled_at=now)
+        events_applied_on_commit(callback_id=action.callback_id, remote_action_ids=[action.remote_action_id])  # partners' push
 
 
 def _finish_open(action_id, why: str) -> bool:

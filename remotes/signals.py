@@ -1,0 +1,34 @@
+"""What remotes tells the apps above it, without importing them (pushes listens; see docs/architecture.md).
+
+Both are sent only after the change committed (`transaction.on_commit`), robustly: a listener
+that fails is logged by Django and never undoes nor breaks the change that was made.
+
+- `action_status_changed(action_id, status)`: the portal moved one action (requested, approved,
+  submitted, expired, …); `status` is where it went.
+- `events_applied(callback_id, remote_action_ids)`: vendor events were stored for these actions
+  (a webhook delivery, a read-back, an adoption) and may have moved them. On PostgreSQL the
+  webhook's one statement (`pg_ingest`) does not say which actions moved nor to what, and asking
+  would cost the hot path; a listener reads the actions again if it cares. Sent once per delivery.
+"""
+
+from __future__ import annotations
+
+from django.db import transaction
+from django.dispatch import Signal
+
+action_status_changed = Signal()
+events_applied = Signal()
+
+
+def status_changed_on_commit(action_id, status: str) -> None:
+    transaction.on_commit(
+        lambda: action_status_changed.send_robust(sender=None, action_id=action_id, status=str(status)), robust=True
+    )
+
+
+def events_applied_on_commit(*, callback_id, remote_action_ids) -> None:
+    rids = sorted(set(remote_action_ids))
+    if rids and events_applied.has_listeners():
+        transaction.on_commit(
+            lambda: events_applied.send_robust(sender=None, callback_id=callback_id, remote_action_ids=rids), robust=True
+        )
