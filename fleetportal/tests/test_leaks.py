@@ -188,9 +188,10 @@ def world(settings):
             "url": "no-such-admin-page/",  # the admin's catch-all
         },
         by_url_name={
-            ("action-detail", "pk"): action_a.pk,
-            ("action-timeline", "pk"): action_a.pk,
-            ("api-remote-detail", "pk"): action_a.pk,
+            **{(name, "pk"): action_a.pk for name in (
+                "action-detail", "action-timeline", "action-approve", "action-reject", "action-cancel",
+                "api-remote-detail", "api-remote-approve", "api-remote-reject", "api-remote-cancel",
+            )},
             **{(name, "pk"): callback_a.pk for name in (
                 "callback-edit", "callback-status", "callback-delete", "callback-rotate", "callback-check",
                 "api-callback-detail", "api-callback-status",
@@ -212,6 +213,10 @@ def world(settings):
             "member-edit": {"role": Role.VIEWER},
             "member-invite": {"email": "x@example.com", "role": Role.VIEWER},
             "token-issue": {"name": "bravo", "scopes": [Scope.READ]},
+            **{name: {"comment": "bravo"} for name in (
+                "action-approve", "action-reject", "action-cancel", "api-remote-approve", "api-remote-reject", "api-remote-cancel",
+            )},
+            "approval-policy": {"required_for": ["door"], "ttl_minutes": 5},
         },
         b_user=b_user,
         b_key=b_key,
