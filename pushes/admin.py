@@ -1,4 +1,5 @@
 from django.contrib import admin, messages
+from django.db import models
 
 from accounts import access
 from accounts.scoped_admin import ScopedAdmin
@@ -27,6 +28,7 @@ class WebhookEndpointAdmin(OrganisationWide, ScopedAdmin):
     list_filter = ("enabled", "organisation")
     search_fields = ("url", "description")
     exclude = ("secret",)  # never shown again after creation
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     readonly_fields = ("created_by", "created_at")
 
 

@@ -7,10 +7,13 @@ import secrets
 import uuid
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 
 from accounts.access import READ, access_of
 from accounts.models import Organisation
+
+from .targets import check_url
 
 
 class EventType(models.TextChoices):
@@ -71,6 +74,16 @@ class WebhookEndpoint(models.Model):
 
     def __repr__(self):  # never the secret, even in a traceback's locals
         return f"<WebhookEndpoint {self.pk} {self.url}>"
+
+    def clean(self):
+        # The admin's form (superusers); the API goes through services, which check the same.
+        errors = {}
+        if why := check_url(self.url):
+            errors["url"] = why
+        if not isinstance(self.events, list) or not self.events or any(e not in EventType.values for e in self.events):
+            errors["events"] = f"a list of event types among {', '.join(EventType.values)}"
+        if errors:
+            raise ValidationError(errors)
 
 
 class PushDeliveryQuerySet(models.QuerySet):

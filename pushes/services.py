@@ -12,11 +12,12 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import threading
 import time
 
 import requests
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connections, transaction
 from django.db.models import F, Q
 from django.urls import reverse
 from django.utils import timezone
@@ -104,7 +105,7 @@ def create_endpoint(*, organisation, url: str, events: list, description: str = 
             organisation=organisation, url=url, events=list(dict.fromkeys(events)), description=description[:200], created_by=person
         )
         audit.record("push_endpoint.created", actor=by, organisation=organisation, obj=endpoint, changes={"url": [None, url], "events": [None, endpoint.events]})
-    forget_cache()
+    transaction.on_commit(refresh_cache, robust=True)  # this process at once, the others within CACHE_SECONDS
     return endpoint
 
 
@@ -122,7 +123,7 @@ def update_endpoint(*, endpoint: WebhookEndpoint, changes: dict, by=None) -> Web
     with transaction.atomic():
         endpoint.save()
         audit.record("push_endpoint.changed", actor=by, organisation=endpoint.organisation_id, obj=endpoint, changes=audit.diff(before, changes))
-    forget_cache()
+    transaction.on_commit(refresh_cache, robust=True)  # this process at once, the others within CACHE_SECONDS
     return endpoint
 
 
@@ -132,7 +133,7 @@ def delete_endpoint(*, endpoint: WebhookEndpoint, by=None) -> None:
     with transaction.atomic():
         audit.record("push_endpoint.deleted", actor=by, organisation=endpoint.organisation_id, obj=endpoint)
         endpoint.delete()
-    forget_cache()
+    transaction.on_commit(refresh_cache, robust=True)  # this process at once, the others within CACHE_SECONDS
 
 
 # --- emission ------------------------------------------------------------------------------------
@@ -215,28 +216,58 @@ def emit_for_vendor_events(*, remote_action_ids) -> int:
     return emit(action_ids=list(ids))
 
 
-# --- whether a callback's deliveries concern an endpoint: a per-process cache for the webhook -----
+# --- whether a webhook delivery concerns an endpoint: a per-process answer, never waited for --------
 
-_CACHE: dict[int, tuple[float, bool]] = {}  # callback id → (read at, its organisation has an enabled endpoint)
+# Callback ids whose fleet's organisation has an enabled endpoint, and when they were read.
+# The webhook's hot path only looks this set up: it never queries for it. A stale set (older
+# than CACHE_SECONDS) is still used while a background thread reads it again, so the webhook
+# never waits for the push's bookkeeping (`test_a_partial_delivery_on_postgresql_is_still_one_statement`
+# holds). Registering or changing an endpoint re-reads it at once in that process; the others
+# follow within CACHE_SECONDS; a final status missed meanwhile is owed by the sweep.
+_CACHE: dict = {"callbacks": None, "at": 0.0}
+_REFRESHING = threading.Lock()
 CACHE_SECONDS = 5.0
 
 
+def _read_callbacks_with_endpoints() -> frozenset[int]:
+    return frozenset(
+        WebhookEndpoint.objects.filter(enabled=True).values_list("organisation__fleets__callbacks", flat=True).distinct()
+    ) - {None}
+
+
+def refresh_cache() -> None:
+    """Read the set now (one query), in the caller's thread."""
+    callbacks = _read_callbacks_with_endpoints()
+    _CACHE.update(callbacks=callbacks, at=time.monotonic())
+
+
 def forget_cache() -> None:
-    """This process re-reads at once; the others within CACHE_SECONDS (the sweep catches final statuses meanwhile)."""
-    _CACHE.clear()
+    """Cold: the next webhook delivery reads the set again in the background (tests start here)."""
+    _CACHE.update(callbacks=None, at=0.0)
+
+
+def _refresh_in_background() -> None:
+    if not _REFRESHING.acquire(blocking=False):
+        return  # another thread is at it
+
+    def run():
+        try:
+            refresh_cache()
+        except Exception:
+            log.exception("could not read which callbacks have push endpoints")
+        finally:
+            _REFRESHING.release()
+            connections.close_all()  # this thread's own connection
+
+    threading.Thread(target=run, name="push-endpoint-cache", daemon=True).start()
 
 
 def callback_has_endpoints(callback_id) -> bool:
-    """Whether the organisation of `callback_id` has an enabled endpoint: one query per callback and process every few seconds."""
-    now = time.monotonic()
-    cached = _CACHE.get(callback_id)
-    if cached is not None and now - cached[0] < CACHE_SECONDS:
-        return cached[1]
-    if len(_CACHE) > 10_000:
-        _CACHE.clear()
-    found = WebhookEndpoint.objects.filter(enabled=True, organisation__fleets__callbacks=callback_id).exists()
-    _CACHE[callback_id] = (now, found)
-    return found
+    """Whether deliveries of `callback_id` may move actions a partner wants to hear about; no query here."""
+    callbacks = _CACHE["callbacks"]
+    if callbacks is None or time.monotonic() - _CACHE["at"] >= CACHE_SECONDS:
+        _refresh_in_background()
+    return callbacks is not None and callback_id in callbacks
 
 
 # --- delivery ------------------------------------------------------------------------------------

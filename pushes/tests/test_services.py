@@ -104,6 +104,7 @@ def _receive(action):
 def test_the_webhook_enqueues_one_fan_out_per_delivery_for_an_organisation_with_endpoints(action, endpoint, monkeypatch):
     tasks = []
     monkeypatch.setattr(receivers, "async_task", lambda *a, **kw: tasks.append(a))
+    services.refresh_cache()  # as registering the endpoint does in its process
 
     _receive(action)
 
@@ -117,13 +118,22 @@ def test_the_webhook_enqueues_one_fan_out_per_delivery_for_an_organisation_with_
 def test_the_webhook_of_an_organisation_without_endpoints_does_no_push_work(action, monkeypatch):
     tasks = []
     monkeypatch.setattr(receivers, "async_task", lambda *a, **kw: tasks.append(a))
-    services.callback_has_endpoints(action.callback_id)  # the per-process cache, warm
 
-    with CaptureQueriesContext(connection) as queries:
-        _receive(action)
+    for warm in (False, True):  # cold (just started): the set is read in the background, never waited for
+        with CaptureQueriesContext(connection) as queries:
+            _receive(action)
+        assert tasks == []
+        assert not [q for q in queries.captured_queries if "pushes_" in q["sql"]], warm
+        services.refresh_cache()
 
-    assert tasks == []
-    assert not [q for q in queries.captured_queries if "pushes_" in q["sql"]]
+
+def test_an_endpoint_registered_in_this_process_is_known_to_the_webhook_at_once(
+    action, organisation, make_member, django_capture_on_commit_callbacks
+):
+    assert not services.callback_has_endpoints(action.callback_id)  # cold
+    with django_capture_on_commit_callbacks(execute=True):
+        services.create_endpoint(organisation=organisation, url="http://127.0.0.1:9/hook", events=["remote.status_changed"], by=make_member("boss", "admin"))
+    assert services.callback_has_endpoints(action.callback_id)
 
 
 def _due(delivery):
@@ -204,3 +214,15 @@ def test_the_sweep_hands_on_a_lost_delivery_and_owes_a_final_status_nobody_emitt
     assert services.sweep() == {"requeued": 1, "emitted_late": 1}
     assert PushDelivery.objects.filter(action_state="success").exists()
     assert services.sweep()["emitted_late"] == 0
+
+
+def test_an_unapproved_command_that_expires_is_pushed_as_expired(action, endpoint, no_enqueue, django_capture_on_commit_callbacks):
+    from remotes import approvals
+
+    RemoteAction.objects.filter(pk=action.pk).update(
+        status=ActionStatus.AWAITING_APPROVAL, approval_expires_at=timezone.now() - dt.timedelta(seconds=1)
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        assert approvals.expire_unapproved() == 1
+
+    assert PushDelivery.objects.get().payload["data"]["status"] == "expired"
