@@ -41,6 +41,7 @@ from django.utils.regex_helper import normalize
 
 from accounts.models import Membership, Organisation, PartnerToken, Role, Scope
 from callbacks.models import Callback
+from pushes.models import PushDelivery, WebhookEndpoint
 from remotes.models import ActionStatus, ActionStep, RemoteAction, RemoteEvent, Source, WebhookDelivery
 from stellantis.vocabulary import EventType, RemoteType
 from vehicles.models import Fleet, Vehicle, VehicleStatus
@@ -118,6 +119,13 @@ def world(settings):
         event_type=EventType.PENDING, status="Accepted", event_date=now, delivery=delivery_a,
     )
     status_a = VehicleStatus.objects.create(vehicle=vehicle_a, fetched_at=now, energy_level=42.0, latitude=47.1234567, longitude=7.7654321)
+    push_endpoint_a = WebhookEndpoint.objects.create(
+        organisation=org_a, url="http://127.0.0.1:9/alphaleak-push", events=["remote.status_changed"], description="alphaleak ERP"
+    )
+    push_a = PushDelivery.objects.create(
+        endpoint=push_endpoint_a, event_type="remote.status_changed", action=action_a, action_state="pending:Accepted",
+        payload={"marker": "ALPHALEAK-PUSH-PAYLOAD"}, state=PushDelivery.State.DELIVERED,
+    )
 
     # --- organisation B: the curious one, with its own world -----------------------------
     org_b = Organisation.objects.create(name="Bravo Org", slug="bravo-org")
@@ -146,6 +154,9 @@ def world(settings):
         "A's delivery body": "ALPHALEAK-DELIVERY-BODY",
         "A's member": a_admin.username,
         "A's token": a_token.name,
+        "A's push endpoint": push_endpoint_a.url,
+        "A's push secret": push_endpoint_a.secret,
+        "A's push payload": "ALPHALEAK-PUSH-PAYLOAD",
     }
     objects = {
         "vehicles.fleet": fleet_a, "vehicles.vehicle": vehicle_a, "vehicles.vehiclestatus": status_a,
@@ -153,6 +164,7 @@ def world(settings):
         "remotes.webhookdelivery": delivery_a, "remotes.actionstep": action_a.steps.get(),
         "accounts.organisation": org_a, "accounts.membership": a_membership, "accounts.partnertoken": a_token,
         "auth.user": a_admin,
+        "pushes.webhookendpoint": push_endpoint_a, "pushes.pushdelivery": push_a,
     }
     if apps.is_installed("audit"):  # the audit log names the organisation each entry is about
         entry = apps.get_model("audit", "AuditEntry").objects.create(
@@ -174,6 +186,8 @@ def world(settings):
             list(PartnerToken.objects.filter(organisation=org_a).values_list("pk", "revoked_at")),
             list(Fleet.objects.filter(organisation=org_a).values_list("pk", "name")),
             list(Organisation.objects.filter(pk=org_a.pk).values_list("pk", "name")),
+            list(WebhookEndpoint.objects.filter(organisation=org_a).values_list("pk", "url", "enabled", "secret")),
+            list(PushDelivery.objects.filter(endpoint__organisation=org_a).values_list("pk", "state", "attempts")),
         )
 
     return World(
@@ -199,6 +213,10 @@ def world(settings):
             ("member-edit", "pk"): a_membership.pk,
             ("member-remove", "pk"): a_membership.pk,
             ("token-revoke", "pk"): a_token.pk,
+            **{(name, "pk"): push_endpoint_a.pk for name in (
+                "api-webhook-endpoint-detail", "api-webhook-endpoint-deliveries", "api-webhook-delivery-replay",
+            )},
+            ("api-webhook-delivery-replay", "delivery_id"): push_a.pk,
         },
         post_bodies={
             "vehicle-remote": {"state": "Locked", "reason": "bravo"},
@@ -217,6 +235,8 @@ def world(settings):
                 "action-approve", "action-reject", "action-cancel", "api-remote-approve", "api-remote-reject", "api-remote-cancel",
             )},
             "approval-policy": {"required_for": ["door"], "ttl_minutes": 5},
+            "api-webhook-endpoint-list": {"url": "http://127.0.0.1:9/bravo-push", "events": ["remote.status_changed"]},
+            "api-webhook-endpoint-detail": {"enabled": False},
         },
         b_user=b_user,
         b_key=b_key,
