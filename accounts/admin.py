@@ -15,6 +15,7 @@ from django.template.response import TemplateResponse
 
 from . import access, services
 from .models import Membership, Organisation, PartnerToken, Scope
+from .scoped_admin import FormKnowsWho
 
 
 def _manages(request, organisation_id) -> bool:
@@ -133,7 +134,7 @@ class MembershipAdminForm(forms.ModelForm):
 
 
 @admin.register(Membership)
-class MembershipAdmin(admin.ModelAdmin):
+class MembershipAdmin(FormKnowsWho, admin.ModelAdmin):
     form = MembershipAdminForm
     list_display = ["user", "organisation", "role", "fleet_limit", "created_at"]
     list_filter = ["role", ("organisation", admin.RelatedOnlyFieldListFilter)]
@@ -147,10 +148,6 @@ class MembershipAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request):
         return Membership.objects.visible_to(request.user).prefetch_related("fleets")
-
-    def get_form(self, request, obj=None, change=False, **kwargs):
-        form = super().get_form(request, obj, change=change, **kwargs)
-        return type(form.__name__, (form,), {"by": request.user})
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         if db_field.name == "organisation":
@@ -216,7 +213,7 @@ class PartnerTokenAdminForm(forms.ModelForm):
 
 
 @admin.register(PartnerToken)
-class PartnerTokenAdmin(admin.ModelAdmin):
+class PartnerTokenAdmin(FormKnowsWho, admin.ModelAdmin):
     form = PartnerTokenAdminForm
     list_display = ["name", "organisation", "key_prefix", "scope_list", "user", "created_at", "last_used_at", "expires_at", "state"]
     list_filter = [("organisation", admin.RelatedOnlyFieldListFilter), ("revoked_at", admin.EmptyFieldListFilter)]
@@ -241,10 +238,6 @@ class PartnerTokenAdmin(admin.ModelAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         return [] if obj is None else self.readonly_fields
-
-    def get_form(self, request, obj=None, change=False, **kwargs):
-        form = super().get_form(request, obj, change=change, **kwargs)
-        return type(form.__name__, (form,), {"by": request.user})
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         if db_field.name == "organisation":

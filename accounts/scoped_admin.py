@@ -192,3 +192,12 @@ class ScopedInline:
 
     def has_delete_permission(self, request, obj=None):
         return _is_superuser(request) and super().has_delete_permission(request, obj)
+
+
+class FormKnowsWho:
+    """A ModelAdmin whose form gets `by`, the person saving it: forms that save through a
+    service (which audits who did what) need them, and a form class knows no request."""
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)
+        return type(form.__name__, (form,), {"by": request.user})

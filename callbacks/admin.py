@@ -3,7 +3,7 @@ from django.contrib import admin, messages
 from django.utils.html import format_html_join
 
 from accounts.access import CALLBACKS, access_of
-from accounts.scoped_admin import ScopedAdmin
+from accounts.scoped_admin import FormKnowsWho, ScopedAdmin
 from stellantis.vocabulary import CallbackStatus, RemoteType
 
 from . import services
@@ -52,15 +52,10 @@ class CallbackAdminForm(forms.ModelForm):
 
 
 @admin.register(Callback)
-class CallbackAdmin(ScopedAdmin):
+class CallbackAdmin(FormKnowsWho, ScopedAdmin):
     """Organisation admins manage their fleets' callbacks (the CALLBACKS ability); others read them."""
 
     form = CallbackAdminForm
-
-    def get_form(self, request, obj=None, change=False, **kwargs):
-        form = super().get_form(request, obj, change=change, **kwargs)  # a class made for this request
-        form.by = request.user
-        return form
     list_display = ["__str__", "fleet", "external_id", "status", "last_synced_at", "retry_policy", "batch_size", "types", "deleted_at"]
     list_filter = ["status", "fleet", ("deleted_at", admin.EmptyFieldListFilter)]
     search_fields = ["label", "external_id", "target"]
