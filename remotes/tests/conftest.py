@@ -30,3 +30,24 @@ def hook(live_server, make_vehicle, make_callback):
     post.callback = callback
     post.url = url
     return post
+
+
+# --- four-eyes approval (test_approvals, test_approval_pages) ----------------------------------
+
+IMMOBILIZE = {"immobilization": {"activate": True}}
+
+
+@pytest.fixture
+def four_eyes(organisation):
+    """Org A with four-eyes on for immobilization and stolen, 15 minutes to decide."""
+    organisation.approval_required_for = ["immobilization", "stolen"]
+    organisation.approval_ttl_minutes = 15
+    organisation.save()
+    return organisation
+
+
+@pytest.fixture
+def four_eyes_vehicle(make_vehicle, make_callback, four_eyes):
+    vehicle = make_vehicle()
+    make_callback(vehicle.fleet)
+    return vehicle

@@ -13,25 +13,13 @@ from accounts.models import PartnerToken, Role, Scope
 from audit.models import AuditEntry
 from remotes import approvals, services
 from remotes.models import ActionStatus, RemoteAction, Source
+from remotes.tests.conftest import IMMOBILIZE
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-IMMOBILIZE = {"immobilization": {"activate": True}}
-
-
 @pytest.fixture
-def four_eyes(organisation):
-    organisation.approval_required_for = ["immobilization", "stolen"]
-    organisation.approval_ttl_minutes = 15
-    organisation.save()
-    return organisation
-
-
-@pytest.fixture
-def vehicle(make_vehicle, make_callback, four_eyes):
-    vehicle = make_vehicle()
-    make_callback(vehicle.fleet)
-    return vehicle
+def vehicle(four_eyes_vehicle):
+    return four_eyes_vehicle
 
 
 @pytest.fixture
