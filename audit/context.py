@@ -8,6 +8,7 @@ a request (q2 tasks, management commands) the source is "system".
 from __future__ import annotations
 
 import contextvars
+import functools
 from dataclasses import dataclass
 
 from django.urls import reverse
@@ -30,9 +31,14 @@ def current() -> Origin:
     return _current.get()
 
 
+@functools.cache
+def _admin_prefix() -> str:
+    return reverse("admin:index")  # once per process: this runs on every request, the webhook's too
+
+
 def origin_of(request) -> Origin:
     path = request.path_info
-    if path.startswith(reverse("admin:index")):
+    if path.startswith(_admin_prefix()):
         source = Source.ADMIN
     elif path.startswith("/api/"):
         source = Source.API
