@@ -27,11 +27,8 @@ class PartnerTokenAuthentication(authentication.BaseAuthentication):
             key = parts[1].decode("ascii")
         except UnicodeDecodeError as exc:
             raise exceptions.AuthenticationFailed("Invalid token.") from exc
-        found = PartnerToken.split(key)
-        token = None
-        if found is not None:
-            token = PartnerToken.objects.select_related("user").filter(prefix=found[0]).first()
-        if token is None or not token.matches(key):
+        token = PartnerToken.objects.select_related("user").for_key(key)
+        if token is None:
             raise exceptions.AuthenticationFailed("Invalid token.")
         if token.revoked_at is not None:
             raise exceptions.AuthenticationFailed("This token was revoked.")

@@ -126,6 +126,14 @@ class PartnerTokenQuerySet(models.QuerySet):
         administered = Membership.objects.filter(user=user, role=Role.ADMIN, fleets__isnull=True).values("organisation_id")
         return self.filter(models.Q(organisation_id__in=administered) | models.Q(user=user))
 
+    def for_key(self, key: str):
+        """The token whose key this is (prefix finds the row, the whole key's hash must match), or None."""
+        found = PartnerToken.split(key)
+        if found is None:
+            return None
+        token = self.filter(prefix=found[0]).first()
+        return token if token is not None and token.matches(key) else None
+
     def usable(self):
         now = timezone.now()
         return self.filter(revoked_at__isnull=True).filter(models.Q(expires_at__isnull=True) | models.Q(expires_at__gt=now))

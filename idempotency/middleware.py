@@ -127,10 +127,8 @@ def caller_scope(request) -> str | None:
     so a stranger can neither fill nor probe another caller's keys."""
     parts = request.META.get("HTTP_AUTHORIZATION", "").split()
     if parts and parts[0].lower() in ("token", "bearer"):
-        if len(parts) != 2 or (found := PartnerToken.split(parts[1])) is None:
-            return None
-        token = PartnerToken.objects.usable().filter(prefix=found[0]).first()
-        return f"token:{token.pk}" if token is not None and token.matches(parts[1]) else None
+        token = PartnerToken.objects.usable().for_key(parts[1]) if len(parts) == 2 else None
+        return f"token:{token.pk}" if token is not None else None
     user = getattr(request, "user", None)
     if user is not None and user.is_authenticated:
         return f"user:{user.pk}"
