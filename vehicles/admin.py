@@ -7,7 +7,7 @@ from accounts.scoped_admin import ScopedAdmin, may_somewhere
 from callbacks import services as callback_services
 from remotes import services as remote_services
 from remotes.forms import FORMS
-from remotes.models import Source
+from remotes.models import ActionStatus, Source
 from stellantis.errors import StellantisError
 
 from . import services
@@ -88,17 +88,22 @@ def _bulk_feature(modeladmin, request, queryset, member: str, preset: dict | Non
                 "opts": modeladmin.model._meta,
             },
         )
-    sent, refused = 0, {}
+    sent, waiting, refused = 0, 0, {}
     for vehicle in queryset.select_related("fleet"):
         try:
-            remote_services.request_remote(
+            action = remote_services.request_remote(
                 vehicle=vehicle, command=form.command, by=request.user, source=Source.ADMIN, reason=form.cleaned_data.get("reason", "")
             )
             sent += 1
+            waiting += action.status == ActionStatus.AWAITING_APPROVAL
         except remote_services.RemoteRequestError as exc:
             refused.setdefault(exc.message, []).append(vehicle.vin)
-    if sent:
-        modeladmin.message_user(request, f"{form.title}: queued for {sent} vehicle(s). Follow them under Remote actions.", messages.SUCCESS)
+    if sent - waiting:
+        modeladmin.message_user(request, f"{form.title}: queued for {sent - waiting} vehicle(s). Follow them under Remote actions.", messages.SUCCESS)
+    if waiting:
+        modeladmin.message_user(
+            request, f"{form.title}: {waiting} command(s) wait for another approver (four-eyes); nothing is sent before.", messages.WARNING
+        )
     for reason, vins in refused.items():
         modeladmin.message_user(request, f"{form.title} refused for {', '.join(vins[:10])}{'…' if len(vins) > 10 else ''}: {reason}", messages.ERROR)
     return None

@@ -228,3 +228,14 @@ def test_an_approved_command_stellantis_rejects_later_still_reads_approved(clien
     html = page_of(client, waiting)
 
     assert "Approved by arno" in html and "Rejected by arno" not in html
+
+
+def test_an_admin_bulk_immobilization_under_four_eyes_says_it_waits(client, vehicle, make_member):
+    boss = make_member("bulk-boss", Role.ADMIN, is_staff=True)
+    client.force_login(boss)
+    form = {"activate": "1", "confirm": "on", "reason": "overdue rentals", "apply": "1"}
+    r = client.post(
+        "/admin/vehicles/vehicle/", {"action": "remote_immobilization_form", "_selected_action": [vehicle.pk], **form}, follow=True
+    )
+    assert b"wait for another approver" in r.content
+    assert RemoteAction.objects.get().status == ActionStatus.AWAITING_APPROVAL
