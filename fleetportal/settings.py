@@ -193,7 +193,8 @@ def env_choice(name: str, default: str, choices: tuple[str, ...]) -> str:
 
 
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", _PRODUCTION)
-SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # a load balancer's plain-http health check
+# A load balancer's plain-http health checks, and Prometheus scraping a web process directly.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^healthz/ready$", r"^metrics$"]
 SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31_536_000 if _PRODUCTION else 0, minimum=0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", _PRODUCTION)
 SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", _PRODUCTION)
@@ -243,6 +244,7 @@ INSTALLED_APPS = [
     "pushes",
     "simulator",
     "idempotency",
+    "ops",
 ]
 
 MIDDLEWARE = [
@@ -429,6 +431,23 @@ if Q2_BROKER.startswith("redis://") or Q2_BROKER.startswith("rediss://"):
     Q_CLUSTER["redis"] = Q2_BROKER
 else:
     Q_CLUSTER["orm"] = "default"
+# q2's cluster stats stay in each process's memory; `ops.health.HeartbeatCache` also writes a
+# heartbeat into the shared cache every Q2_HEARTBEAT_SECONDS (the ORM broker's case: with Redis,
+# q2 keeps its stats there), which /healthz/ready wants younger than Q2_HEARTBEAT_MAX_AGE.
+Q_CLUSTER["cache"] = "q2"
+CACHES["q2"] = {"BACKEND": "ops.health.HeartbeatCache"}
+Q2_HEARTBEAT_SECONDS = env_float("Q2_HEARTBEAT_SECONDS", 10.0, above=0)
+Q2_HEARTBEAT_MAX_AGE = env_int("Q2_HEARTBEAT_MAX_AGE", 60, minimum=1)
+
+# Metrics (ops.metrics, docs/operations.md "Metrics and health"): /metrics answers a request
+# carrying `Authorization: Bearer <METRICS_TOKEN>`; without a token the page does not exist
+# (404), which is production's default. The demo (DEBUG) derives one from SECRET_KEY, as it
+# does the simulator's credentials (a demo lock: anyone with the demo SECRET_KEY can compute it).
+METRICS_TOKEN = env_str("METRICS_TOKEN").strip()
+if not METRICS_TOKEN and DEBUG:
+    METRICS_TOKEN = "metrics-" + hmac.new(SECRET_KEY.encode(), b"fleetportal metrics token", hashlib.sha256).hexdigest()[:32]
+if METRICS_TOKEN and (len(METRICS_TOKEN) < 16 or not (METRICS_TOKEN.isascii() and METRICS_TOKEN.isprintable()) or " " in METRICS_TOKEN):
+    raise ImproperlyConfigured("METRICS_TOKEN must be at least 16 printable ASCII characters without spaces (e.g. `openssl rand -hex 24`).")
 
 # Remote actions
 # An action not handed to Stellantis within this many seconds is expired, never sent late.

@@ -22,7 +22,8 @@ urlpatterns = [
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("account/", include(password_urlpatterns)),
-    path("healthz", healthz, name="healthz"),
+    path("healthz", healthz, name="healthz"),  # liveness: touches nothing
+    path("", include("ops.urls")),  # /healthz/ready (readiness) and /metrics
     path("api/v1/", include("fleetportal.api_urls")),
     re_path(r"^api/", api.not_found),  # after every API route: unknown paths get a problem document
     path("webhooks/", include(webhook_urlpatterns)),

@@ -9,6 +9,13 @@ that fails is logged by Django and never undoes nor breaks the change that was m
   (a webhook delivery, a read-back, an adoption) and may have moved them. On PostgreSQL the
   webhook's one statement (`pg_ingest`) does not say which actions moved nor to what, and asking
   would cost the hot path; a listener reads the actions again if it cares. Sent once per delivery.
+
+One more is sent AT ONCE, not after commit, because it reports an answer, not a change:
+- `delivery_received(outcome, event_dates, received_at)`: the webhook answered one delivery
+  (`outcome`: the stored delivery's outcome, or `unauthorized` for a 401, `error` for a 500
+  when the database failed); `event_dates` are its readable events' eventDates, `received_at`
+  a Unix time. The metrics (ops) count it; a listener must cost no SQL: it runs in the
+  webhook's request.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ from django.dispatch import Signal
 
 action_status_changed = Signal()
 events_applied = Signal()
+delivery_received = Signal()
 
 
 def status_changed_on_commit(action_id, status: str) -> None:
@@ -32,3 +40,8 @@ def events_applied_on_commit(*, callback_id, remote_action_ids) -> None:
         transaction.on_commit(
             lambda: events_applied.send_robust(sender=None, callback_id=callback_id, remote_action_ids=rids), robust=True
         )
+
+
+def delivery_received_now(*, outcome: str, event_dates=(), received_at: float | None = None) -> None:
+    if delivery_received.has_listeners():
+        delivery_received.send_robust(sender=None, outcome=str(outcome), event_dates=event_dates, received_at=received_at)

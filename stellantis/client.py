@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, quote, urljoin, urlsplit
@@ -36,7 +36,7 @@ from .errors import (
     VendorRejected,
     VendorUnavailable,
 )
-from .pacing import Hold, LocalPacer, Pacer, hold_for, read_limits
+from .pacing import Hold, Limits, LocalPacer, Pacer, hold_for, read_limits
 from .vocabulary import DoneStatus, EventType, Motorization, PendingStatus
 
 log = logging.getLogger(__name__)
@@ -149,6 +149,25 @@ def pacer_from_settings() -> Pacer:
         return _pacers[path]
 
 
+# Told of every call's answer: (method, status code or "unreachable" / "no_answer", Limits or
+# None). The portal's metrics set it at start-up (ops.apps), as settings name the pacer:
+# stellantis imports none of our apps. An observer that fails is logged, never raised.
+_call_observer: Callable[[str, int | str, Limits | None], None] | None = None
+
+
+def set_call_observer(observer: Callable[[str, int | str, Limits | None], None] | None) -> None:
+    global _call_observer
+    _call_observer = observer
+
+
+def _observe(method: str, status: int | str, limits: Limits | None) -> None:
+    if _call_observer is not None:
+        try:
+            _call_observer(method, status, limits)
+        except Exception:
+            log.exception("the Stellantis call observer failed")
+
+
 class FleetClient:
     def __init__(self, config: ClientConfig, session: requests.Session | None = None, pacer: Pacer | None = None):
         self.config = config
@@ -192,8 +211,17 @@ class FleetClient:
                     raise TooLate(f"Not sent: its time to live ran out {-left:.1f} s before the request could leave")
                 # A connection that takes longer than the time left would deliver it late.
                 timeout = (min(timeout[0], left), timeout[1])
-            response = self._transport(method, url, params=params, json=json, timeout=timeout)
-            hold = hold_for(read_limits(response.headers), response.status_code)
+            try:
+                response = self._transport(method, url, params=params, json=json, timeout=timeout)
+            except VendorUnavailable:
+                _observe(method, "unreachable", None)
+                raise
+            except AmbiguousOutcome:
+                _observe(method, "no_answer", None)
+                raise
+            limits = read_limits(response.headers)
+            _observe(method, response.status_code, limits)
+            hold = hold_for(limits, response.status_code)
             if hold:
                 log.info("stellantis %s %s: holding every call off for %.1f s (%s)", method, url, hold.seconds, hold.reason)
                 self.pacer.hold(hold.seconds, reason=hold.reason)
@@ -444,4 +472,5 @@ __all__ = [
     "RateLimited",
     "BadPaging",
     "pacer_from_settings",
+    "set_call_observer",
 ]

@@ -88,8 +88,9 @@ def test_seed_demo_prints_one_json_object_and_is_idempotent(stack, capsys):
 
     assert set(first) == {
         "admin_username", "admin_password", "api_token", "limited_api_token", "viewer_api_token", "approver_api_token",
-        "fleet_id", "vins", "other_org", "simulator_user", "simulator_password",
+        "fleet_id", "vins", "other_org", "simulator_user", "simulator_password", "metrics_token",
     }
+    assert first["metrics_token"] == settings.METRICS_TOKEN  # the demo's Bearer token for /metrics
     assert set(first["other_org"]) == {"admin_username", "admin_password", "api_token", "fleet_id", "vins"}
     # The simulator's Basic credentials, for the banner of `make run`.
     assert f"{first['simulator_user']}:{first['simulator_password']}" == settings.SIMULATOR_CREDENTIALS

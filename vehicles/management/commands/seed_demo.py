@@ -75,6 +75,8 @@ class Command(BaseCommand):
             # The simulator's HTTP Basic credentials (it always demands them).
             "simulator_user": settings.SIMULATOR_CREDENTIALS.partition(":")[0],
             "simulator_password": settings.SIMULATOR_CREDENTIALS.partition(":")[2],
+            # GET /metrics with `Authorization: Bearer <this>` (docs/operations.md, "Metrics and health").
+            "metrics_token": settings.METRICS_TOKEN,
         }
         if options["json"]:
             self.stdout.write(json.dumps(summary))
