@@ -3,15 +3,17 @@ import json
 
 from django.conf import settings
 from django.contrib import admin, messages
+from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
+import audit.services as audit
 from accounts.access import CALLBACKS
 from accounts.scoped_admin import ScopedAdmin, ScopedInline, may_somewhere
 
 from . import inbox
-from .models import ActionStatus, ActionStep, RemoteAction, RemoteEvent, WebhookDelivery
+from .models import FLAGGED_OUTCOMES, ActionStatus, ActionStep, RemoteAction, RemoteEvent, WebhookDelivery
 
 
 class StepInline(ScopedInline, admin.TabularInline):
@@ -103,10 +105,10 @@ class WebhookDeliveryAdmin(Undeletable, ScopedAdmin):
     list_select_related = ["callback"]
     readonly_fields = [
         "received_at", "callback", "remote_addr", "outcome", "error", "event_count", "refused_events", "headers", "query", "pretty_body",
-        "linked_actions",
+        "linked_actions", "reviewed_at",
     ]
     exclude = ["body", "bad_events"]
-    actions = ["replay"]
+    actions = ["replay", "mark_reviewed"]
     fleet_path = "callback.fleet"  # a delivery no callback claimed: superusers only
 
     def has_replay_permission(self, request):
@@ -148,3 +150,22 @@ class WebhookDeliveryAdmin(Undeletable, ScopedAdmin):
         for delivery in self.allowed(request, queryset.select_related("callback__fleet"), CALLBACKS, "Replay"):
             receipt = inbox.replay_delivery(delivery=delivery, by=request.user)
             self.message_user(request, f"Delivery {delivery.pk}: {receipt.events} event(s), {receipt.new_events} new — {WebhookDelivery.Outcome(receipt.outcome).label}.", messages.SUCCESS)
+
+    @admin.action(description="Mark reviewed (retention may then prune it)", permissions=["replay"])
+    def mark_reviewed(self, request, queryset):
+        # Flagged deliveries are kept until someone has looked at them (ops.retention).
+        deliveries = self.allowed(request, queryset.select_related("callback__fleet"), CALLBACKS, "Mark reviewed")
+        marked = 0
+        with transaction.atomic():
+            for delivery in deliveries:
+                # Conditional: a delivery already reviewed (or not flagged) keeps its first review.
+                if WebhookDelivery.objects.filter(pk=delivery.pk, outcome__in=FLAGGED_OUTCOMES, reviewed_at__isnull=True).update(
+                    reviewed_at=timezone.now()
+                ):
+                    audit.record(
+                        "delivery.reviewed", actor=request.user, obj=delivery,
+                        organisation=delivery.callback.fleet.organisation_id if delivery.callback else None,
+                    )
+                    marked += 1
+        if deliveries:
+            self.message_user(request, f"{marked} flagged delivery(ies) marked reviewed; {len(deliveries) - marked} needed no review.", messages.SUCCESS)

@@ -191,6 +191,11 @@ class WebhookDelivery(models.Model):
     bad_events = models.JSONField(
         default=list, blank=True, help_text="Events of this delivery we could not read: [{index, error, event}]; the good ones were applied."
     )
+    # Retention (ops.retention) keeps a flagged delivery (partial, unparseable, failed) until
+    # someone has looked at it: the admin's "Mark reviewed" sets this.
+    reviewed_at = models.DateTimeField(
+        null=True, blank=True, help_text="When a person marked this flagged delivery reviewed; only then may retention prune it."
+    )
 
     objects = WebhookDeliveryQuerySet.as_manager()
 
@@ -203,6 +208,10 @@ class WebhookDelivery(models.Model):
 
     def __str__(self):
         return f"Delivery {self.pk} · {self.get_outcome_display()}"
+
+
+# Deliveries someone should look at; retention keeps them until `reviewed_at` is set.
+FLAGGED_OUTCOMES = (WebhookDelivery.Outcome.PARTIAL, WebhookDelivery.Outcome.UNPARSEABLE, WebhookDelivery.Outcome.FAILED)
 
 
 class RemoteEventQuerySet(models.QuerySet):

@@ -1,10 +1,15 @@
+import json
+
 from django.contrib import admin, messages
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db.models import Count
+from django.http import HttpResponse
 from django.template.response import TemplateResponse
 
-from accounts.access import CALLBACKS, COMMAND, DANGEROUS
+from accounts.access import CALLBACKS, COMMAND, DANGEROUS, MANAGE
 from accounts.scoped_admin import ScopedAdmin, may_somewhere
 from callbacks import services as callback_services
+from ops import personal_data
 from remotes import services as remote_services
 from remotes.forms import FORMS
 from remotes.models import ActionStatus, Source
@@ -138,6 +143,8 @@ class VehicleAdmin(ScopedAdmin):
         _action("navigation", "Send a route…"),
         _action("immobilization", "Immobilization… (asks for confirmation)", permission="request_dangerous_remote"),
         _action("stolen", "Stolen vehicle… (asks for confirmation)", permission="request_dangerous_remote"),
+        "export_personal_data",
+        "erase_personal_data",
     ]
 
     # An action is listed when the user's role allows it in one of their fleets at least;
@@ -148,3 +155,57 @@ class VehicleAdmin(ScopedAdmin):
 
     def has_request_dangerous_remote_permission(self, request):
         return may_somewhere(request, DANGEROUS)
+
+    # Personal data (ops.personal_data): superusers and organisation admins (`manage`), each
+    # vehicle checked again; every export and erasure leaves an audit entry.
+    def has_personal_data_permission(self, request):
+        return may_somewhere(request, MANAGE)
+
+    @admin.action(description="Export personal data (JSON)", permissions=["personal_data"])
+    def export_personal_data(self, request, queryset):
+        vehicles = self.allowed(request, queryset.select_related("fleet"), MANAGE, "Export")
+        if not vehicles:
+            return None
+        data = [personal_data.export_vehicle(vehicle=v, by=request.user) for v in vehicles]
+        name = f"personal-data-{vehicles[0].vin}.json" if len(vehicles) == 1 else f"personal-data-{len(vehicles)}-vehicles.json"
+        response = HttpResponse(
+            json.dumps(data[0] if len(data) == 1 else {"vehicles": data}, indent=2, ensure_ascii=False, cls=DjangoJSONEncoder),
+            content_type="application/json",
+        )
+        response["Content-Disposition"] = f'attachment; filename="{name}"'
+        return response
+
+    @admin.action(description="Erase personal data… (asks for confirmation)", permissions=["personal_data"])
+    def erase_personal_data(self, request, queryset):
+        vehicles = self.allowed(request, queryset.select_related("fleet"), MANAGE, "Erase")
+        if not vehicles:
+            return None
+        if not request.POST.get("confirm"):
+            return TemplateResponse(
+                request,
+                "admin/vehicles/erase_personal_data.html",
+                {
+                    **self.admin_site.each_context(request),
+                    "title": f"Erase the personal data of {len(vehicles)} vehicle(s)?",
+                    "vehicles": vehicles,
+                    "action": request.POST.get("action"),
+                    "selected": [v.pk for v in vehicles],
+                    "opts": self.model._meta,
+                },
+            )
+        reason = request.POST.get("reason", "")
+        for vehicle in vehicles:
+            result = personal_data.erase_vehicle(vehicle=vehicle, by=request.user, reason=reason)
+            self.message_user(
+                request,
+                f"{vehicle.vin}: status snapshot {'erased' if result['snapshots'] else 'absent'}, "
+                f"{result['destinations']} navigation destination(s) erased.",
+                messages.SUCCESS,
+            )
+            if result["open_navigation_left"]:
+                self.message_user(
+                    request,
+                    f"{vehicle.vin}: {result['open_navigation_left']} navigation command(s) still in progress were left; erase again once they finish.",
+                    messages.WARNING,
+                )
+        return None
