@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench bench-api bench-simulator clean
 
 $(VENV)/.installed: requirements.txt
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is needed"'
@@ -28,6 +28,14 @@ lint: $(VENV)/.installed-dev
 
 bench: $(VENV)/.installed-dev
 	bash bench/run
+
+# Partner API lists at scale (docs/benchmarks.md): its own database, seeded once and reused.
+bench-api: $(VENV)/.installed-dev
+	$(PY) bench/api_queries.py
+
+# Simulator throughput (docs/benchmarks.md): remote POSTs per second against GET /healthz, its own database.
+bench-simulator: $(VENV)/.installed-dev
+	$(PY) bench/simulator.py
 
 clean:
 	rm -rf $(VENV) db.sqlite3* .test-db*.sqlite3* staticfiles

@@ -2,6 +2,7 @@
 
 from django.conf import settings
 from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
@@ -64,13 +65,13 @@ class CallbackOutputSerializer(serializers.ModelSerializer):
             "warnings", "pending_actions",
         ]
 
-    def get_url(self, obj):
+    def get_url(self, obj) -> str:
         return reverse("api-callback-detail", args=[obj.pk], request=self.context.get("request"))
 
-    def get_warnings(self, obj):
+    def get_warnings(self, obj) -> list[str]:
         return rules.warnings(batch_size=obj.batch_size, attributes=obj.attributes)
 
-    def get_pending_actions(self, obj):
+    def get_pending_actions(self, obj) -> int | None:
         return getattr(obj, "_pending", None)
 
 
@@ -81,14 +82,26 @@ def _callback(request, pk, ability=access.CALLBACKS) -> Callback:
     return callback
 
 
+_TAGS = ["callbacks"]
+_VENDOR = {502: "Stellantis refused the change; nothing was changed here (`vendor_refused`)."}
+_NEEDS_SCOPE = {403: "The token lacks the `callbacks` scope or its member the organisation admin role (`permission_denied`)."}
+
+
 # Refusals of the services (ServiceError) become the API's one error shape in fleetportal.api.
 class CallbackList(APIView):
+    problems = {"post": {**_NEEDS_SCOPE, **_VENDOR, 404: "No fleet of yours with that id (`not_found`)."}}
+
+    @extend_schema(
+        summary="List your callbacks", tags=_TAGS, responses={200: CallbackOutputSerializer(many=True)},
+        parameters=[OpenApiParameter("fleet", str, description="Only this fleet's (its Stellantis id).")],
+    )
     def get(self, request):
         qs = Callback.objects.visible_to(request.user).live().select_related("fleet")
         if request.query_params.get("fleet"):
             qs = qs.filter(fleet__external_id=request.query_params["fleet"])
         return Response(CallbackOutputSerializer(qs, many=True, context={"request": request}).data)
 
+    @extend_schema(summary="Create a callback at Stellantis", tags=_TAGS, request=CallbackInputSerializer, responses={201: CallbackOutputSerializer})
     def post(self, request):
         data = CallbackInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -105,11 +118,18 @@ class CallbackList(APIView):
 
 
 class CallbackDetail(APIView):
+    problems = {
+        "put": {**_NEEDS_SCOPE, **_VENDOR},
+        "delete": {**_NEEDS_SCOPE, **_VENDOR, 409: "An action sent through it still waits for its Done event (`callback_in_use`)."},
+    }
+
+    @extend_schema(summary="One callback", tags=_TAGS, responses={200: CallbackOutputSerializer})
     def get(self, request, pk):
         callback = _callback(request, pk, access.READ)
         callback._pending = services.pending_action_count(callback)
         return Response(CallbackOutputSerializer(callback, context={"request": request}).data)
 
+    @extend_schema(summary="Replace a callback (at Stellantis too)", tags=_TAGS, request=CallbackInputSerializer, responses={200: CallbackOutputSerializer})
     def put(self, request, pk):
         callback = _callback(request, pk)
         data = CallbackInputSerializer(data=request.data)
@@ -120,12 +140,19 @@ class CallbackDetail(APIView):
         callback = services.update_callback(callback=callback, changes=changes, by=request.user)
         return Response(CallbackOutputSerializer(callback, context={"request": request}).data)
 
+    @extend_schema(summary="Delete a callback (at Stellantis too)", tags=_TAGS, responses={204: None})
     def delete(self, request, pk):
         services.delete_callback(callback=_callback(request, pk), by=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class CallbackStatusView(APIView):
+    problems = {"put": {**_NEEDS_SCOPE, **_VENDOR}}
+
+    @extend_schema(
+        summary="Pause or resume a callback", tags=_TAGS, responses={200: CallbackOutputSerializer},
+        request=inline_serializer("CallbackStatusInput", {"status": serializers.ChoiceField(choices=[CallbackStatus.RUNNING, CallbackStatus.PAUSED])}),
+    )
     def put(self, request, pk):
         callback = _callback(request, pk)
         wanted = request.data.get("status") if isinstance(request.data, dict) else None

@@ -232,6 +232,9 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    "django_filters",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI's files served from our static: no CDN under script-src 'self'
     "django_q",
     "csp",
     "axes",
@@ -410,6 +413,24 @@ REST_FRAMEWORK = {
     # Per token (fleetportal/throttling.py), counted in the shared cache; 429 `throttled` with Retry-After.
     "DEFAULT_THROTTLE_CLASSES": ["fleetportal.throttling.PartnerRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {"partner": API_THROTTLE_RATE},
+    # OpenAPI 3 by drf-spectacular, with the problem responses and Idempotency-Key added (fleetportal/schema.py).
+    "DEFAULT_SCHEMA_CLASS": "fleetportal.schema.AutoSchema",
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "fleetportal partner API",
+    "DESCRIPTION": "Fleets, vehicles and remote commands of your organisation (docs/partner-api.md).",
+    "VERSION": "1",
+    "SCHEMA_PATH_PREFIX": "/api/v1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "PREPROCESSING_HOOKS": ["fleetportal.schema.preprocess"],
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "fleetportal.schema.postprocess"],
+    "ENUM_NAME_OVERRIDES": {"ActionStatusEnum": "remotes.models.ActionStatus", "RemoteTypeEnum": "stellantis.vocabulary.RemoteType"},
 }
 
 # django-q2. `retry` is well above `timeout`: a task is only handed to a second worker when
@@ -473,13 +494,6 @@ PUSH_RETRY_BASE_SECONDS = env_float("PUSH_RETRY_BASE_SECONDS", 5.0, above=0)
 # Loopback, private and link-local endpoint addresses: refused in production (a partner URL must
 # not reach into our network), allowed in the demo, whose receivers run on 127.0.0.1.
 PUSH_ALLOW_PRIVATE_TARGETS = env_bool("PUSH_ALLOW_PRIVATE_TARGETS", DEBUG or SIMULATOR_ENABLED)
-
-# Retention (ops.retention, the hourly `ops-retention` schedule and `manage.py prune`): days each
-# kind is kept, 0 = forever. Flagged deliveries stay until reviewed; the audit log is never pruned.
-RETENTION_DELIVERIES_DAYS = env_int("RETENTION_DELIVERIES_DAYS", 30, minimum=0)
-RETENTION_TASKS_DAYS = env_int("RETENTION_TASKS_DAYS", 30, minimum=0)
-RETENTION_SNAPSHOTS_DAYS = env_int("RETENTION_SNAPSHOTS_DAYS", 90, minimum=0)
-RETENTION_ACTIONS_DAYS = env_int("RETENTION_ACTIONS_DAYS", 730, minimum=0)
 
 # Simulator
 # Multiplies the simulated vehicles' pace: 1 is real-world-ish, tests run at 50.

@@ -1,3 +1,4 @@
+from drf_spectacular.utils import extend_schema_field, inline_serializer
 from rest_framework import serializers
 from rest_framework.reverse import reverse
 
@@ -30,6 +31,28 @@ def decision_of(action: RemoteAction) -> str | None:
     return action.decision or None
 
 
+class TokenSummarySerializer(serializers.Serializer):
+    name = serializers.CharField()
+    prefix = serializers.CharField(help_text="The public start of the key, e.g. `fpt_ab12…`; never the key.")
+
+
+def _token_field():
+    return TokenSummarySerializer(allow_null=True)
+
+
+_FAILURE = inline_serializer(
+    "Failure", {"cause": serializers.CharField(), "label": serializers.CharField(), "advice": serializers.CharField()}, allow_null=True
+)
+_APPROVAL = inline_serializer("Approval", {
+    "expires_at": serializers.DateTimeField(),
+    "decided_by": serializers.CharField(allow_null=True),
+    "decided_by_token": _token_field(),
+    "decided_at": serializers.DateTimeField(allow_null=True),
+    "comment": serializers.CharField(),
+    "decision": serializers.ChoiceField(choices=["approved", "rejected", "cancelled", "expired"], allow_null=True),
+}, allow_null=True)
+
+
 class RemoteActionSerializer(serializers.ModelSerializer):
     url = serializers.SerializerMethodField()
     vin = serializers.CharField(source="vehicle.vin")
@@ -47,23 +70,27 @@ class RemoteActionSerializer(serializers.ModelSerializer):
             "approval", "created_at", "submitted_at", "finished_at", "expires_at", "timeline",
         ]
 
-    def get_url(self, obj):
+    def get_url(self, obj) -> str:
         return reverse("api-remote-detail", args=[obj.pk], request=self.context.get("request"))
 
+    @extend_schema_field(TimelineEntrySerializer(many=True))
     def get_timeline(self, obj):
         return TimelineEntrySerializer(timeline(obj), many=True).data
 
+    @extend_schema_field(_FAILURE)
     def get_failure(self, obj):
         if not obj.failure_cause:
             return None
         return {"cause": obj.failure_cause, "label": obj.failure_label, "advice": obj.failure_advice}
 
-    def get_requested_by(self, obj):
+    def get_requested_by(self, obj) -> str | None:
         return obj.requested_by.get_username() if obj.requested_by else None
 
+    @extend_schema_field(_token_field())
     def get_requested_by_token(self, obj):
         return token_summary(obj.requested_by_token)
 
+    @extend_schema_field(_APPROVAL)
     def get_approval(self, obj):
         if obj.approval_expires_at is None:  # never under four-eyes
             return None
@@ -77,6 +104,13 @@ class RemoteActionSerializer(serializers.ModelSerializer):
         }
 
 
+class RemoteActionListSerializer(RemoteActionSerializer):
+    """An action in a list: everything but the timeline (one GET of its `url` gives that)."""
+
+    class Meta(RemoteActionSerializer.Meta):
+        fields = [f for f in RemoteActionSerializer.Meta.fields if f != "timeline"]
+
+
 class AcceptedActionSerializer(serializers.ModelSerializer):
     url = serializers.SerializerMethodField()
     vin = serializers.CharField(source="vehicle.vin")
@@ -85,5 +119,5 @@ class AcceptedActionSerializer(serializers.ModelSerializer):
         model = RemoteAction
         fields = ["id", "url", "vin", "remote_type", "command", "status", "created_at"]
 
-    def get_url(self, obj):
+    def get_url(self, obj) -> str:
         return reverse("api-remote-detail", args=[obj.pk], request=self.context.get("request"))

@@ -73,7 +73,7 @@ def test_the_remotes_endpoint_refuses_in_one_shape(world):
     assert_problem(p.post(thermic, json={"charging": {"immediate": True}}, timeout=10), 409, "not_capable")
     missing = assert_problem(p.post(remotes, json={"lights": {"on": True}}, timeout=10), 409, "missing_remote_type")
     assert missing["missing_remote_type"] == "Lights"
-    assert_problem(p.get(remotes, timeout=10), 405, "method_not_allowed")
+    assert_problem(p.put(remotes, json=HORN, timeout=10), 405, "method_not_allowed")  # GET lists the vehicle's actions
     assert RemoteAction.objects.count() == 1  # the fixture's own: no refused request left an action behind
 
 
@@ -159,3 +159,31 @@ def test_unknown_api_paths_are_a_problem_document_not_a_page(world, path):
         r = getattr(world["partner"], method)(world["url"].removesuffix("/api/v1") + path, timeout=10)
         body = assert_problem(r, 404, "not_found")
         assert path in body["detail"]
+
+
+def test_the_resource_endpoints_refuse_in_one_shape(world, make_organisation, make_fleet):
+    p, url, vin = world["partner"], world["url"], world["vin"]
+    theirs = make_fleet(external_id="FID-THEIRS", organisation=make_organisation("Theirs"))
+
+    for path in ("/fleets/", f"/fleets/{world['fleet']}/", "/vehicles/", f"/vehicles/{vin}/", f"/vehicles/{vin}/remotes/", "/remotes/"):
+        assert_problem(world["anonymous"].get(url + path, timeout=10), 401, "not_authenticated")
+        assert_problem(world["anonymous"].get(url + path, headers={"Authorization": "Token nope"}, timeout=10), 401, "authentication_failed")
+        assert_problem(p.post(url + path, json={}, timeout=10) if path != f"/vehicles/{vin}/remotes/" else p.put(url + path, json={}, timeout=10),
+                       405, "method_not_allowed")
+    assert_problem(p.get(f"{url}/fleets/{theirs.external_id}/", timeout=10), 404, "not_found")  # another organisation's
+    assert_problem(p.get(f"{url}/fleets/no-such-fleet/", timeout=10), 404, "not_found")
+    assert_problem(p.get(f"{url}/vehicles/VF3XXXXXXXXXXXXXX/", timeout=10), 404, "not_found")
+    assert_problem(p.get(f"{url}/vehicles/VF3XXXXXXXXXXXXXX/remotes/", timeout=10), 404, "not_found")
+    for path, params, field in [
+        ("/fleets/", {"cursor": "garbage"}, "cursor"),
+        ("/vehicles/", {"motorization": "Steam"}, "motorization"),
+        ("/vehicles/", {"capability": "teleport"}, "capability"),
+        ("/vehicles/", {"stolen": "maybe"}, "stolen"),
+        ("/vehicles/", {"page_size": "1000"}, "page_size"),
+        (f"/vehicles/{vin}/remotes/", {"status": "done"}, "status"),
+        ("/remotes/", {"status": "done"}, "status"),
+        ("/remotes/", {"remote_type": "Teleport"}, "remote_type"),
+        ("/remotes/", {"created_after": "yesterday"}, "created_after"),
+        ("/remotes/", {"cursor": "garbage"}, "cursor"),
+    ]:
+        assert_problem(p.get(url + path, params=params, timeout=10), 400, "invalid", field=field)
