@@ -495,6 +495,13 @@ PUSH_RETRY_BASE_SECONDS = env_float("PUSH_RETRY_BASE_SECONDS", 5.0, above=0)
 # not reach into our network), allowed in the demo, whose receivers run on 127.0.0.1.
 PUSH_ALLOW_PRIVATE_TARGETS = env_bool("PUSH_ALLOW_PRIVATE_TARGETS", DEBUG or SIMULATOR_ENABLED)
 
+# Retention (ops.retention, the hourly `ops-retention` schedule and `manage.py prune`): days each
+# kind is kept, 0 = forever. Flagged deliveries stay until reviewed; the audit log is never pruned.
+RETENTION_DELIVERIES_DAYS = env_int("RETENTION_DELIVERIES_DAYS", 30, minimum=0)
+RETENTION_TASKS_DAYS = env_int("RETENTION_TASKS_DAYS", 30, minimum=0)
+RETENTION_SNAPSHOTS_DAYS = env_int("RETENTION_SNAPSHOTS_DAYS", 90, minimum=0)
+RETENTION_ACTIONS_DAYS = env_int("RETENTION_ACTIONS_DAYS", 730, minimum=0)
+
 # Simulator
 # Multiplies the simulated vehicles' pace: 1 is real-world-ish, tests run at 50.
 SIMULATOR_SPEED = env_float("SIMULATOR_SPEED", 1.0, above=0)
