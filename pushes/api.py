@@ -6,6 +6,7 @@ An endpoint belongs to the caller's organisation (a token's own); another organi
 
 from __future__ import annotations
 
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.response import Response
@@ -43,13 +44,24 @@ class EndpointSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = WebhookEndpoint
+        ref_name = "WebhookEndpoint"
         fields = ["id", "href", "url", "events", "description", "enabled", "disabled_reason", "organisation", "created_at", "deliveries"]
 
-    def get_href(self, obj):
+    def get_href(self, obj) -> str:
         return reverse("api-webhook-endpoint-detail", args=[obj.pk], request=self.context.get("request"))
 
-    def get_deliveries(self, obj):
+    def get_deliveries(self, obj) -> str:
         return reverse("api-webhook-endpoint-deliveries", args=[obj.pk], request=self.context.get("request"))
+
+
+class EndpointCreatedSerializer(EndpointSerializer):
+    """The answer to a registration: the endpoint and, this once, its signing secret."""
+
+    secret = serializers.CharField(read_only=True, help_text="Shown this once: verify our signatures with it (whsec_…).")
+
+    class Meta(EndpointSerializer.Meta):
+        ref_name = "WebhookEndpointCreated"
+        fields = [*EndpointSerializer.Meta.fields, "secret"]
 
 
 class DeliverySerializer(serializers.ModelSerializer):
@@ -86,11 +98,16 @@ def _organisation_for(request, slug: str | None) -> Organisation:
     return mine[0]
 
 
+TAGS = ["push"]
+
+
 class EndpointList(APIView):
+    @extend_schema(summary="List your webhook endpoints", tags=TAGS, responses={200: EndpointSerializer(many=True)})
     def get(self, request):
         qs = WebhookEndpoint.objects.visible_to(request.user).select_related("organisation")
         return Response(EndpointSerializer(qs, many=True, context={"request": request}).data)
 
+    @extend_schema(summary="Register a webhook endpoint", tags=TAGS, request=EndpointInputSerializer, responses={201: EndpointCreatedSerializer})
     def post(self, request):
         data = EndpointInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -99,15 +116,16 @@ class EndpointList(APIView):
             organisation=_organisation_for(request, fields.get("organisation")), url=fields["url"], events=fields["events"],
             description=fields.get("description", ""), by=request.user,
         )
-        body = EndpointSerializer(endpoint, context={"request": request}).data
-        body["secret"] = endpoint.secret  # shown this once: verify our signatures with it
+        body = EndpointCreatedSerializer(endpoint, context={"request": request}).data  # the secret, this once
         return Response(body, status=status.HTTP_201_CREATED, headers={"Location": body["href"]})
 
 
 class EndpointDetail(APIView):
+    @extend_schema(summary="One webhook endpoint", tags=TAGS, responses={200: EndpointSerializer})
     def get(self, request, pk):
         return Response(EndpointSerializer(_endpoint(request, pk), context={"request": request}).data)
 
+    @extend_schema(summary="Change a webhook endpoint", tags=TAGS, request=EndpointInputSerializer, responses={200: EndpointSerializer})
     def patch(self, request, pk):
         endpoint = _endpoint(request, pk)
         data = EndpointInputSerializer(data=request.data, partial=True)
@@ -116,6 +134,7 @@ class EndpointDetail(APIView):
         endpoint = services.update_endpoint(endpoint=endpoint, changes=changes, by=request.user)
         return Response(EndpointSerializer(endpoint, context={"request": request}).data)
 
+    @extend_schema(summary="Delete a webhook endpoint", tags=TAGS, responses={204: None})
     def delete(self, request, pk):
         services.delete_endpoint(endpoint=_endpoint(request, pk), by=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -124,6 +143,10 @@ class EndpointDetail(APIView):
 class EndpointDeliveries(APIView):
     """The log, newest first: `?state=pending|delivered|failed`, `?limit=` (100, at most 500)."""
 
+    @extend_schema(
+        summary="An endpoint's delivery log, newest first", tags=TAGS, responses={200: DeliverySerializer(many=True)},
+        parameters=[OpenApiParameter("state", str, enum=["pending", "delivered", "failed"]), OpenApiParameter("limit", int)],
+    )
     def get(self, request, pk):
         qs = _endpoint(request, pk).deliveries.all()
         state = request.query_params.get("state")
@@ -141,6 +164,7 @@ class EndpointDeliveries(APIView):
 class ReplayDelivery(APIView):
     """Send a logged event again, same webhook-id; 202: it is queued."""
 
+    @extend_schema(summary="Send a logged event again", tags=TAGS, request=None, responses={202: DeliverySerializer})
     def post(self, request, pk, delivery_id):
         endpoint = _endpoint(request, pk)
         try:
