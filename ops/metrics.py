@@ -163,9 +163,19 @@ class DatabaseCollector(Collector):
     """What the database already knows, read when Prometheus scrapes (a handful of indexed queries)."""
 
     def collect(self):
-        yield from self._actions()
-        yield from self._queue()
-        yield from self._callbacks()
+        # A part that fails (the database or the broker down) is left out and logged: the
+        # counters of this scrape still go out, and `fleetportal_metrics_source_up` says what is missing.
+        up = GaugeMetricFamily("fleetportal_metrics_source_up", "1 when this scrape could read the source, 0 when it failed.", labels=["source"])
+        for source, part in (("actions", self._actions), ("queue", self._queue), ("callbacks", self._callbacks)):
+            try:
+                families = list(part())
+            except Exception:
+                log.warning("metrics: %s could not be read", source, exc_info=True)
+                up.add_metric([source], 0)
+                continue
+            up.add_metric([source], 1)
+            yield from families
+        yield up
 
     def _actions(self):
 

@@ -244,3 +244,17 @@ def test_the_grafana_dashboard_uses_only_metrics_we_export(client, db, token):
         for panel in dashboard["panels"] for target in panel["targets"] for name in re.findall(r"fleetportal_\w+", target["expr"])
     }
     assert used and all(f"# HELP {name}" in text for name in used), used - {n for n in used if f"# HELP {n}" in text}
+
+
+def test_a_source_that_fails_is_left_out_and_named(client, db, token, monkeypatch):
+    from ops import metrics
+
+    def broken():
+        raise RuntimeError("broker down")
+
+    monkeypatch.setattr(metrics, "queue_state", broken)
+    page = scrape(client)
+    assert value(page, "fleetportal_metrics_source_up", source="queue") == 0
+    assert value(page, "fleetportal_metrics_source_up", source="actions") == 1
+    assert ("fleetportal_queue_depth", ()) not in page
+    assert ("fleetportal_webhook_deliveries_total", (("outcome", "processed"),)) in page  # the counters still go out
