@@ -252,6 +252,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "fleetportal.logs.RequestLogMiddleware",  # one log line per request, timing everything after it
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -525,13 +526,31 @@ SIMULATOR_CALLBACK_FAIL_AFTER = env_int("SIMULATOR_CALLBACK_FAIL_AFTER", 5, mini
 # Where the tests and tools find the vendor's OpenAPI files.
 STELLANTIS_REFERENCE_DIR = Path(env_str("STELLANTIS_REFERENCE_DIR", str(BASE_DIR.parent / "shared" / "reference" / "stellantis")))
 
+# Logs (fleetportal/logs.py): one JSON object per line on stderr, the format log collectors
+# read (not stdout: `seed_demo --json`, `dumpdata` and bin/run read commands' stdout as data);
+# LOG_FORMAT=text for humans, the default with DEBUG (`make run`). Every handler masks
+# secrets (RedactFilter): Django's own loggers lose their handlers (mail_admins, runserver's)
+# and reach ours. SQL is never logged, whatever LOG_LEVEL: its parameters hold secrets.
+LOG_FORMAT = env_choice("LOG_FORMAT", "text" if DEBUG else "json", ("json", "text"))
+LOG_LEVEL = env_choice("LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"))
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "filters": {"redact": {"()": "fleetportal.logs.RedactFilter"}},
+    "formatters": {
+        "json": {"()": "fleetportal.logs.JsonFormatter"},
+        "text": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "stream": "ext://sys.stderr", "formatter": LOG_FORMAT, "filters": ["redact"]},
+    },
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        "django": {"handlers": [], "propagate": True},
+        "django.db.backends": {"level": "WARNING"},
+        # runserver's access line repeats ours, with the query string.
+        "django.server": {"handlers": [], "propagate": True, "level": "WARNING"},
+    },
 }
 
 # Demo users made by `seed_demo` (embedded simulator only).
