@@ -508,6 +508,10 @@ RETENTION_ACTIONS_DAYS = env_int("RETENTION_ACTIONS_DAYS", 730, minimum=0)
 SIMULATOR_SPEED = env_float("SIMULATOR_SPEED", 1.0, above=0)
 SIMULATOR_SEED = env_int("SIMULATOR_SEED", 42)
 SIMULATOR_WEBHOOK_TIMEOUT = env_float("SIMULATOR_WEBHOOK_TIMEOUT", 5.0, above=0)
+# Each answer of the simulated API takes this long (± a uniform jitter), as the real vendor's
+# round trip does, so the portal's dispatch can be measured against it. 0: as fast as it can.
+SIMULATOR_LATENCY_MS = env_int("SIMULATOR_LATENCY_MS", 0, minimum=0)
+SIMULATOR_LATENCY_JITTER_MS = env_int("SIMULATOR_LATENCY_JITTER_MS", 0, minimum=0)
 # Rate limits of the simulated API per client_id, counted in the database so every worker
 # shares them; answered with the vendor's X-RateLimit-* headers and 429. 0: no limit, no headers.
 SIMULATOR_RATE_LIMIT_PER_DAY = env_int("SIMULATOR_RATE_LIMIT_PER_DAY", 0, minimum=0)

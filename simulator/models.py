@@ -283,11 +283,20 @@ class SimNotification(models.Model):
 
 
 class SimPumpLease(models.Model):
-    """One row: whoever moves `leased_until` into the future with a conditional UPDATE runs the pump."""
+    """One row: whoever moves `leased_until` into the future with a conditional UPDATE runs the pump.
+
+    `armed_until` spares the database a q2 task per remote: a burst of posts enqueues one pump
+    task, not one each (see `pump.enqueue_pump`).
+    """
 
     id = models.PositiveSmallIntegerField(primary_key=True, default=1)
     holder = models.CharField(max_length=64, blank=True, help_text="Token of the pump holding the lease.")
     leased_until = models.DateTimeField(help_text="The lease is free once this is past.")
+    armed_until = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="A pump task was enqueued and has not started yet; past this, it is presumed lost.",
+    )
 
     class Meta:
         verbose_name = "simulator pump lease"

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import requests
 from django.conf import settings
-from django.db import InterfaceError, OperationalError, transaction
+from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import Max, Min, Q
 from django.utils import timezone
 from django_q.models import Schedule
@@ -25,10 +25,18 @@ from .models import SimCallback, SimEvent, SimNotification, SimPumpLease, SimRem
 log = logging.getLogger(__name__)
 
 LEASE_EPOCH = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
-PUMP_BUDGET = 45.0  # q2 kills a task after 60 s
+# A slice of pump work: short, so that its last webhook call (SIMULATOR_WEBHOOK_TIMEOUT) and
+# its last event still end far within q2's task time-out (Q_CLUSTER["timeout"], 60 s). A
+# task killed at the time-out never reaches its `finally` nor re-arms the pump; at 10,000
+# commands the old 45 s budget (with an unbounded raising loop) was killed 34 times.
+SLICE_SECONDS = 15.0
 MAX_SLEEP = 0.5  # the pump re-reads the tables at least this often: new work may fall due sooner
 ROWS_PER_PASS = 500
 SCHEDULE_NAME = "simulator pump (next due work)"
+# Enqueued and not started this long, a pump task is presumed lost and the next remote arms another.
+ARMED_FOR = dt.timedelta(seconds=30)
+# After a slice failed (the database gone, a bug), the next one runs this much later, not at once.
+RETRY_AFTER_ERROR = dt.timedelta(seconds=10)
 
 
 @dataclass
@@ -46,13 +54,42 @@ class PassResult:
         self.dead += other.dead
 
 
+def slice_seconds() -> float:
+    """A slice's time budget: with its last webhook call it stays under half of q2's task time-out."""
+    timeout = float(settings.Q_CLUSTER.get("timeout") or 60)
+    return max(1.0, min(SLICE_SECONDS, timeout / 2 - float(settings.SIMULATOR_WEBHOOK_TIMEOUT)))
+
+
 def enqueue_pump() -> None:
-    """Hand the pump to django-q2 (call it after commit)."""
-    async_task("simulator.tasks.pump", task_name=f"simulator-pump-{uuid.uuid4().hex[:8]}")
+    """Make sure a pump runs soon (call it after commit): enqueue a q2 task unless one runs or waits.
+
+    Cheap when a pump is busy, which is most of the time under load: one read of the lease
+    row, no task. Why a skipped post is never stranded: the running pump releases its lease
+    *before* `_follow_up` looks for work, and this looks at the lease *after* the post
+    committed, so either this sees the lease free, or the pump's last look sees the post.
+    """
+    now = timezone.now()
+    at = connection.ops.adapt_datetimefield_value(now)
+    with connection.cursor() as cursor:  # SQL, not the ORM: this runs after every remote
+        cursor.execute(_BUSY, [at, at])
+        if cursor.fetchone():
+            return
+    SimPumpLease.objects.get_or_create(pk=1, defaults={"leased_until": LEASE_EPOCH})
+    # Conditional: of posts committing together, one arms the pump and enqueues.
+    armed = (
+        SimPumpLease.objects.filter(pk=1, leased_until__lte=now)
+        .filter(Q(armed_until__isnull=True) | Q(armed_until__lte=now))
+        .update(armed_until=now + ARMED_FOR)
+    )
+    if armed:
+        async_task("simulator.tasks.pump", task_name=f"simulator-pump-{uuid.uuid4().hex[:8]}")
+
+
+_BUSY = "SELECT 1 FROM simulator_simpumplease WHERE id = 1 AND (leased_until > %s OR armed_until > %s)"
 
 
 def _lease_seconds() -> float:
-    # Renewed after every webhook call, so it only has to outlive one of them.
+    # Renewed after every webhook call and every chunk of events, so it only has to outlive one of them.
     return 10.0 + 2 * float(settings.SIMULATOR_WEBHOOK_TIMEOUT)
 
 
@@ -60,8 +97,12 @@ def _claim_lease(token: str) -> bool:
     SimPumpLease.objects.get_or_create(pk=1, defaults={"leased_until": LEASE_EPOCH})
     now = timezone.now()
     until = now + dt.timedelta(seconds=_lease_seconds())
-    # Conditional UPDATE: exactly one pump moves an expired lease forward.
-    return SimPumpLease.objects.filter(pk=1, leased_until__lt=now).update(holder=token, leased_until=until) == 1
+    # Conditional UPDATE: exactly one pump moves an expired lease forward. The task that
+    # armed the pump has started, whether it wins or not: the next remote may arm another.
+    return (
+        SimPumpLease.objects.filter(pk=1, leased_until__lt=now).update(holder=token, leased_until=until, armed_until=None)
+        == 1
+    )
 
 
 def _renew_lease(token: str) -> bool:
@@ -74,7 +115,7 @@ def _release_lease(token: str) -> None:
 
 
 def run_due(*, now: dt.datetime | None = None) -> PassResult:
-    """One pass without sleeping: raise the events due at `now`, then deliver the notifications due."""
+    """One pass without sleeping nor time budget: raise the events due at `now`, then deliver the notifications due."""
     token = uuid.uuid4().hex
     if not _claim_lease(token):
         return PassResult(skipped=True)
@@ -84,16 +125,20 @@ def run_due(*, now: dt.datetime | None = None) -> PassResult:
         _release_lease(token)
 
 
-def pump(*, max_seconds: float = PUMP_BUDGET, follow_up: bool = True) -> PassResult:
-    """Run passes, sleeping until the next due work, for at most `max_seconds`; re-enqueue if work remains.
+def pump(*, max_seconds: float | None = None, follow_up: bool = True) -> PassResult:
+    """One slice: run passes, sleeping until the next due work, for at most `max_seconds`
+    (default `slice_seconds()`); then re-arm the pump if work remains.
 
-    `follow_up=False` is for a caller that loops anyway (the simulator_pump command).
+    A slice overruns its budget by at most one webhook call. It stops between events and
+    between webhook calls, never inside one, so whatever it did is committed and the next
+    slice goes on from there. `follow_up=False` is for a caller that loops anyway (the
+    simulator_pump command).
     """
     token = uuid.uuid4().hex
     if not _claim_lease(token):
         return PassResult(skipped=True)
     total = PassResult()
-    deadline = time.monotonic() + max_seconds
+    deadline = time.monotonic() + (slice_seconds() if max_seconds is None else max_seconds)
     try:
         while True:
             total.add(_run_once(token=token, deadline=deadline))
@@ -109,10 +154,16 @@ def pump(*, max_seconds: float = PUMP_BUDGET, follow_up: bool = True) -> PassRes
                 break
             if wait > 0:
                 time.sleep(min(wait, MAX_SLEEP))
+    except BaseException:
+        # Whatever stopped this slice (the database gone, a bug, a worker told to stop), the
+        # work left must not wait for the next remote: the next slice runs a little later.
+        if follow_up:
+            _schedule_at(timezone.now() + RETRY_AFTER_ERROR, quietly=True)
+        raise
     finally:
         _release_lease(token)
-    # Work committed while we were finishing found the lease taken and was dropped by its
-    # own pump task; looking again after the release means it is never stranded.
+    # Work committed while we were finishing found the lease taken and enqueued nothing;
+    # looking again after the release means it is never stranded.
     if follow_up:
         _follow_up()
     return total
@@ -132,31 +183,45 @@ def _follow_up() -> None:
     next_at = next_work_at()
     if next_at is None:
         return
-    # A new pump task can wait for work due within its budget; anything later is scheduled.
-    if next_at <= timezone.now() + dt.timedelta(seconds=PUMP_BUDGET):
+    # A new pump task can wait for work due within a slice; anything later is scheduled.
+    if next_at <= timezone.now() + dt.timedelta(seconds=slice_seconds()):
         enqueue_pump()
         return
     # Far away (a long retry delay): a one-off q2 schedule instead of a worker sleeping on it.
-    with transaction.atomic():
-        Schedule.objects.filter(name=SCHEDULE_NAME, next_run__gt=next_at).delete()
-        if not Schedule.objects.filter(name=SCHEDULE_NAME).exists():
-            Schedule.objects.create(
-                name=SCHEDULE_NAME,
-                func="simulator.tasks.pump",
-                schedule_type=Schedule.ONCE,
-                repeats=-1,
-                next_run=next_at,
-            )
+    _schedule_at(next_at)
+
+
+def _schedule_at(next_at: dt.datetime, *, quietly: bool = False) -> None:
+    """A one-off q2 schedule of the pump at `next_at` (an earlier one already there stays)."""
+    try:
+        with transaction.atomic():
+            Schedule.objects.filter(name=SCHEDULE_NAME, next_run__gt=next_at).delete()
+            if not Schedule.objects.filter(name=SCHEDULE_NAME).exists():
+                Schedule.objects.create(
+                    name=SCHEDULE_NAME,
+                    func="simulator.tasks.pump",
+                    schedule_type=Schedule.ONCE,
+                    repeats=-1,
+                    next_run=next_at,
+                )
+    except Exception:
+        if not quietly:
+            raise
+        # The database is what failed: the every-minute safety net runs the pump anyway.
+        log.exception("simulator: cannot schedule the next pump slice")
 
 
 def _run_once(*, token: str, now: dt.datetime | None = None, deadline: float | None = None) -> PassResult:
     result = PassResult()
-    result.raised = _raise_due_events(now=now)
+    # Under a backlog, raising alone could fill the whole slice and leave notifications
+    # frozen until every event is raised: raising gets half of what is left, delivery the rest.
+    raise_until = None if deadline is None else time.monotonic() + (deadline - time.monotonic()) / 2
+    result.raised = _raise_due_events(now=now, token=token, deadline=raise_until)
     _deliver_due(result, token=token, now=now, deadline=deadline)
     return result
 
 
-def _raise_due_events(*, now: dt.datetime | None) -> int:
+def _raise_due_events(*, now: dt.datetime | None, token: str | None = None, deadline: float | None = None) -> int:
     raised = 0
     while True:
         at = now or timezone.now()
@@ -166,8 +231,12 @@ def _raise_due_events(*, now: dt.datetime | None) -> int:
             .values_list("id", flat=True)[:ROWS_PER_PASS]
         )
         for event_id in due:
+            if deadline is not None and time.monotonic() > deadline:
+                return raised
             raised += _raise_event_isolated(event_id=event_id, now=at)
         if len(due) < ROWS_PER_PASS:
+            return raised
+        if token is not None and not _renew_lease(token):
             return raised
 
 

@@ -6,12 +6,13 @@ Errors the API must answer are `SimError`s carrying their HTTP status and the ve
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from django.db import transaction
+from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 from django.db.backends.base.operations import BaseDatabaseOperations
-from django.db.models import Count, Q
 from django.utils import timezone
 
 from stellantis.dates import parse_instant
@@ -27,7 +28,7 @@ from stellantis.vocabulary import (
 )
 
 from . import dispatch, scenario
-from .models import SimCallback, SimEvent, SimFleet, SimRemoteAction, SimVehicle, current_month
+from .models import SimCallback, SimEvent, SimFleet, SimRemoteAction, SimVehicle, current_month, new_id
 from .pump import enqueue_pump
 
 
@@ -240,66 +241,52 @@ def delete_callback(*, fleet_id: str, callback_id: str) -> None:
 
 
 def send_remote(*, fleet_id: str, vehicle_id: str, callback_id: str, body) -> SimRemoteAction:
-    """Accept a Remote body, book its scenario as events and wake the pump after commit."""
-    vehicle = get_vehicle(fleet_id=fleet_id, vehicle_id=vehicle_id)
-    callback = get_callback(fleet_id=fleet_id, callback_id=callback_id)
-    try:
-        command = parse_remote(body)
-    except CommandInvalid as exc:
-        raise SimInvalid(f"Invalid Remote: {exc}") from exc
-    if "label" in body and not isinstance(body["label"], str):
-        raise SimInvalid("Invalid Remote: label: must be a string")
-    unstorable = storable_errors(body, command.member, command.body)
-    if unstorable:
-        raise SimInvalid("Invalid Remote: " + "; ".join(f"{k}: {v}" for k, v in unstorable.items()))
+    """Accept a Remote body, book its scenario as events and wake the pump after commit.
+
+    The hot path of a load test: three statements and a commit. The callback is read with a
+    share lock, not an exclusive one, so remotes through one callback run side by side; only
+    remotes to the same vehicle wait for each other.
+    """
     with transaction.atomic():
-        callback = SimCallback.objects.select_for_update().filter(pk=callback.pk).first()
-        if callback is None:
+        vehicle, callback = _lock(fleet_id=fleet_id, vehicle_id=vehicle_id, callback_id=callback_id)
+        if callback is None or vehicle is None:
+            # Say which, in the order the vendor checks: fleet, vehicle, callback.
+            get_vehicle(fleet_id=fleet_id, vehicle_id=vehicle_id)
+            get_callback(fleet_id=fleet_id, callback_id=callback_id)
             raise SimNotFound(f"No remote callback {callback_id} in fleet {fleet_id}.")
+        command = _parse_remote(body)
         if callback.status != CallbackStatus.RUNNING:
             raise SimInvalid(f"The callback is {callback.status}; only a Running callback takes remote actions.")
         if command.remote_type not in callback.remote_types:
             raise SimInvalid(
                 f"The callback does not serve {command.remote_type}; it serves {', '.join(callback.remote_types)}."
             )
-        # Locked so two remotes posted together plan against each other's wake-up, wake-up
-        # count and action in progress.
-        vehicle = SimVehicle.objects.select_for_update().get(pk=vehicle.pk)
         now = timezone.now()
-        in_short_time, today = _requests_posted(vehicle=vehicle, now=now)
+        in_short_time, today, busy = _vehicle_load(vehicle=vehicle, remote_type=command.remote_type, now=now)
         plan = scenario.plan(
             member=command.member,
             body=command.body,
             vehicle=vehicle,
             now=now,
-            busy=_action_in_progress(vehicle=vehicle, remote_type=command.remote_type),
+            busy=busy,
             requests_in_short_time=in_short_time,
             requests_today=today,
         )
-        action = SimRemoteAction.objects.create(
+        action = SimRemoteAction(
+            id=new_id(),
             fleet_id=fleet_id,
             vehicle=vehicle,
             callback=callback,
             remote=body,
             remote_type=command.remote_type,
             created_at=now,
+            updated_at=now,
         )
         due_at, events = now, []
         for seq, step in enumerate(plan.steps):
             due_at += dispatch.scaled(step.after)
-            events.append(
-                SimEvent(
-                    action=action,
-                    seq=seq,
-                    event_type=step.event_type,
-                    status=step.status,
-                    failure_cause=step.failure_cause,
-                    feedback_detail=step.feedback_detail,
-                    effects=step.effects,
-                    due_at=due_at,
-                )
-            )
-        SimEvent.objects.bulk_create(events)
+            events.append((seq, step, due_at))
+        _insert(action, events)
         # Booked now rather than when the events are raised, so the next remote sees them.
         changed = []
         if vehicle.next_failure:
@@ -322,32 +309,160 @@ def send_remote(*, fleet_id: str, vehicle_id: str, callback_id: str, body) -> Si
     return action
 
 
-def _action_in_progress(*, vehicle: SimVehicle, remote_type: str) -> bool:
-    """Another action of this type on the vehicle still waits for its Done event.
+def _parse_remote(body):
+    """The Command of a Remote body the vendor takes, else SimInvalid naming each bad field."""
+    try:
+        command = parse_remote(body)
+    except CommandInvalid as exc:
+        raise SimInvalid(f"Invalid Remote: {exc}") from exc
+    if "label" in body and not isinstance(body["label"], str):
+        raise SimInvalid("Invalid Remote: label: must be a string")
+    unstorable = storable_errors(body, command.member, command.body)
+    if unstorable:
+        raise SimInvalid("Invalid Remote: " + "; ".join(f"{k}: {v}" for k, v in unstorable.items()))
+    return command
 
-    Actions the vendor refused itself (SameActionInProgress, a request limit…) do not count:
-    they are not in progress on the vehicle.
+
+# The hot path's reads are written in SQL: building them with the ORM cost more CPU than
+# running them (about 5 of the 9 ms a remote took; bench/simulator.py, docs/benchmarks.md).
+# The same SQL runs on SQLite, without the row locks it does not have.
+
+
+def _lock(*, fleet_id: str, vehicle_id: str, callback_id: str) -> tuple[SimVehicle | None, SimCallback | None]:
+    """The vehicle and the callback in one statement, locked until commit on PostgreSQL.
+
+    The vehicle is locked for update: two remotes to one vehicle take turns, each planning
+    against the other's wake-up, wake-up count and action in progress. The callback only
+    with a share lock, which keeps the row as read: a delete, a pause or a replace waits for
+    the remotes being booked (so a remote never slips in between `delete_callback`'s check
+    and its delete), while remotes through the same callback do not wait for each other.
+    SQLite has no row locks; its writers take turns anyway.
     """
-    return (
-        SimEvent.objects.filter(
-            action__vehicle=vehicle,
-            action__remote_type=remote_type,
-            event_type=EventType.DONE,
-            raised_at__isnull=True,
+    conn = connections[DEFAULT_DB_ALIAS]  # once: each access to `connection` goes through a thread-local
+    vehicle_read, callback_read = _reader(SimVehicle, conn.vendor), _reader(SimCallback, conn.vendor)
+    columns = f"{vehicle_read.columns('v')}, {callback_read.columns('c')}"  # names from the models
+    sql = f"SELECT {columns} FROM simulator_simvehicle v, simulator_simcallback c {_LOCK_WHERE}"  # noqa: S608
+    if conn.vendor == "postgresql":
+        sql += " FOR UPDATE OF v FOR SHARE OF c"
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [vehicle_id, fleet_id, callback_id, fleet_id])
+        row = cursor.fetchone()
+    if row is None:
+        return None, None
+    width = len(vehicle_read.names)
+    return vehicle_read.instance(conn, row[:width]), callback_read.instance(conn, row[width:])
+
+
+_LOCK_WHERE = "WHERE v.id = %s AND v.fleet_id = %s AND c.id = %s AND c.fleet_id = %s"
+
+
+@dataclass(frozen=True)
+class _Reader:
+    """Reads a model's rows from plain SQL as the ORM would (JSON, aware datetimes), without
+    compiling a query each time."""
+
+    model: type
+    names: list[str]
+    column_names: list[str]
+    converters: list
+
+    def columns(self, alias: str) -> str:
+        return ", ".join(f"{alias}.{name}" for name in self.column_names)
+
+    def instance(self, conn, row):
+        values = list(row)
+        for i, column, steps in self.converters:
+            for convert in steps:
+                values[i] = convert(values[i], column, conn)
+        return self.model.from_db(conn.alias, self.names, values)
+
+
+@functools.cache
+def _reader(model, vendor: str) -> _Reader:
+    conn = connections[DEFAULT_DB_ALIAS]
+    fields = model._meta.concrete_fields
+    converters = []
+    for i, field in enumerate(fields):
+        column = field.get_col(model._meta.db_table)
+        steps = conn.ops.get_db_converters(column) + field.get_db_converters(conn)
+        if steps:
+            converters.append((i, column, steps))
+    return _Reader(model, [f.attname for f in fields], [f.column for f in fields], converters)
+
+
+# Actions the vendor refused itself (SameActionInProgress, a request limit…) are not in
+# progress on the vehicle: their Done event does not count.
+_REFUSED_BY_VENDOR = sorted(scenario.VENDOR_CAUSES)
+_LOAD = f"""
+SELECT
+    (SELECT COUNT(*) FROM simulator_simremoteaction WHERE vehicle_id = %s AND created_at > %s),
+    (SELECT COUNT(*) FROM simulator_simremoteaction WHERE vehicle_id = %s AND created_at > %s),
+    EXISTS (
+        SELECT 1 FROM simulator_simevent e JOIN simulator_simremoteaction a ON a.id = e.action_id
+        WHERE a.vehicle_id = %s AND a.remote_type = %s AND e.event_type = %s AND e.raised_at IS NULL
+          AND e.failure_cause NOT IN ({", ".join(["%s"] * len(_REFUSED_BY_VENDOR))})
+    )
+"""  # noqa: S608 - placeholders only
+
+
+def _vehicle_load(*, vehicle: SimVehicle, remote_type: str, now) -> tuple[int, int, bool]:
+    """In one query: remotes posted to the vehicle within the vendor's short window and within
+    the day (refused ones too), and whether another action of this type on it still waits
+    for its Done event.
+
+    Run after the vehicle's row lock is taken: a statement started before it would not see
+    the action a concurrent post just committed.
+    """
+    at = connection.ops.adapt_datetimefield_value
+    short = at(now - dt.timedelta(seconds=scenario.SHORT_TIME_WINDOW))
+    day = at(now - dt.timedelta(seconds=scenario.DAY_WINDOW))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _LOAD, [vehicle.pk, short, vehicle.pk, day, vehicle.pk, remote_type, EventType.DONE, *_REFUSED_BY_VENDOR]
         )
-        .exclude(failure_cause__in=scenario.VENDOR_CAUSES)
-        .exists()
-    )
+        in_short_time, today, busy = cursor.fetchone()
+    return in_short_time, today, bool(busy)
 
 
-def _requests_posted(*, vehicle: SimVehicle, now) -> tuple[int, int]:
-    """Remotes posted to the vehicle within the vendor's short window and within the day (refused ones too)."""
-    short = now - dt.timedelta(seconds=scenario.SHORT_TIME_WINDOW)
-    day = now - dt.timedelta(seconds=scenario.DAY_WINDOW)
-    counts = SimRemoteAction.objects.filter(vehicle=vehicle, created_at__gt=day).aggregate(
-        short=Count("pk", filter=Q(created_at__gt=short)), day=Count("pk")
-    )
-    return counts["short"], counts["day"]
+def _action_in_progress(*, vehicle: SimVehicle, remote_type: str) -> bool:
+    """Another action of this type on the vehicle still waits for its Done event."""
+    return _vehicle_load(vehicle=vehicle, remote_type=remote_type, now=timezone.now())[2]
+
+
+_INSERT_ACTION = (
+    "INSERT INTO simulator_simremoteaction (id, fleet_id, vehicle_id, callback_id, remote, remote_type, status, "
+    "failure_cause, feedback_detail, created_at, updated_at) VALUES (%s, %s, %s, %s, %s, %s, %s, '', '', %s, %s)"
+)
+_INSERT_EVENTS = (
+    "INSERT INTO simulator_simevent (action_id, seq, event_type, status, failure_cause, feedback_detail, effects, "
+    "due_at, raised_at) VALUES "
+)
+
+
+def _insert(action: SimRemoteAction, events: list[tuple[int, scenario.Step, dt.datetime]]) -> None:
+    """The action and its scenario's events, in two statements (what `objects.create` and
+    `bulk_create` would write, without their per-call compiling)."""
+    at = connection.ops.adapt_datetimefield_value
+    remote = SimRemoteAction._meta.get_field("remote").get_db_prep_save(action.remote, connection)
+    effects = SimEvent._meta.get_field("effects")
+    created = at(action.created_at)
+    rows, params = [], []
+    for seq, step, due_at in events:
+        rows.append("(%s, %s, %s, %s, %s, %s, %s, %s, NULL)")
+        params += [
+            action.id, seq, step.event_type, step.status, step.failure_cause, step.feedback_detail,
+            effects.get_db_prep_save(step.effects, connection), at(due_at),
+        ]
+    action_params = [action.id, action.fleet_id, action.vehicle_id, action.callback_id, remote, action.remote_type,
+                     action.status, created, created]
+    with connection.cursor() as cursor:
+        if rows and connection.vendor == "postgresql":
+            # One statement (the foreign key of the events is checked at commit).
+            cursor.execute(f"WITH action AS ({_INSERT_ACTION}) {_INSERT_EVENTS}{', '.join(rows)}", action_params + params)
+            return
+        cursor.execute(_INSERT_ACTION, action_params)
+        if rows:
+            cursor.execute(_INSERT_EVENTS + ", ".join(rows), params)
 
 
 # --- what the simulator can hold ------------------------------------------------------------

@@ -8,6 +8,7 @@ import functools
 import hmac
 import json
 import math
+import random
 import time
 from dataclasses import dataclass
 
@@ -138,37 +139,61 @@ def _rate_limit(request) -> dict[str, str]:
     return headers
 
 
+def _latency() -> float:
+    """Seconds one answer should take: SIMULATOR_LATENCY_MS ± a uniform SIMULATOR_LATENCY_JITTER_MS."""
+    base, jitter = settings.SIMULATOR_LATENCY_MS, settings.SIMULATOR_LATENCY_JITTER_MS
+    if not base and not jitter:
+        return 0.0
+    return max(0.0, base + random.uniform(-jitter, jitter)) / 1000  # noqa: S311 - pacing, not secrets
+
+
 def endpoint(*methods: str):
-    """A simulated API view: checks client_id and credentials, answers SimErrors as xError JSON."""
+    """A simulated API view: checks client_id and credentials, answers SimErrors as xError JSON.
+
+    With SIMULATOR_LATENCY_MS, each answer takes that long, like a network round trip: half
+    before the work, half after it. The sleeps hold no transaction (the simulator's views run
+    outside ATOMIC_REQUESTS and `vendor` commits before returning) and no lock, so slow
+    answers cost a worker thread but never the database.
+    """
 
     def decorate(view):
         @csrf_exempt
         @functools.wraps(view)
         def wrapper(request, **kwargs):
-            limits: dict[str, str] = {}
-            try:
-                _authenticate(request)
-                limits = _rate_limit(request)
-                if request.method not in methods:
-                    raise _MethodNotAllowed(f"{request.method} is not allowed here; use {', '.join(methods)}.")
-                result = view(request, wire.Links(request), **kwargs)
-            except _TooManyRequests as exc:
-                response, limits = error_response(exc), exc.headers
-            except vendor.SimError as exc:
-                response = error_response(exc)
-            else:
-                if result is None:
-                    response = HttpResponse(status=204)
-                else:
-                    status, body = result
-                    response = JsonResponse(body, status=status, content_type=HAL, json_dumps_params={"ensure_ascii": False})
-            for name, value in limits.items():  # on every answer, as the vendor does
-                response[name] = value
+            delay = _latency()
+            if delay:
+                time.sleep(delay / 2)
+            response = _answer(view, methods, request, kwargs)
+            if delay:
+                time.sleep(delay / 2)
             return response
 
         return wrapper
 
     return decorate
+
+
+def _answer(view, methods: tuple[str, ...], request, kwargs) -> HttpResponse:
+    limits: dict[str, str] = {}
+    try:
+        _authenticate(request)
+        limits = _rate_limit(request)
+        if request.method not in methods:
+            raise _MethodNotAllowed(f"{request.method} is not allowed here; use {', '.join(methods)}.")
+        result = view(request, wire.Links(request), **kwargs)
+    except _TooManyRequests as exc:
+        response, limits = error_response(exc), exc.headers
+    except vendor.SimError as exc:
+        response = error_response(exc)
+    else:
+        if result is None:
+            response = HttpResponse(status=204)
+        else:
+            status, body = result
+            response = JsonResponse(body, status=status, content_type=HAL, json_dumps_params={"ensure_ascii": False})
+    for name, value in limits.items():  # on every answer, as the vendor does
+        response[name] = value
+    return response
 
 
 def _json(request):

@@ -25,7 +25,7 @@ class Command(BaseCommand):
         try:
             while True:
                 try:
-                    result = pump.pump(max_seconds=pump.PUMP_BUDGET, follow_up=False)
+                    result = pump.pump(follow_up=False)
                 except Exception:  # a database hiccup must not end a demo's pump
                     log.exception("simulator pump failed; trying again")
                     time.sleep(max(idle, 1.0))
