@@ -32,6 +32,7 @@ LEASE_EPOCH = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
 SLICE_SECONDS = 15.0
 MAX_SLEEP = 0.5  # the pump re-reads the tables at least this often: new work may fall due sooner
 ROWS_PER_PASS = 500
+RENEW_EVERY = 50  # events raised between two renewals of the lease
 SCHEDULE_NAME = "simulator pump (next due work)"
 # Enqueued and not started this long, a pump task is presumed lost and the next remote arms another.
 ARMED_FOR = dt.timedelta(seconds=30)
@@ -230,13 +231,14 @@ def _raise_due_events(*, now: dt.datetime | None, token: str | None = None, dead
             .order_by("due_at", "seq", "id")
             .values_list("id", flat=True)[:ROWS_PER_PASS]
         )
-        for event_id in due:
+        for i, event_id in enumerate(due, start=1):
             if deadline is not None and time.monotonic() > deadline:
                 return raised
             raised += _raise_event_isolated(event_id=event_id, now=at)
+            # Renewed as it goes: on a loaded machine a chunk may take longer than the lease.
+            if token is not None and i % RENEW_EVERY == 0 and not _renew_lease(token):
+                return raised
         if len(due) < ROWS_PER_PASS:
-            return raised
-        if token is not None and not _renew_lease(token):
             return raised
 
 
