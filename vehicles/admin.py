@@ -80,16 +80,24 @@ def _bulk_feature(modeladmin, request, queryset, member: str, preset: dict | Non
     else:
         form = form_class(initial=request.GET.dict())
     if not form.is_bound or not form.is_valid():
+        count = queryset.count()
+        # "Select all N" is carried as select_across (the admin then takes the changelist's
+        # whole filtered queryset again), not as one hidden field per vehicle: the ids of the
+        # page alone sent the command to those only, and thousands of fields are refused.
+        select_across = request.POST.get("select_across") == "1"
         return TemplateResponse(
             request,
             "admin/vehicles/remote_params.html",
             {
                 **modeladmin.admin_site.each_context(request),
-                "title": f"{form.title} — {queryset.count()} vehicle(s)",
+                "title": f"{form.title} — {count} vehicle(s)",
                 "form": form,
-                "vehicles": queryset,
+                "vehicles": queryset[:12],
+                "count": count,
+                "select_across": select_across,
                 "action": request.POST.get("action"),
-                "selected": request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME),
+                "selected": request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME)[:1] if select_across
+                else request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME),
                 "opts": modeladmin.model._meta,
             },
         )

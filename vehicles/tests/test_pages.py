@@ -98,3 +98,16 @@ def test_admin_bulk_action_reports_vehicles_it_could_not_serve(client, staff, fl
     r = client.post("/admin/vehicles/vehicle/", {"action": "remote_door_locked", "_selected_action": [vehicles[0].pk, orphan.pk]}, follow=True)
     assert RemoteAction.objects.count() == 1
     assert orphan.vin.encode() in r.content and b"No running callback" in r.content
+
+
+def test_a_parameterised_bulk_action_on_select_all_reaches_every_vehicle(client, staff, fleet_with_vehicles):
+    """"Select all N" (select_across) with a command that asks for parameters: the page said
+    "Send to N" but the command went to the one vehicle whose id the form carried."""
+    _, vehicles = fleet_with_vehicles
+    first = {"action": "remote_lights_form", "_selected_action": [vehicles[0].pk], "select_across": "1", "index": "0"}
+    r = client.post("/admin/vehicles/vehicle/", first)
+    assert r.status_code == 200 and b"Send to 3 vehicle(s)" in r.content
+    assert r.content.count(b'name="_selected_action"') == 1 and b'name="select_across" value="1"' in r.content
+
+    client.post("/admin/vehicles/vehicle/", {**first, "apply": "1", "on": "1"})
+    assert sorted(a.vehicle_id for a in RemoteAction.objects.all()) == sorted(v.pk for v in vehicles)
