@@ -113,6 +113,7 @@ def test_seed_demo_prints_one_json_object_and_is_idempotent(stack, capsys):
 
     token, can = abilities(first["api_token"])
     assert token.organisation == demo and {access.READ, access.COMMAND, access.DANGEROUS} <= can
+    assert access.CALLBACKS in can  # it registers push endpoints and callbacks too
     token, can = abilities(first["limited_api_token"])
     assert access.COMMAND in can and access.DANGEROUS not in can
     token, can = abilities(first["viewer_api_token"])

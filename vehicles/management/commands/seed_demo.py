@@ -23,6 +23,9 @@ DEMO_ORG = ("Demo Logistics", "demo")
 OTHER_ORG = ("Other Rentals", "other")
 
 ALL_SCOPES = [Scope.READ, Scope.COMMAND, Scope.DANGEROUS_COMMAND]
+# The main partner token also manages callbacks and push endpoints (the partner API's checks
+# register an endpoint with it); the approver's stays to commands.
+PARTNER_SCOPES = [*ALL_SCOPES, Scope.CALLBACKS]
 
 
 class Command(BaseCommand):
@@ -59,7 +62,7 @@ class Command(BaseCommand):
         summary = {
             "admin_username": admin.username,
             "admin_password": admin_password,
-            "api_token": self._token(demo_org, admin, "Demo partner", ALL_SCOPES),
+            "api_token": self._token(demo_org, admin, "Demo partner", PARTNER_SCOPES),
             "limited_api_token": self._token(demo_org, admin, "Demo partner, no dangerous commands", [Scope.READ, Scope.COMMAND]),
             "viewer_api_token": self._token(demo_org, admin, "Demo dashboard, read only", [Scope.READ]),
             "approver_api_token": self._token(demo_org, approver, "Demo approver", ALL_SCOPES),
@@ -68,7 +71,7 @@ class Command(BaseCommand):
             "other_org": {
                 "admin_username": other_admin.username,
                 "admin_password": other_password,
-                "api_token": self._token(other_org, other_admin, "Other partner", ALL_SCOPES),
+                "api_token": self._token(other_org, other_admin, "Other partner", PARTNER_SCOPES),
                 "fleet_id": other_fleet.external_id,
                 "vins": self._vins(other_fleet),
             },
@@ -136,6 +139,9 @@ class Command(BaseCommand):
         token = PartnerToken.objects.filter(prefix=digest[:8]).first()
         if token is None:
             token, _ = PartnerToken.issue(organisation=organisation, user=user, name=name, scopes=scopes, key=key)
+        elif token.is_usable and sorted(token.scopes) != sorted(scopes):
+            # A demo seeded by an earlier version: its tokens get the scopes this one promises.
+            PartnerToken.objects.filter(pk=token.pk).update(scopes=sorted(scopes))
         return key if token.is_usable and token.matches(key) else None
 
     def _vins(self, fleet):
