@@ -233,6 +233,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "django_filters",
+    "django_htmx",
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI's files served from our static: no CDN under script-src 'self'
     "django_q",
@@ -263,6 +264,7 @@ MIDDLEWARE = [
     # Idempotency-Key on POSTs under /api/ (after authentication: a session's key is per person).
     "idempotency.middleware.IdempotencyMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",  # request.htmx: a page answers its own live fragments
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
     # Last, as django-axes asks: it turns a lock-out raised during authentication into its answer.
@@ -357,7 +359,9 @@ CONTENT_SECURITY_POLICY = {
         "default-src": ["'self'"],
         "script-src": ["'self'"],
         "style-src": ["'self'", "'unsafe-inline'"],
-        "img-src": ["'self'", "data:"],
+        # Map tiles come from OpenStreetMap, fetched by the user's browser (no proxy of ours);
+        # the map still shows its markers where they cannot load.
+        "img-src": ["'self'", "data:", "https://tile.openstreetmap.org", "https://*.tile.openstreetmap.org"],
         "connect-src": ["'self'"],
         "object-src": ["'none'"],
         "base-uri": ["'self'"],

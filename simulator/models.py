@@ -11,6 +11,7 @@ import uuid
 from django.db import models
 from django.utils import timezone
 
+from stellantis import behaviour
 from stellantis.vocabulary import (
     CallbackStatus,
     DoneStatus,
@@ -26,8 +27,8 @@ from stellantis.vocabulary import (
 ACTION_STATUSES = [*PendingStatus.choices, *DoneStatus.choices]
 
 # Asleep and not driven for this long, a vehicle is in deep sleep: it no longer wakes up.
-DEEP_SLEEP_AFTER = dt.timedelta(days=14)
-DEFAULT_WAKE_UP_BUDGET = 20  # per month
+DEEP_SLEEP_AFTER = behaviour.DEEP_SLEEP_AFTER
+DEFAULT_WAKE_UP_BUDGET = behaviour.WAKE_UP_BUDGET_PER_MONTH
 
 
 def new_id() -> str:

@@ -27,6 +27,7 @@ import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from stellantis import behaviour
 from stellantis.vocabulary import ELECTRIFIED, DoneStatus, EventType, FailureCause, FeedbackDetail, PendingStatus
 
 # Real-world-ish pacing, in seconds before each event (divided by SIMULATOR_SPEED).
@@ -39,7 +40,7 @@ REFUSED_AFTER = 1.0  # the vehicle's own Pending refusal (battery too low) befor
 DONE_AFTER = 2.0
 CONNECTION_TIMEOUT_AFTER = 8.0  # the vendor gives up on an unreachable vehicle
 DEEP_SLEEP_TIMEOUT_AFTER = 120.0  # …and waits longer for one in deep sleep before giving up
-AWAKE_FOR = 180.0  # a vehicle that received a message stays awake this long
+AWAKE_FOR = behaviour.AWAKE_FOR.total_seconds()  # a vehicle that received a message stays awake this long
 
 # The vendor's request limits per vehicle. They count the client's requests, so they are
 # wall-clock windows, never scaled by SIMULATOR_SPEED; every remote posted counts, refused or not.

@@ -3,7 +3,7 @@ from dataclasses import dataclass
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.db.models import OuterRef, Q, Subquery
+from django.db.models import OuterRef, Subquery
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -19,6 +19,7 @@ from remotes.forms import FORMS
 from remotes.models import ActionStatus, RemoteAction, Source
 from stellantis.remotes import Command
 
+from . import listing
 from .models import Fleet, Vehicle
 
 # One-click commands on the vehicle page: (label, member, form data). The rest open their form.
@@ -77,17 +78,13 @@ def _offers(vehicle, user) -> tuple[list[Offer], list[Offer]]:
 def vehicle_list(request):
     latest = RemoteAction.objects.filter(vehicle=OuterRef("pk")).order_by("-created_at")
     vehicles = (
-        Vehicle.objects.visible_to(request.user)
+        listing.matching(request.user, request.GET)
         .select_related("fleet")
         .annotate(last_action_status=Subquery(latest.values("status")[:1]), last_action_type=Subquery(latest.values("remote_type")[:1]))
     )
     q = request.GET.get("q", "").strip()
-    if q:
-        vehicles = vehicles.filter(Q(vin__icontains=q) | Q(brand__icontains=q))
     fleets = Fleet.objects.visible_to(request.user)
     fleet = request.GET.get("fleet")
-    if fleet:
-        vehicles = vehicles.filter(fleet__in=fleets.filter(external_id=fleet))
     page = Paginator(vehicles, 50).get_page(request.GET.get("page"))
     return render(
         request,
