@@ -21,5 +21,6 @@ urlpatterns = [
     path("callbacks/", callbacks_api.CallbackList.as_view(), name="api-callback-list"),
     path("callbacks/<int:pk>/", callbacks_api.CallbackDetail.as_view(), name="api-callback-detail"),
     path("callbacks/<int:pk>/status/", callbacks_api.CallbackStatusView.as_view(), name="api-callback-status"),
+    path("", include("bulk.api_urls")),
     path("", include("pushes.api_urls")),
 ]

@@ -245,6 +245,8 @@ INSTALLED_APPS = [
     "vehicles",
     "callbacks",
     "remotes",
+    "bulk",
+    "console",
     "pushes",
     "simulator",
     "idempotency",
@@ -348,7 +350,7 @@ EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
 EMAIL_TIMEOUT = env_float("EMAIL_TIMEOUT", 10.0, above=0)  # a mail server that hangs must not hold a request
 
 LOGIN_URL = "login"
-LOGIN_REDIRECT_URL = "vehicle-list"
+LOGIN_REDIRECT_URL = "overview"
 LOGOUT_REDIRECT_URL = "login"
 
 # Content-Security-Policy (django-csp): scripts only from our own static files (no inline

@@ -29,6 +29,8 @@ urlpatterns = [
     path("webhooks/", include(webhook_urlpatterns)),
     path("callbacks/", include("callbacks.urls")),
     path("org/", include("accounts.urls")),
+    path("bulk/", include("bulk.urls")),
+    path("", include("console.urls")),  # the overview is the landing page
     path("", include("vehicles.urls")),
     path("actions/", include("remotes.urls")),
 ]

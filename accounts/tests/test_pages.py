@@ -100,14 +100,14 @@ def test_role_and_fleet_limit_change_what_the_member_sees(as_admin, make_member,
     assert 'id="invite"' not in page.get("/org/org-a/").content.decode()
     as_admin.post(f"/org/org-a/members/{membership.pk}/", {"role": Role.ADMIN})
     assert 'id="invite"' in login(carol).get("/org/org-a/").content.decode()
-    listing = page.get("/").content.decode()
+    listing = page.get("/vehicles/").content.decode()
     assert v1.vin in listing and v2.vin in listing
 
     r = as_admin.post(f"/org/org-a/members/{membership.pk}/", {"role": Role.OPERATOR, "fleets": [f1.pk]})
 
     assert r.status_code == 302
     page = login(User.objects.get(pk=carol.pk))
-    listing = page.get("/").content.decode()
+    listing = page.get("/vehicles/").content.decode()
     assert v1.vin in listing and v2.vin not in listing
     org_page = page.get("/org/org-a/").content.decode()
     assert 'id="invite"' not in org_page and f1.name in org_page

@@ -123,14 +123,14 @@ def test_decisions_are_posts_only(client, waiting, arno):
 
 def test_the_header_counts_what_waits_for_an_approver_and_shows_nothing_to_an_operator(client, waiting, arno, rita, make_member):
     client.force_login(arno)
-    html = client.get("/").content.decode()
+    html = client.get("/vehicles/").content.decode()
     assert 'id="approvals-link"' in html and 'Approvals (<span id="approvals-count">1</span>)' in html and "has-waiting" in html
 
     client.force_login(rita)  # an approver too, but it is her own command
-    assert 'Approvals (<span id="approvals-count">0</span>)' in client.get("/").content.decode()
+    assert 'Approvals (<span id="approvals-count">0</span>)' in client.get("/vehicles/").content.decode()
 
     client.force_login(make_member("otto", Role.OPERATOR))
-    assert 'id="approvals-link"' not in client.get("/").content.decode()
+    assert 'id="approvals-link"' not in client.get("/vehicles/").content.decode()
 
 
 def test_an_operator_pays_no_count_query(client, waiting, make_member):

@@ -24,19 +24,19 @@ def staff(client):
 
 
 def test_the_vehicle_list_needs_a_login(client):
-    r = client.get("/")
+    r = client.get("/vehicles/")
     assert r.status_code == 302 and "/login/" in r["Location"]
 
 
 def test_the_vehicle_list_costs_the_same_queries_for_3_or_30_vehicles(client, staff, fleet_with_vehicles, make_vehicle, django_assert_max_num_queries):
     fleet, _ = fleet_with_vehicles
     with django_assert_max_num_queries(8):
-        r = client.get("/")
+        r = client.get("/vehicles/")
     assert r.status_code == 200 and r.content.count(b'class="mono"') == 3
     for _ in range(27):
         make_vehicle(fleet=fleet)
     with django_assert_max_num_queries(8):
-        r = client.get("/")
+        r = client.get("/vehicles/")
     assert r.content.count(b'class="mono"') == 30
 
 
