@@ -423,3 +423,157 @@ def is_dangerous(command: Command) -> bool:
     if command.member == "door":
         return command.body.get("state") == "Unlocked"
     return command.member in MAY_BE_DANGEROUS
+
+
+# --- human words ---------------------------------------------------------------------------
+
+
+def _zone_name(tz) -> str:
+    return getattr(tz, "key", None) or str(tz)
+
+
+def _at(value: str, tz, now) -> str:
+    """"22:00" today, "22:00 on 28 Nov" another day (and the year when not this one), in `tz`."""
+    try:
+        when = parse_instant(value).astimezone(tz)
+    except (ValueError, TypeError):
+        return str(value)
+    today = now.astimezone(tz).date()
+    if when.date() == today:
+        return when.strftime("%H:%M")
+    if when.year == today.year:
+        return f"{when:%H:%M} on {when.day} {when:%b}"
+    return f"{when:%H:%M} on {when.day} {when:%b %Y}"
+
+
+def _clock(duration: str) -> str:
+    """PT7H30M -> 07:30 (a time of day in the vehicle's own clock)."""
+    match = _DURATION.match(duration) if isinstance(duration, str) else None
+    if not match:
+        return str(duration)
+    h, m, _s = (int(g or 0) for g in match.groups())
+    return f"{h:02d}:{m:02d}"
+
+
+def _slots_words(programs) -> str:
+    slots = [str(p.get("slot")) for p in programs if isinstance(p, dict) and p.get("slot") is not None]
+    if not slots:
+        return ""
+    return f" (slot{'s' if len(slots) > 1 else ''} {', '.join(slots)})"
+
+
+def _charging_words(body: dict, tz, now) -> str:
+    if "preferences" in body:
+        prefs = body["preferences"]
+        parts = []
+        if "level" in prefs:
+            parts.append(f"level {str(prefs['level']).removeprefix('Level')}")
+        if "type" in prefs:
+            parts.append(str(prefs["type"]).lower())
+        return "Set charging preferences" + (f" ({', '.join(parts)})" if parts else "")
+    schedule = body.get("schedule") or {}
+    if "nextDelayedTime" in body:  # the deprecated top-level form
+        schedule = {**schedule, "nextDelayedTime": body["nextDelayedTime"]}
+    if "nextDelayedTime" in schedule:
+        return f"Start charging at {_at(schedule['nextDelayedTime'], tz, now)} ({_zone_name(tz)})"
+    if "programs" in schedule:
+        return "Set charging programs" + _slots_words(schedule["programs"])
+    if body.get("immediate") is True:
+        return "Start charging now"
+    if body.get("immediate") is False:
+        return "Stop charging"
+    return "Charging"
+
+
+def _preconditioning_words(body: dict) -> str:
+    ac = body.get("airConditioning") or {}
+    words = []
+    if ac.get("immediate") is True:
+        words.append("Start preconditioning")
+    elif ac.get("immediate") is False:
+        words.append("Stop preconditioning")
+    programs = ac.get("programs")
+    if programs:
+        deleted = [p for p in programs if isinstance(p, dict) and p.get("actionsType") == "Delete"]
+        if len(deleted) == len(programs):
+            text = "Delete preconditioning programs" + _slots_words(programs)
+        else:
+            starts = [_clock(p.get("start")) for p in programs if isinstance(p, dict) and p.get("actionsType") != "Delete"]
+            text = "Preconditioning programs" + _slots_words(programs)
+            if starts:
+                text += f" at {', '.join(starts)}"
+        words.append(text if not words else text[0].lower() + text[1:])
+    return " and ".join(words) or "Preconditioning"
+
+
+def _navigation_words(body: dict) -> str:
+    positions = body.get("positions") or []
+    if not positions:
+        return "Navigate"
+    lon, lat = positions[-1].get("coordinates", [0, 0])[:2]
+    text = f"Navigate to {lat:.4f}, {lon:.4f}"
+    if len(positions) > 1:
+        via = len(positions) - 1
+        text += f" via {via} point{'s' if via > 1 else ''}"
+    return text
+
+
+def _stolen_words(body: dict) -> str:
+    if "stolen" in body:
+        return "Declare stolen" if body["stolen"] else "Declare recovered"
+    if "immobilization" in body:
+        return "Immobilize (stolen vehicle)" if (body["immobilization"] or {}).get("activate") else "Lift immobilization (stolen vehicle)"
+    period = body.get("trackingPeriod") or {}
+    parts = []
+    if "running" in period:
+        parts.append(f"every {period['running']} s when driven")
+    if "shutdown" in period:
+        parts.append(f"every {period['shutdown']} s when parked")
+    return "Track the stolen vehicle" + (f" ({', '.join(parts)})" if parts else "")
+
+
+def describe(remote_type, command: dict, tz=None, *, now=None) -> str:
+    """A command as people say it: "Lock doors", "Start charging at 22:00 (Europe/Paris)".
+
+    `command` is an action's stored command ({member: body}); `tz` the reader's zone (default:
+    the active one, the person's). Never raises: a shape we do not know reads as its type.
+    """
+    import datetime as dt
+
+    from django.utils import timezone
+
+    tz = tz or timezone.get_current_timezone()
+    if isinstance(tz, str):
+        from zoneinfo import ZoneInfo
+
+        tz = ZoneInfo(tz)
+    now = now or dt.datetime.now(dt.UTC)
+    fallback = RemoteType(remote_type).label if remote_type in RemoteType.values else str(remote_type or "Command")
+    try:
+        ((member, body),) = (command or {}).items()
+    except ValueError:
+        return fallback
+    body = body if isinstance(body, dict) else {}
+    try:
+        if member == "door":
+            text = "Lock doors" if body.get("state") == "Locked" else "Unlock doors"
+            return text + (" (forced)" if body.get("forced") else "")
+        if member == "horn":
+            return "Sound horn" if body.get("state", "Activated") == "Activated" else "Stop horn"
+        if member == "lights":
+            return "Flash lights" if body.get("on", True) else "Turn lights off"
+        if member == "wakeUp":
+            return "Refresh state"
+        if member == "immobilization":
+            return "Immobilize" if body.get("activate") else "Lift immobilization"
+        if member == "stolen":
+            return _stolen_words(body)
+        if member == "navigation":
+            return _navigation_words(body)
+        if member == "preconditioning":
+            return _preconditioning_words(body)
+        if member == "charging":
+            return _charging_words(body, tz, now)
+    except (AttributeError, TypeError, ValueError, IndexError):
+        return fallback
+    return fallback
