@@ -111,6 +111,12 @@ class RemoteAction(models.Model):
     submitted_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     reconciled_at = models.DateTimeField(null=True, blank=True, help_text="Last read back from Stellantis.")
+    # After a Success, the vehicle's status is read back (remotes.verification): does it say what was asked?
+    verification = models.CharField(
+        max_length=16, blank=True, choices=[("verified", "Verified"), ("not_confirmed", "Not confirmed")],
+        help_text="What the vehicle's status said after the command succeeded; empty when not checked (yet).",
+    )
+    verified_at = models.DateTimeField(null=True, blank=True, help_text="When the status was read back for that check.")
 
     objects = RemoteActionQuerySet.as_manager()
 
