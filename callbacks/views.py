@@ -4,6 +4,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from accounts import access
+from remotes import health
 from stellantis.vocabulary import CallbackStatus, RemoteType
 from vehicles.models import Fleet
 
@@ -32,7 +33,13 @@ def callback_list(request):
     callbacks = list(Callback.objects.visible_to(request.user).live().select_related("fleet").order_by("fleet__name", "created_at"))
     # Stellantis turns a callback Failed on its own; the status is read back every 5 minutes.
     failed = [str(cb) for cb in callbacks if cb.status == CallbackStatus.FAILED]
-    return render(request, "callbacks/callback_list.html", {"callbacks": callbacks, "fleets": _managed_fleets(request), "failed": failed})
+    # Is Stellantis still telling us what became of the commands? (a constant few queries)
+    figures = health.for_callbacks(callbacks)
+    for cb in callbacks:
+        cb.health = figures[cb.pk]
+    quiet = [str(cb) for cb in callbacks if cb.health.quiet]
+    context = {"callbacks": callbacks, "fleets": _managed_fleets(request), "failed": failed, "quiet": quiet}
+    return render(request, "callbacks/callback_list.html", context)
 
 
 def _callback(request, pk, ability=access.CALLBACKS) -> Callback:

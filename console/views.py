@@ -1,8 +1,71 @@
+"""The fleet manager's console: the overview (landing page), the portal's action list, the map."""
+
 from django.contrib.auth.decorators import login_required
-from django.shortcuts import redirect
+from django.http import JsonResponse
+from django.shortcuts import render
+from django.utils import timezone
+
+from remotes.models import ActionStatus
+from stellantis.vocabulary import FailureCause, RemoteType
+from vehicles.models import Fleet
+
+from . import selectors
 
 
 @login_required
 def overview(request):
-    # Placeholder until the overview lands: the landing page is the vehicle list.
-    return redirect("vehicle-list")
+    data = selectors.overview(request.user)
+    per_hour = data["per_hour"]
+    failures = data["failures"]
+    charts = {
+        "perHour": {"labels": per_hour["labels"], "series": [{"key": s["key"], "label": s["label"], "data": s["data"]} for s in per_hour["series"]]},
+        "causes": {"labels": [f.label for f in failures], "data": [f.count for f in failures]},
+    }
+    today = [
+        {"key": key, "label": label, "count": data["today"][key], "query": "since=today&" + "&".join(f"status={s}" for s in statuses)}
+        for key, label, statuses in selectors.OUTCOMES
+    ]
+    return render(request, "console/overview.html", {**data, "charts": charts, "today_outcomes": today})
+
+
+@login_required
+def action_list(request):
+    now = timezone.now()
+    error = ""
+    try:
+        actions = selectors.filter_actions(request.user, request.GET, now)
+        rows, next_cursor = selectors.action_page(actions, request.GET.get("cursor", ""))
+    except selectors.BadFilter as exc:
+        error, rows, next_cursor = str(exc), [], ""
+    params = request.GET.copy()
+    params.pop("cursor", None)
+    filters = params.urlencode()
+    context = {
+        "actions": rows,
+        "error": error,
+        "filters": filters,
+        "next_cursor": next_cursor,
+        "first_page": bool(request.GET.get("cursor")),
+        "statuses": ActionStatus.choices,
+        "chosen_statuses": request.GET.getlist("status"),
+        "remote_types": RemoteType.choices,
+        "causes": FailureCause.choices,
+        "fleets": Fleet.objects.visible_to(request.user).order_by("name"),
+        "has_verification": selectors.has_verification(),
+        "q": request.GET,
+    }
+    return render(request, "console/action_list.html", context, status=400 if error else 200)
+
+
+@login_required
+def fleet_map(request):
+    fleets = Fleet.objects.visible_to(request.user).order_by("name")
+    return render(request, "console/map.html", {"fleets": fleets, "fleet": request.GET.get("fleet", "")})
+
+
+@login_required
+def map_positions(request):
+    """The map's markers: [vin, lat, lon, label, state] for each visible vehicle with a position."""
+    rows = selectors.positions(request.user, fleet=request.GET.get("fleet", ""))
+    return JsonResponse({"columns": ["vin", "lat", "lon", "label", "state"], "vehicles": rows, "states": selectors.STATE_WORDS})
+
