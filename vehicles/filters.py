@@ -3,9 +3,11 @@
 `capability` is `remotes.capabilities.availability` written as SQL (a list of 10,000 vehicles
 cannot be filtered in Python page by page): the TWIN of that function, kept equal by
 `remotes/tests/test_api_resources.py::test_the_capability_filter_agrees_with_availability`. `stolen` is what the latest successful Stolen declaration said.
+`immobilized` likewise, from the latest successful Immobilization command (or a Stolen command's immobilization part).
+The vehicle list (vehicles/listing.py) shares these.
 """
 
-from django.db.models import BooleanField, Case, F, OuterRef, Q, Subquery, Value, When
+from django.db.models import BooleanField, Case, Exists, F, OuterRef, Q, Subquery, Value, When
 from django_filters import rest_framework as filters
 
 from remotes.capabilities import BY_MEMBER
@@ -48,6 +50,53 @@ def with_stolen(queryset):
             default=Value(False), output_field=BooleanField(),
         )
     )
+
+
+SUCCEEDED = (ActionStatus.SUCCESS, ActionStatus.ALREADY_DONE)
+
+
+def _immobilization(activate: bool) -> Q:
+    """A command that immobilizes (or releases) the vehicle: its own type, or a Stolen command's immobilization part."""
+    return Q(remote_type=RemoteType.IMMOBILIZATION, command__immobilization__activate=activate) | Q(
+        remote_type=RemoteType.STOLEN, command__stolen__immobilization__activate=activate
+    )
+
+
+def _last_immobilization(activate: bool):
+    return Subquery(
+        RemoteAction.objects.filter(_immobilization(activate), vehicle=OuterRef("pk"), status__in=SUCCEEDED)
+        .order_by("-created_at").values("created_at")[:1]
+    )
+
+
+def with_immobilized(queryset):
+    """Annotate `immobilized`: immobilized by the latest successful command about it that said either way."""
+    on, off = _last_immobilization(True), _last_immobilization(False)
+    return queryset.annotate(_immobilized_at=on, _released_at=off).annotate(
+        immobilized=Case(
+            When(Q(_immobilized_at__isnull=False) & (Q(_released_at__isnull=True) | Q(_immobilized_at__gt=F("_released_at"))), then=Value(True)),
+            default=Value(False), output_field=BooleanField(),
+        )
+    )
+
+
+def _still_in_force(yes: Q, no: Q):
+    """Vehicle ids whose latest successful command among `yes` and `no` is a `yes` (a tie counts as `no`,
+    as in with_stolen): a scan of those few actions, not two subqueries for every vehicle of the list."""
+    later_no = RemoteAction.objects.filter(no, vehicle=OuterRef("vehicle"), status__in=SUCCEEDED, created_at__gte=OuterRef("created_at"))
+    return RemoteAction.objects.filter(yes, status__in=SUCCEEDED).filter(~Exists(later_no)).values("vehicle_id")
+
+
+def stolen_vehicle_ids():
+    """Ids of the vehicles `with_stolen` calls stolen, as a subquery for a filter."""
+    return _still_in_force(
+        Q(remote_type=RemoteType.STOLEN, command__stolen__stolen=True), Q(remote_type=RemoteType.STOLEN, command__stolen__stolen=False)
+    )
+
+
+def immobilized_vehicle_ids():
+    """Ids of the vehicles `with_immobilized` calls immobilized, as a subquery for a filter."""
+    return _still_in_force(_immobilization(True), _immobilization(False))
 
 
 def yes_no(field_name: str, help_text: str) -> filters.TypedChoiceFilter:

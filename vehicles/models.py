@@ -44,6 +44,8 @@ class Vehicle(models.Model):
     capabilities = models.JSONField(
         default=dict, blank=True, help_text="The vendor's onboardCapabilities (data scopes and remote features); empty when unknown."
     )
+    label = models.CharField(max_length=60, blank=True, help_text="A name the fleet manager gives it (\"Van 12, Lyon\"); searchable.")
+    plate = models.CharField(max_length=16, blank=True, help_text="The registration plate, as the manager typed it; searchable.")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -52,6 +54,12 @@ class Vehicle(models.Model):
     class Meta:
         ordering = ["vin"]
         constraints = [models.UniqueConstraint(fields=["fleet", "external_id"], name="vehicle_unique_per_fleet")]
+        # The vehicle list's keyset sorts (vehicles/list_views.py): each column with the id as
+        # its tiebreaker, so a page after the 1,000th row is an index range, not a sort of all.
+        indexes = [
+            models.Index(fields=["brand", "id"], name="vehicle_brand_keyset"),
+            models.Index(fields=["label", "id"], name="vehicle_label_keyset"),
+        ]
 
     def __str__(self):
         return self.vin
@@ -87,6 +95,12 @@ class VehicleStatus(models.Model):
 
     class Meta:
         verbose_name_plural = "vehicle statuses"
+        # The vehicle list's sorts by energy, range and last contact (keyset, vehicle id as tiebreaker).
+        indexes = [
+            models.Index(fields=["energy_level", "vehicle"], name="status_energy_keyset"),
+            models.Index(fields=["autonomy_km", "vehicle"], name="status_range_keyset"),
+            models.Index(fields=["captured_at", "vehicle"], name="status_contact_keyset"),
+        ]
 
     def __str__(self):
         return f"{self.vehicle} @ {self.captured_at}"
