@@ -190,8 +190,7 @@ def overview(user, now: dt.datetime | None = None) -> dict:
     now = now or timezone.now()
     actions = RemoteAction.objects.visible_to(user)
     callbacks = Callback.objects.visible_to(user).live()
-    callback_health = health.for_callbacks(callbacks, now=now)
-    quiet_ids = [h.callback_id for h in callback_health.values() if h.quiet]
+    callback_health = health.for_callbacks(callbacks.select_related("fleet"), now=now)
     return {
         "now": now,
         "vehicles": vehicle_counts(user, now),
@@ -200,7 +199,7 @@ def overview(user, now: dt.datetime | None = None) -> dict:
         "per_hour": per_hour(actions, now),
         "waiting": waiting(actions),
         "health": health.summary(callback_health),
-        "quiet_callbacks": list(callbacks.filter(pk__in=quiet_ids).select_related("fleet")) if quiet_ids else [],
+        "quiet_callbacks": [h.callback for h in callback_health.values() if h.quiet],
     }
 
 

@@ -49,6 +49,7 @@ class Hour:
 @dataclass
 class CallbackHealth:
     callback_id: int
+    callback: Callback | None = None
     last_delivery_at: dt.datetime | None = None
     deliveries: int = 0  # in the window
     failures: int = 0  # deliveries in the window whose processing did not fully succeed
@@ -83,17 +84,22 @@ def for_callbacks(callbacks, *, now: dt.datetime | None = None) -> dict[int, Cal
     """Health of each callback in `callbacks` (a queryset, already scoped by the caller), by pk."""
     now = now or timezone.now()
     since = now - WINDOW
-    ids = list(callbacks.values_list("pk", flat=True)) if hasattr(callbacks, "values_list") else [c.pk for c in callbacks]
     first_hour = since.replace(minute=0, second=0, microsecond=0)
     hour_starts = [first_hour + dt.timedelta(hours=i) for i in range(25) if first_hour + dt.timedelta(hours=i) <= now]
-    health = {pk: CallbackHealth(callback_id=pk, hours=[Hour(start=h) for h in hour_starts]) for pk in ids}
+
+    # 1. The callbacks and the last delivery of each, however old: one index probe each.
+    latest = WebhookDelivery.objects.filter(callback=OuterRef("pk")).order_by("-received_at").values("received_at")[:1]
+    if not hasattr(callbacks, "annotate"):  # already loaded (a page's list): read just the last deliveries
+        callbacks = Callback.objects.filter(pk__in=[c.pk for c in callbacks])
+    health = {}
+    for callback in callbacks.annotate(_last_delivery_at=Subquery(latest)):
+        health[callback.pk] = CallbackHealth(
+            callback_id=callback.pk, callback=callback, last_delivery_at=callback._last_delivery_at,
+            hours=[Hour(start=h) for h in hour_starts],
+        )
+    ids = list(health)
     if not ids:
         return health
-
-    # 1. The last delivery of each, however old: one index probe each (received_at, newest first).
-    latest = WebhookDelivery.objects.filter(callback=OuterRef("pk")).order_by("-received_at").values("received_at")[:1]
-    for pk, last in Callback.objects.filter(pk__in=ids).annotate(last=Subquery(latest)).values_list("pk", "last"):
-        health[pk].last_delivery_at = last
 
     # 2. Deliveries and failures per hour of the window.
     flagged = ~Q(outcome=WebhookDelivery.Outcome.PROCESSED)

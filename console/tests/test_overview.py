@@ -140,4 +140,4 @@ def test_the_overview_runs_the_same_few_queries_whatever_the_size(client, world,
         delivery(more_cb, ago=i * H, lags=(1, 2))
     after = queries_of(client, "/")
     assert after == before
-    assert before <= 20
+    assert before <= 25  # of which 4 are the session, the user, the memberships and the header's bulk count

@@ -1,0 +1,181 @@
+"""The console in a real browser (Debian's chromium driven by Playwright): the overview's numbers
+and where they lead, the map's markers with and without OpenStreetMap's tiles, the destination
+picker, and the 390 px phone layouts."""
+
+import base64
+import datetime as dt
+
+import pytest
+from django.utils import timezone
+
+from remotes.models import ActionStatus
+
+browser = pytest.mark.browser
+TILES = "https://tile.openstreetmap.org/**"
+# A 1x1 transparent PNG: what a tile request gets when the test lets tiles "load".
+PNG = base64.b64decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAQAAAC1HAwCAAAAC0lEQVR42mNkYAAAAAYAAjCB0C8AAAAASUVORK5CYII=")
+PLACES = [(48.8584, 2.2945), (45.764, 4.8357), (43.2965, 5.3698)]  # Paris, Lyon, Marseille
+
+
+def log_in(page, url, user):
+    page.goto(f"{url}/login/")
+    page.fill("input[name=username]", user.username)
+    page.fill("input[name=password]", f"pw-{user.username}-1")
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{url}/")
+
+
+@pytest.fixture
+def fleet_world(transactional_db, make_fleet, make_vehicle, make_callback, snapshot, action, other_org):
+    fleet = make_fleet()
+    cb = make_callback(fleet)
+    vehicles = [make_vehicle(fleet=fleet) for _ in PLACES]
+    for v, (lat, lon), ago in zip(vehicles, PLACES, (dt.timedelta(minutes=1), dt.timedelta(hours=2), dt.timedelta(days=20)), strict=True):
+        snapshot(v, ago=ago, latitude=lat, longitude=lon, energy_level=50)
+    action(vehicles[1], cb, remote_type="Stolen", command={"stolen": {"stolen": True}}, ago=dt.timedelta(days=2))
+    action(vehicles[0], cb, status=ActionStatus.FAILED, failure_cause="DoorsOpen")
+    action(vehicles[0], cb, status=ActionStatus.FAILED, failure_cause="VehicleInUse")
+    action(vehicles[2], cb, status=ActionStatus.SUCCESS)
+    action(vehicles[2], cb, status=ActionStatus.PENDING, submitted_at=timezone.now() - dt.timedelta(minutes=30))
+    return {"fleet": fleet, "vehicles": vehicles, "callback": cb}
+
+
+@browser
+def test_the_overview_shows_the_numbers_and_each_opens_its_filtered_list(live_server, page, fleet_world, viewer):
+    from playwright.sync_api import expect
+
+    page.route(TILES, lambda route: route.abort())
+    log_in(page, live_server.url, viewer)
+
+    expect(page.locator("h1")).to_have_text("Overview")
+    expect(page.locator("#n-stolen .num")).to_have_text("1")
+    expect(page.locator("#n-online .num")).to_have_text("1")
+    expect(page.locator("#n-asleep .num")).to_have_text("1")
+    expect(page.locator("#n-offline .num")).to_have_text("1")
+    expect(page.locator("#today-failed .num")).to_have_text("2")
+    expect(page.locator("#failure-causes")).to_contain_text("Doors open")
+    expect(page.locator("#failure-causes")).to_contain_text("A door is open. Close it, then lock again.")
+    expect(page.locator("#quiet-warning")).to_contain_text(fleet_world["callback"].label)
+    # The charts are drawn (Chart.js sizes its canvas) and labelled for screen readers.
+    expect(page.locator("#chart-per-hour")).to_have_attribute("aria-label", "Commands per hour over the last 24 hours, stacked by outcome; the same numbers are in the table below.")
+    assert page.eval_on_selector("#chart-per-hour", "c => c.width") > 0
+
+    page.click("#n-stolen")
+    page.wait_for_url(f"{live_server.url}/vehicles/?state=stolen")
+
+    page.goto(f"{live_server.url}/")
+    page.click("#today-failed")
+    page.wait_for_url("**/actions/?since=today&status=failed&status=rejected&status=error&status=expired&status=unknown")
+    expect(page.locator("#actions tbody tr[data-action]")).to_have_count(2)
+    expect(page.locator("#actions")).to_contain_text("Failed: Doors open")
+
+    page.goto(f"{live_server.url}/")
+    page.click("#failure-causes a >> nth=0")
+    expect(page.locator("#actions tbody tr[data-action]")).to_have_count(1)
+
+
+@browser
+def test_the_map_shows_a_marker_per_vehicle_and_a_popup_leads_to_its_page(live_server, page, fleet_world, viewer):
+    from playwright.sync_api import expect
+
+    page.route(TILES, lambda route: route.fulfill(status=200, content_type="image/png", body=PNG))
+    log_in(page, live_server.url, viewer)
+    page.goto(f"{live_server.url}/map/")
+
+    expect(page.locator("#map-count")).to_have_text("3 vehicles with a known position")
+    expect(page.locator(".leaflet-marker-icon.vehicle-marker")).to_have_count(3)
+    expect(page.locator(".leaflet-control-attribution")).to_contain_text("OpenStreetMap")
+    expect(page.locator("#tiles-note")).to_be_hidden()
+    stolen = fleet_world["vehicles"][1]
+    page.locator(f".vehicle-marker[title^='{stolen.vin}']").click()
+    link = page.locator(".leaflet-popup .popup-open")
+    expect(link).to_have_attribute("href", f"/vehicles/{stolen.vin}/")
+    expect(page.locator(".leaflet-popup")).to_contain_text("Asleep")
+    link.click()
+    page.wait_for_url(f"{live_server.url}/vehicles/{stolen.vin}/")
+
+
+@browser
+def test_the_map_still_shows_its_markers_where_tiles_cannot_load(live_server, page, fleet_world, viewer):
+    from playwright.sync_api import expect
+
+    page.route(TILES, lambda route: route.abort())
+    log_in(page, live_server.url, viewer)
+    page.goto(f"{live_server.url}/map/")
+
+    expect(page.locator("#tiles-note")).to_be_visible()
+    expect(page.locator(".leaflet-marker-icon.vehicle-marker")).to_have_count(3)
+    page.click("#map-list-box summary")
+    expect(page.locator("#map-list li")).to_have_count(3)
+    expect(page.locator("#map-list")).to_contain_text(fleet_world["vehicles"][0].vin)
+
+
+@browser
+def test_thousands_of_vehicles_are_clustered(live_server, page, viewer, make_fleet):
+    from playwright.sync_api import expect
+
+    from vehicles.models import Vehicle, VehicleStatus
+
+    fleet = make_fleet()
+    now = timezone.now()
+    vehicles = Vehicle.objects.bulk_create(
+        Vehicle(fleet=fleet, external_id=f"bulk{i}", vin=f"VF3CLUSTER{i:07d}", brand="Peugeot") for i in range(2000)
+    )
+    VehicleStatus.objects.bulk_create(
+        VehicleStatus(vehicle=v, fetched_at=now, captured_at=now, latitude=48.0 + (i % 50) / 25, longitude=2.0 + (i // 50) / 25)
+        for i, v in enumerate(vehicles)
+    )
+    page.route(TILES, lambda route: route.abort())
+    log_in(page, live_server.url, viewer)
+    page.goto(f"{live_server.url}/map/")
+
+    expect(page.locator("#map-count")).to_have_text("2000 vehicles with a known position")
+    expect(page.locator(".marker-cluster").first).to_be_visible()
+    shown = page.locator(".leaflet-marker-icon").count()
+    assert 0 < shown < 200  # clusters, not 2,000 icons
+
+
+@browser
+def test_the_destination_picker_writes_the_clicked_point_into_the_navigation_form(live_server, page, viewer):
+    from playwright.sync_api import expect
+
+    page.route(TILES, lambda route: route.abort())
+    log_in(page, live_server.url, viewer)
+    # The markup the navigation form carries (see the comment atop static/js/destination-map.js).
+    page.evaluate(
+        """() => {
+          const form = document.createElement('form');
+          form.innerHTML = '<textarea id="id_positions" name="positions">48.8584, 2.2945</textarea>'
+            + '<div data-destination-map data-positions-input="id_positions"></div>';
+          document.querySelector('main').appendChild(form);
+        }"""
+    )
+    page.add_style_tag(url="/static/vendor/leaflet/leaflet.css")
+    page.add_script_tag(url="/static/vendor/leaflet/leaflet.js")
+    page.add_script_tag(url="/static/js/destination-map.js")
+
+    picker = page.locator("[data-destination-map]")
+    expect(picker).to_have_attribute("data-point-count", "1")
+    page.locator(".destination-map").click(position={"x": 60, "y": 60})
+    expect(picker).to_have_attribute("data-point-count", "2")
+    lines = page.input_value("#id_positions").splitlines()
+    assert lines[0] == "48.8584, 2.2945"
+    lat, lon = (float(x) for x in lines[1].split(","))
+    assert -90 <= lat <= 90 and -180 <= lon <= 180 and (lat, lon) != (48.8584, 2.2945)
+    page.click("text=Remove the last point")
+    assert page.input_value("#id_positions") == "48.8584, 2.2945"
+
+
+@browser
+@pytest.mark.parametrize("path", ["/", "/actions/", "/map/"])
+def test_phone_pages_have_no_horizontal_scroll(live_server, page, fleet_world, viewer, path):
+    from playwright.sync_api import expect
+
+    page.route(TILES, lambda route: route.abort())
+    page.set_viewport_size({"width": 390, "height": 844})
+    log_in(page, live_server.url, viewer)
+    page.goto(f"{live_server.url}{path}")
+    expect(page.locator("h1")).to_be_visible()
+    if path == "/map/":
+        expect(page.locator(".vehicle-marker.leaflet-marker-icon")).to_have_count(3)
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
