@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run test lint bench bench-api bench-simulator clean
+.PHONY: run test lint bench bench-api bench-simulator bench-history clean
 
 $(VENV)/.installed: requirements.txt
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is needed"'
@@ -36,6 +36,10 @@ bench-api: $(VENV)/.installed-dev
 # Simulator throughput (docs/benchmarks.md): remote POSTs per second against GET /healthz, its own database.
 bench-simulator: $(VENV)/.installed-dev
 	$(PY) bench/simulator.py
+
+# Admin history lists at 1,000,000 rows (docs/benchmarks.md): queries and time per page, its own database.
+bench-history: $(VENV)/.installed-dev
+	$(PY) bench/history.py
 
 clean:
 	rm -rf $(VENV) db.sqlite3* .test-db*.sqlite3* staticfiles

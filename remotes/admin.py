@@ -11,6 +11,7 @@ from django.utils.html import format_html, format_html_join
 import audit.services as audit
 from accounts.access import CALLBACKS
 from accounts.scoped_admin import ScopedAdmin, ScopedInline, may_somewhere
+from core.admin import HistoryAdmin, IndexedValuesFilter
 
 from . import inbox
 from .models import FLAGGED_OUTCOMES, ActionStatus, ActionStep, RemoteAction, RemoteEvent, WebhookDelivery
@@ -65,22 +66,34 @@ class Undeletable:
         return False
 
 
+# The three lists below grow with history (a million rows is a few months of a big fleet):
+# HistoryAdmin (core.admin) keeps each page to a constant number of queries, each on an index
+# (remotes 0014): no count of the whole table, a capped count of the filtered one, filters on
+# indexed columns, and a date filter instead of a date hierarchy (whose year and month links
+# are a DISTINCT over every row the filters leave).
+
+
 @admin.register(RemoteAction)
-class RemoteActionAdmin(Undeletable, ScopedAdmin):
+class RemoteActionAdmin(HistoryAdmin, Undeletable, ScopedAdmin):
     list_display = ["created_at", "vehicle", "remote_type", "status", "pending_status", "failure_cause", "source", "requested_by"]
-    list_filter = [StuckFilter, "status", "remote_type", "source", "failure_cause"]
+    list_filter = [
+        StuckFilter, "status", "remote_type", "source", ("failure_cause", IndexedValuesFilter), ("created_at", admin.DateFieldListFilter),
+    ]
     search_fields = ["vehicle__vin", "remote_action_id", "id"]
     list_select_related = ["vehicle", "requested_by"]
-    date_hierarchy = "created_at"
+    list_defer = ("command", "error")
     inlines = [StepInline, EventInline]
     readonly_fields = [f.name for f in RemoteAction._meta.fields]
     fleet_path = "vehicle.fleet"
 
 
 @admin.register(RemoteEvent)
-class RemoteEventAdmin(Undeletable, ScopedAdmin):
+class RemoteEventAdmin(HistoryAdmin, Undeletable, ScopedAdmin):
     list_display = ["event_date", "remote_action_id", "event_type", "status", "failure_cause", "action"]
-    list_filter = ["event_type", "status"]
+    list_filter = ["event_type", ("status", IndexedValuesFilter), ("event_date", admin.DateFieldListFilter)]
+    list_select_related = ["action"]  # the action column: one join, not one query per row
+    list_defer = ("action__command", "action__error")
+    ordering = ["-event_date", "-pk"]  # newest first (the model's own order is a timeline's, oldest first)
     search_fields = ["remote_action_id", "vin"]
     readonly_fields = [f.name for f in RemoteEvent._meta.fields]
     fleet_path = "action.vehicle.fleet"  # an event not matched to an action yet: superusers only
@@ -97,12 +110,13 @@ def _readable(event) -> str:
 
 
 @admin.register(WebhookDelivery)
-class WebhookDeliveryAdmin(Undeletable, ScopedAdmin):
+class WebhookDeliveryAdmin(HistoryAdmin, Undeletable, ScopedAdmin):
     """The raw inbox: what Stellantis sent, what we made of it, and a safe replay."""
 
     list_display = ["pk", "received_at", "callback", "outcome", "event_count", "refused", "remote_addr"]
-    list_filter = ["outcome", "callback"]
+    list_filter = ["outcome", "callback", ("received_at", admin.DateFieldListFilter)]
     list_select_related = ["callback"]
+    list_defer = ("body", "headers", "query", "error")  # the raw body may be 100 events: read on its own page only
     readonly_fields = [
         "received_at", "callback", "remote_addr", "outcome", "error", "event_count", "refused_events", "headers", "query", "pretty_body",
         "linked_actions", "reviewed_at",
@@ -147,7 +161,8 @@ class WebhookDeliveryAdmin(Undeletable, ScopedAdmin):
 
     @admin.action(description="Replay (re-process; known events are skipped)", permissions=["replay"])
     def replay(self, request, queryset):
-        for delivery in self.allowed(request, queryset.select_related("callback__fleet"), CALLBACKS, "Replay"):
+        # defer(None): the list's queryset leaves the body out, and a replay reads it.
+        for delivery in self.allowed(request, queryset.defer(None).select_related("callback__fleet"), CALLBACKS, "Replay"):
             receipt = inbox.replay_delivery(delivery=delivery, by=request.user)
             self.message_user(request, f"Delivery {delivery.pk}: {receipt.events} event(s), {receipt.new_events} new — {WebhookDelivery.Outcome(receipt.outcome).label}.", messages.SUCCESS)
 

@@ -138,6 +138,10 @@ class RemoteAction(models.Model):
                 name="remote_action_open",
                 condition=~models.Q(status__in=[str(s) for s in FINAL_STATUSES]),
             ),
+            # The history lists (admin, portal): a status filter newest first, and a failure
+            # cause's (partial: only failed actions carry one, so successes never write it).
+            models.Index(fields=["status", "created_at"], name="remote_action_status_created"),
+            models.Index(fields=["failure_cause", "created_at"], name="remote_action_cause_created", condition=~models.Q(failure_cause="")),
         ]
 
     def __str__(self):
@@ -210,6 +214,11 @@ class WebhookDelivery(models.Model):
         # table stayed where it was (a state-only migration, no data moved).
         db_table = "callbacks_webhookdelivery"
         ordering = ["-received_at", "-pk"]
+        # Flagged deliveries (the admin's outcome filter, retention's "kept until reviewed"):
+        # partial, so the webhook's processed deliveries never write it.
+        indexes = [
+            models.Index(fields=["outcome", "received_at"], name="delivery_flagged", condition=~models.Q(outcome="processed")),
+        ]
         verbose_name_plural = "webhook deliveries"
 
     def __str__(self):
@@ -252,6 +261,12 @@ class RemoteEvent(models.Model):
 
     class Meta:
         ordering = ["event_date", "pk"]
+        # The history lists sort by event_date and filter by status (newest first): two more
+        # entries per stored event, measured against the webhook's margin (docs/benchmarks.md).
+        indexes = [
+            models.Index(fields=["event_date"], name="remote_event_date"),
+            models.Index(fields=["status", "event_date"], name="remote_event_status_date"),
+        ]
         constraints = [
             # A re-delivered event is the same (action, type, status, date): the insert is a no-op.
             models.UniqueConstraint(

@@ -1,6 +1,8 @@
 # Indexes that keep the admin's and the portal's history lists independent of history's size
 # (issue 14). Built concurrently on PostgreSQL (core.migration_ops), hence not atomic.
-from django.db import migrations
+from django.db import migrations, models
+
+from core.migration_ops import AddIndexConcurrently
 
 
 class Migration(migrations.Migration):
@@ -10,4 +12,33 @@ class Migration(migrations.Migration):
         ("remotes", "0013_delivery_reviewed_at"),
     ]
 
-    operations = []
+    operations = [
+        AddIndexConcurrently(
+            model_name="remoteaction",
+            index=models.Index(fields=["status", "created_at"], name="remote_action_status_created"),
+        ),
+        AddIndexConcurrently(
+            model_name="remoteaction",
+            index=models.Index(
+                condition=models.Q(("failure_cause", ""), _negated=True),
+                fields=["failure_cause", "created_at"],
+                name="remote_action_cause_created",
+            ),
+        ),
+        AddIndexConcurrently(
+            model_name="webhookdelivery",
+            index=models.Index(
+                condition=models.Q(("outcome", "processed"), _negated=True),
+                fields=["outcome", "received_at"],
+                name="delivery_flagged",
+            ),
+        ),
+        AddIndexConcurrently(
+            model_name="remoteevent",
+            index=models.Index(fields=["event_date"], name="remote_event_date"),
+        ),
+        AddIndexConcurrently(
+            model_name="remoteevent",
+            index=models.Index(fields=["status", "event_date"], name="remote_event_status_date"),
+        ),
+    ]
