@@ -13,7 +13,7 @@ import base64
 import datetime as dt
 from dataclasses import dataclass
 
-from django.db.models import BooleanField, Case, Count, F, OuterRef, Q, Subquery, Value, When
+from django.db.models import Count, Q
 from django.db.models.functions import TruncHour
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -23,11 +23,9 @@ from remotes import health, reachability
 from remotes.models import FINAL_STATUSES, ActionStatus, RemoteAction
 from stellantis.behaviour import Connectivity, connectivity
 from stellantis.vocabulary import FAILURE_ADVICE, FailureCause, RemoteType, label_of
+from vehicles.filters import immobilized_vehicle_ids, stolen_vehicle_ids
+from vehicles.listing import CHARGING_IN_PROGRESS, LOW_BATTERY_PERCENT
 from vehicles.models import Fleet, Vehicle
-
-# The vehicle list's low-battery threshold (contracts.md: LOW_BATTERY_PERCENT in vehicles/listing.py).
-LOW_BATTERY_PERCENT = 20
-CHARGING = "InProgress"  # the vendor's charging status while it charges
 
 DONE_OK = (ActionStatus.SUCCESS, ActionStatus.ALREADY_DONE)
 FAILURE_STATUSES = (ActionStatus.FAILED, ActionStatus.REJECTED, ActionStatus.ERROR, ActionStatus.EXPIRED, ActionStatus.UNKNOWN)
@@ -50,29 +48,18 @@ def start_of_today(now: dt.datetime) -> dt.datetime:
     return timezone.localtime(now).replace(hour=0, minute=0, second=0, microsecond=0)
 
 
-def _latest_flag(remote_type: str, member: str, key: str, value: bool):
-    """When the vehicle was last set to `value` by a command of `remote_type` that succeeded."""
-    return Subquery(
-        RemoteAction.objects.filter(
-            vehicle=OuterRef("pk"), remote_type=remote_type, status__in=DONE_OK, **{f"command__{member}__{key}": value}
-        ).order_by("-created_at").values("created_at")[:1]
-    )
-
-
-def _flag_set(on: str, off: str) -> Case:
-    return Case(
-        When(Q(**{f"{on}__isnull": False}) & (Q(**{f"{off}__isnull": True}) | Q(**{f"{on}__gt": F(off)})), then=Value(True)),
-        default=Value(False), output_field=BooleanField(),
-    )
-
-
 def vehicle_counts(user, now: dt.datetime) -> dict:
     """Vehicles by state, as the vehicle list's `state` filter counts them (a constant few queries)."""
     vehicles = Vehicle.objects.visible_to(user)
+    # The list's own definitions (vehicles.listing / vehicles.filters), so a number and the list
+    # its link opens always agree. Stolen / immobilized: the latest successful command that said
+    # either way, found among the few such commands rather than per vehicle.
     counts = vehicles.aggregate(
-        charging=Count("pk", filter=Q(status_snapshot__charging_status=CHARGING)),
+        charging=Count("pk", filter=Q(status_snapshot__charging_status=CHARGING_IN_PROGRESS)),
         plugged=Count("pk", filter=Q(status_snapshot__plugged=True)),
         low_battery=Count("pk", filter=Q(status_snapshot__energy_level__lt=LOW_BATTERY_PERCENT)),
+        stolen=Count("pk", filter=Q(pk__in=stolen_vehicle_ids())),
+        immobilized=Count("pk", filter=Q(pk__in=immobilized_vehicle_ids())),
     )
     # Online / asleep / offline / never seen as reachability says them (stellantis.behaviour over
     # the snapshot's captured_at), with how many have no wake-up left this month.
@@ -81,19 +68,6 @@ def vehicle_counts(user, now: dt.datetime) -> dict:
         total=reach.total, online=reach.online, asleep=reach.asleep, offline=reach.offline, unknown=reach.unknown,
         no_wakeups_left=reach.no_wakeups_left, reachability=reach.sentence,
     )
-    # Stolen and immobilized: what the latest successful Stolen / Immobilization command said.
-    # Only vehicles that ever had one are looked at (a handful), not every vehicle of the fleet.
-    flagged = vehicles.filter(
-        pk__in=RemoteAction.objects.filter(
-            remote_type__in=(RemoteType.STOLEN, RemoteType.IMMOBILIZATION), status__in=DONE_OK
-        ).values("vehicle_id")
-    ).annotate(
-        _stolen_on=_latest_flag(RemoteType.STOLEN, "stolen", "stolen", True),
-        _stolen_off=_latest_flag(RemoteType.STOLEN, "stolen", "stolen", False),
-        _immo_on=_latest_flag(RemoteType.IMMOBILIZATION, "immobilization", "activate", True),
-        _immo_off=_latest_flag(RemoteType.IMMOBILIZATION, "immobilization", "activate", False),
-    ).annotate(_stolen=_flag_set("_stolen_on", "_stolen_off"), _immobilized=_flag_set("_immo_on", "_immo_off"))
-    counts.update(flagged.aggregate(stolen=Count("pk", filter=Q(_stolen=True)), immobilized=Count("pk", filter=Q(_immobilized=True))))
     return counts
 
 

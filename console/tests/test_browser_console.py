@@ -62,6 +62,16 @@ def test_the_overview_shows_the_numbers_and_each_opens_its_filtered_list(live_se
 
     page.click("#n-stolen")
     page.wait_for_url(f"{live_server.url}/vehicles/?state=stolen")
+    expect(page.locator("#vehicles tr[data-vin]")).to_have_count(1)
+    expect(page.locator(f"#vehicles tr[data-vin='{fleet_world['vehicles'][1].vin}']")).to_be_visible()
+
+    # Every vehicle number opens a list holding as many vehicles as it says.
+    for state in ("online", "asleep", "offline", "unknown", "charging", "low_battery", "stolen", "immobilized"):
+        page.goto(f"{live_server.url}/")
+        shown = int(page.locator(f"#n-{state} .num").inner_text())
+        page.click(f"#n-{state}")
+        page.wait_for_url(f"{live_server.url}/vehicles/?state={state}")
+        expect(page.locator("#vehicles tr[data-vin]")).to_have_count(shown)
 
     page.goto(f"{live_server.url}/")
     page.click("#today-failed")

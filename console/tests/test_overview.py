@@ -141,3 +141,16 @@ def test_the_overview_runs_the_same_few_queries_whatever_the_size(client, world,
     after = queries_of(client, "/")
     assert after == before
     assert before <= 25  # of which 4 are the session, the user, the memberships and the header's bulk count
+
+
+@pytest.mark.parametrize("state", ["online", "asleep", "offline", "unknown", "charging", "plugged", "low_battery", "stolen", "immobilized"])
+def test_each_vehicle_number_equals_what_the_list_it_links_to_selects(world, viewer, make_vehicle, action, state):
+    from django.http import QueryDict
+
+    from vehicles.listing import matching
+
+    # A Stolen command that also immobilized: both the list and the overview call it immobilized.
+    v = make_vehicle(fleet=world["fleet"])
+    action(v, world["callback"], remote_type="Stolen", command={"stolen": {"immobilization": {"activate": True}}}, ago=2 * D)
+    counts = selectors.vehicle_counts(viewer, timezone.now())
+    assert counts[state] == matching(viewer, QueryDict(f"state={state}")).count()
