@@ -13,7 +13,6 @@ from ops import personal_data
 from remotes import services as remote_services
 from remotes.forms import FORMS
 from remotes.models import ActionStatus, Source
-from stellantis.errors import StellantisError
 
 from . import services
 from .models import Fleet, Vehicle
@@ -22,7 +21,7 @@ from .models import Fleet, Vehicle
 @admin.register(Fleet)
 class FleetAdmin(ScopedAdmin):
     # Read-only but for superusers, who also give an imported fleet (of no organisation) to one.
-    list_display = ["name", "organisation", "external_id", "vehicle_count", "last_synced_at"]
+    list_display = ["name", "organisation", "external_id", "vehicle_count", "last_synced_at", "import_status"]
     list_filter = ["organisation"]
     list_select_related = ["organisation"]
     search_fields = ["name", "external_id"]
@@ -43,15 +42,28 @@ class FleetAdmin(ScopedAdmin):
     def vehicle_count(self, obj):
         return obj._vehicles
 
-    @admin.action(description="Import vehicles from Stellantis", permissions=["import"])
+    @admin.display(description="Last import")
+    def import_status(self, obj):
+        """The background import's progress (services.import_progress): running, done or failed."""
+        progress = services.import_progress(obj)
+        if not progress:
+            return "—"
+        if progress["state"] == "running":
+            total = progress.get("total")
+            return f"Running: {progress['done']} of {total} vehicles read" if total is not None else "Running: reading the vehicle list"
+        return f"{progress['state'].capitalize()} {progress['finished_at'][:16].replace('T', ' ')} UTC: {progress['message']}"
+
+    def get_readonly_fields(self, request, obj=None):
+        return [*super().get_readonly_fields(request, obj), "import_status"]
+
+    @admin.action(description="Import vehicles from Stellantis (in the background)", permissions=["import"])
     def import_vehicles(self, request, queryset):
+        # In the background, in slices (services.import_fleet_slice): 9,000 vehicles took 85 s in the request.
         for fleet in self.allowed(request, queryset, CALLBACKS, "Import"):
-            try:
-                result = services.import_fleet(fleet_id=fleet.external_id)
-            except StellantisError as exc:
-                self.message_user(request, f"{fleet}: import failed, nothing changed — {exc}", messages.ERROR)
-                continue
-            self.message_user(request, f"{fleet}: {result.created} new, {result.updated} refreshed vehicles.", messages.SUCCESS)
+            if services.start_fleet_import(fleet=fleet):
+                self.message_user(request, f"{fleet}: import started in the background; its progress shows under Last import (reload).", messages.SUCCESS)
+            else:
+                self.message_user(request, f"{fleet}: an import is already running; its progress shows under Last import.", messages.WARNING)
 
     @admin.action(description="Import callbacks from Stellantis", permissions=["import"])
     def import_callbacks(self, request, queryset):

@@ -2,6 +2,7 @@
 
 import json
 import re
+import time
 import uuid
 
 import pytest
@@ -133,17 +134,50 @@ def test_seed_demo_says_to_start_the_server_when_the_simulator_is_not_reachable(
         call_command("seed_demo", "--json")
 
 
-def test_the_admin_action_imports_a_fleets_vehicles(stack, client):
-    from django.contrib.auth.models import User
-
-    from vehicles.models import Fleet
-
+def test_the_admin_action_imports_a_fleets_vehicles_in_the_background_with_its_progress_shown(stack, client, q2_cluster):
     sim = seed_world(fleet_name="Admin import", vehicle_count=4, seed=12)
     fleet = Fleet.objects.create(external_id=sim.id, name="placeholder")
     client.force_login(User.objects.create_superuser("boss", password="pw-boss-12345"))
 
     r = client.post("/admin/vehicles/fleet/", {"action": "import_vehicles", "_selected_action": [fleet.pk]}, follow=True)
 
-    assert b"4 new, 0 refreshed" in r.content
+    assert b"import started in the background" in r.content
+    for _ in range(150):  # the q2 cluster does it
+        page = client.get("/admin/vehicles/fleet/").content.decode()
+        if "Done " in page:
+            break
+        time.sleep(0.2)
+    assert "4 new, 0 refreshed vehicles." in page
     fleet.refresh_from_db()
-    assert fleet.name == "Admin import" and fleet.vehicles.count() == 4
+    assert fleet.name == "Admin import" and fleet.vehicles.count() == 4 and fleet.last_synced_at is not None
+    assert not fleet.vehicles.filter(capabilities={}).exists()
+
+
+def test_a_background_import_works_in_slices_and_shows_how_far_it_got(stack, client, monkeypatch):
+    from vehicles import services
+
+    queued = []
+    monkeypatch.setattr(services, "async_task", lambda task, *args, **kw: queued.append(args))
+    monkeypatch.setattr(services, "IMPORT_SLICE_SECONDS", 0.0)  # one vehicle per slice
+    sim = seed_world(fleet_name="Sliced", vehicle_count=3, seed=22)
+    fleet = Fleet.objects.create(external_id=sim.id, name="placeholder")
+    client.force_login(User.objects.create_superuser("boss", password="pw-boss-12345"))
+
+    r = client.post("/admin/vehicles/fleet/", {"action": "import_vehicles", "_selected_action": [fleet.pk]}, follow=True)
+    assert b"import started in the background" in r.content and fleet.vehicles.count() == 0  # nothing done in the request
+    assert "Running: reading the vehicle list" in client.get("/admin/vehicles/fleet/").content.decode()
+    again = client.post("/admin/vehicles/fleet/", {"action": "import_vehicles", "_selected_action": [fleet.pk]}, follow=True)
+    assert b"an import is already running" in again.content and len(queued) == 1
+
+    seen = []
+    while queued:  # a q2 worker, one slice at a time
+        fleet_pk, run, after_vin = queued.pop(0)
+        services.import_fleet_slice(fleet_pk=fleet_pk, run=run, after_vin=after_vin)
+        seen.append(re.search(r"(Running|Done)[^<]*", client.get("/admin/vehicles/fleet/").content.decode()).group(0))
+
+    assert seen[:2] == ["Running: 1 of 3 vehicles read", "Running: 2 of 3 vehicles read"]
+    assert len(seen) == 3 and seen[2].startswith("Done ") and seen[2].endswith("3 new, 0 refreshed vehicles.")
+    fleet.refresh_from_db()
+    assert fleet.vehicles.count() == 3 and not fleet.vehicles.filter(capabilities={}).exists() and fleet.last_synced_at
+    # Done: the fleet is free for the next import.
+    assert services.start_fleet_import(fleet=fleet)
