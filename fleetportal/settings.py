@@ -488,6 +488,20 @@ REMOTE_SUBMIT_BACKOFF = [env_int("REMOTE_SUBMIT_BACKOFF_BASE", 5, minimum=0) * (
 # before it is ever sent again: Stellantis may act on a request well after it (or its
 # answer) seemed lost. Unlock, immobilization and stolen are never resent by themselves.
 REMOTE_LOOKUP_WINDOW = env_int("REMOTE_LOOKUP_WINDOW", 180, minimum=0)
+# Bulk requests (bulk app, docs/architecture.md "Bulk requests"). Submissions in flight at once
+# (never above the vendor's burst limit, when known); vehicles checked per chunk; actions created
+# per dispatch chunk (each submitted before the next is created, well within the remotes sweep's
+# 30 s grace); seconds of work per q2 task, well inside Q_CLUSTER's 60 s timeout.
+BULK_CONCURRENCY = env_int("BULK_CONCURRENCY", 16, minimum=1, maximum=256)
+BULK_CHUNK = env_int("BULK_CHUNK", 500, minimum=1)
+BULK_DISPATCH_CHUNK = env_int("BULK_DISPATCH_CHUNK", 200, minimum=1)
+BULK_SLICE_SECONDS = env_float("BULK_SLICE_SECONDS", 30.0, above=0)
+# The vendor's limits as the dry run and the dispatcher assume them (0: unknown). The embedded
+# simulator's own limits by default; the real vendor's from its contract.
+BULK_VENDOR_BURST_LIMIT = env_int("BULK_VENDOR_BURST_LIMIT", 0 if USING_REAL_API else env_int("SIMULATOR_RATE_LIMIT_PER_SECOND", 0), minimum=0)
+BULK_VENDOR_DAY_LIMIT = env_int("BULK_VENDOR_DAY_LIMIT", 0 if USING_REAL_API else env_int("SIMULATOR_RATE_LIMIT_PER_DAY", 0), minimum=0)
+# One POST's round trip, for the dry run's duration estimate.
+BULK_EXPECTED_LATENCY_MS = env_int("BULK_EXPECTED_LATENCY_MS", 300, minimum=1)
 # Actions with no Done event this long after submission are read back from Stellantis,
 # at most once per RECONCILE_EVERY; past the vendor's 3-day horizon they end as errors.
 REMOTE_RECONCILE_AFTER = env_int("REMOTE_RECONCILE_AFTER", 180, minimum=0)

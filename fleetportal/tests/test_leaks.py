@@ -223,6 +223,7 @@ def world(settings):
         },
         post_bodies={
             "vehicle-remote": {"state": "Locked", "reason": "bravo"},
+            "vehicle-label": {"label": "bravo's", "plate": "BRAVO"},
             "callback-create": {"fleet": fleet_a.external_id, "label": "bravo's", "remote_types": [RemoteType.HORN]},
             "callback-import": {"fleet": fleet_a.external_id},
             "callback-status": {"status": "Paused"},
@@ -387,9 +388,18 @@ def _request(client: Client, method: str, url: str, body: dict):
     return client.post(url, body)
 
 
+def _body(response) -> str:
+    """The answer's text; a streamed one (the vehicle list's CSV export) is read once and kept."""
+    if getattr(response, "streaming", False):
+        if not hasattr(response, "_walked_body"):
+            response._walked_body = response.getvalue().decode(errors="replace")
+        return response._walked_body
+    return response.content.decode(errors="replace")
+
+
 def _leaked(world: World, response, url: str) -> list[str]:
     """Markers of A's in the answer (body and Location), those the URL itself carries aside."""
-    text = response.content.decode(errors="replace") + " " + response.get("Location", "")
+    text = _body(response) + " " + response.get("Location", "")
     return [what for what, marker in world.markers.items() if marker in text and marker not in url]
 
 
@@ -399,7 +409,7 @@ _CSRF = re.compile(r'name="csrfmiddlewaretoken" value="[^"]*"')
 def _answer(response, url: str, ghost_url: str, values: list[tuple[str, str]]):
     """What an answer tells: status, where it redirects, and a page's text, with the asked
     object's value written as the ghost's (and CSRF tokens left out)."""
-    text = response.content.decode(errors="replace") if response.status_code == 200 else ""
+    text = _body(response) if response.status_code == 200 else ""
     where = response.get("Location", "")
     text, where = text.replace(url, ghost_url), where.replace(url, ghost_url)
     for a_value, ghost_value in values:
@@ -459,6 +469,7 @@ def test_filtered_and_searched_lists_do_not_reach_into_organisation_a(world, act
     """Lists asked for A's fleet or VIN by name answer as for a fleet that does not exist."""
     fid, vin = world.markers["A's fleet id"], world.markers["A's VIN"]
     urls = [f"/?fleet={fid}", f"/?q={vin}", f"/?q=ALPHALEAK&fleet={fid}", f"/api/v1/callbacks/?fleet={fid}", f"/callbacks/new/?fleet={fid}"]
+    urls += [f"/vehicles/{where}?{query}" for where in ("", "export.csv") for query in (f"fleet={fid}", "q=ALPHALEAK", "state=stolen&brand=Peugeot")]
     for model in admin.site._registry:
         urls.append(f"/admin/{model._meta.app_label}/{model._meta.model_name}/?q=ALPHALEAK")
         urls.append(f"/admin/{model._meta.app_label}/{model._meta.model_name}/?q={vin}")
