@@ -214,3 +214,16 @@ class PartnerToken(models.Model):
         if self.expires_at and self.expires_at <= timezone.now():
             return "expired"
         return "active"
+
+
+class Preference(models.Model):
+    """What one person chose for themselves: for now, the time zone times are shown in."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="preference")
+    time_zone = models.CharField(
+        max_length=64, blank=True,
+        help_text="An IANA zone such as Europe/Paris; set from the browser's the first time, changed on the time-zone page.",
+    )
+
+    def __str__(self):
+        return f"{self.user} · {self.time_zone or 'default zone'}"

@@ -4,6 +4,8 @@ from . import views
 
 urlpatterns = [
     path("", views.organisation_list, name="organisation-list"),
+    # The person's own settings (two segments: no organisation slug can shadow it).
+    path("me/time-zone/", views.time_zone, name="time-zone"),
     path("<slug:slug>/", views.organisation_detail, name="organisation-detail"),
     path("<slug:slug>/approvals/", views.approval_policy, name="approval-policy"),
     path("<slug:slug>/members/invite/", views.member_invite, name="member-invite"),

@@ -180,3 +180,32 @@ def token_revoke(request, slug, pk):
     else:
         messages.info(request, f"{token} was already revoked.")
     return redirect("organisation-detail", slug=org.slug)
+
+
+@login_required
+@never_cache
+def time_zone(request):
+    """The person's time zone: a page to choose it, and where static/js/timezone.js sends the
+    browser's zone the first time (`auto=1`: kept only when none was chosen yet)."""
+    from django.http import JsonResponse
+    from django.utils import timezone
+
+    from . import timezones
+
+    if request.method == "POST":
+        name = request.POST.get("time_zone", "")
+        auto = request.POST.get("auto") == "1"
+        if timezones.valid_zone(name) is None:
+            if auto:
+                return JsonResponse({"saved": False, "error": "unknown time zone"}, status=400)
+            messages.error(request, f"“{name}” is not a time zone we know; pick one from the list.")
+        else:
+            saved = timezones.set_zone(request, name, only_if_unset=auto)
+            if auto:
+                return JsonResponse({"saved": saved, "time_zone": request.session.get(timezones.SESSION_KEY, "")})
+            messages.success(request, f"Times are now shown in {name}.")
+            return redirect(request.POST.get("next") or "time-zone")
+    return render(
+        request, "accounts/time_zone.html",
+        {"zones": timezones.zone_names(), "current": request.time_zone, "chosen": request.time_zone_chosen, "now_dt": timezone.now()},
+    )

@@ -261,6 +261,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "accounts.timezones.TimeZoneMiddleware",  # each person's zone (after authentication: it is theirs)
     # Where a request comes from (page, admin, API; address, agent), for the audit log.
     "audit.context.AuditContextMiddleware",
     # Idempotency-Key on POSTs under /api/ (after authentication: a session's key is per person).

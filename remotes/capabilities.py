@@ -64,3 +64,59 @@ def availability(vehicle, member: str) -> Availability:
 
 def all_availability(vehicle) -> list[Availability]:
     return [availability(vehicle, f.member) for f in FEATURES]
+
+
+# --- what the vehicle's state allows now (stolen, immobilized) -------------------------------
+
+# Members Stellantis still takes from a vehicle reported stolen (NotPossibleDueToVehicleStolenState
+# for every other; the simulator's scenario.ALLOWED_WHILE_STOLEN mirrors the vendor's rule).
+ALLOWED_WHILE_STOLEN = frozenset({"stolen", "immobilization"})
+
+
+@dataclass(frozen=True)
+class Theft:
+    """Stolen and immobilized, as far as the portal knows: the vehicle's status says stolen while it
+    is (the vendor's `stolen` object), and our own successful commands say the rest."""
+
+    stolen: bool = False
+    immobilized: bool = False
+
+
+def theft_state(vehicle, snapshot=None) -> Theft:
+    """One query: the latest successful stolen and immobilization commands, and the status read."""
+    from .models import ActionStatus, RemoteAction
+
+    stolen = immobilized = None
+    recent = (
+        RemoteAction.objects.filter(
+            vehicle=vehicle, status__in=(ActionStatus.SUCCESS, ActionStatus.ALREADY_DONE),
+            remote_type__in=(RemoteType.STOLEN, RemoteType.IMMOBILIZATION),
+        )
+        .order_by("-created_at")
+        .values_list("command", "created_at")[:50]
+    )
+    stolen_at = None
+    for command, created_at in recent:
+        ((member, body),) = command.items()
+        if stolen is None and member == "stolen" and "stolen" in body:
+            stolen, stolen_at = bool(body["stolen"]), created_at
+        sub = body if member == "immobilization" else body.get("immobilization") if member == "stolen" else None
+        if immobilized is None and isinstance(sub, dict) and "activate" in sub:
+            immobilized = bool(sub["activate"])
+        if stolen is not None and immobilized is not None:
+            break
+    # The status read after our last declaration wins (a declaration made elsewhere, or undone).
+    if snapshot is not None and snapshot.captured_at and (stolen_at is None or snapshot.captured_at > stolen_at):
+        stolen = bool(((snapshot.raw or {}).get("stolen") or {}).get("state"))
+    return Theft(stolen=bool(stolen), immobilized=bool(immobilized))
+
+
+STOLEN_REASON = "The vehicle is reported stolen: Stellantis takes only stolen-vehicle and immobilization commands until it is declared recovered."
+
+
+def command_availability(vehicle, member: str, theft: Theft | None = None) -> Availability:
+    """`availability`, and what the vehicle's state refuses now (a stolen vehicle takes only theft commands)."""
+    verdict = availability(vehicle, member)
+    if verdict.available and theft is not None and theft.stolen and member not in ALLOWED_WHILE_STOLEN:
+        return Availability(verdict.feature, False, STOLEN_REASON)
+    return verdict

@@ -12,7 +12,7 @@ import datetime as dt
 from django import forms
 from django.utils import timezone
 
-from stellantis.remotes import DAYS, MAY_BE_DANGEROUS, CommandInvalid, is_dangerous, parse_remote
+from stellantis.remotes import DAYS, MAY_BE_DANGEROUS, CommandInvalid, check_not_past, is_dangerous, parse_remote
 
 DAY_CHOICES = [(d, d) for d in DAYS]
 SLOTS = (1, 2, 3, 4)
@@ -56,7 +56,7 @@ class FeatureForm(forms.Form):
         if self.errors:
             return data
         try:
-            self.command = parse_remote({self.member: self.body()})
+            self.command = check_not_past(parse_remote({self.member: self.body()}))
         except CommandInvalid as exc:
             for path, message in exc.errors.items():
                 field = self.field_for_path.get(path) or next(
@@ -175,7 +175,11 @@ class ChargingForm(_ProgramsMixin, FeatureForm):
         ]
     )
     mode_fields = {"now": [], "stop": [], "delayed": ["at"], "programs": ["programs"], "preferences": ["level", "charge_type"]}
-    at = forms.DateTimeField(required=False, label="Start at", widget=forms.DateTimeInput(attrs={"type": "datetime-local"}))
+    # datetime-local shows only "YYYY-MM-DDTHH:MM": any other format and the browser drops the value after an error.
+    at = forms.DateTimeField(
+        required=False, label="Start at", widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+        help_text="In your time zone.",
+    )
     level = forms.ChoiceField(choices=[("", "—")] + [(f"Level{i}", f"Level {i}") for i in range(1, 6)], required=False)
     charge_type = forms.ChoiceField(choices=[("", "—"), ("Partial", "Partial (battery-friendly)"), ("Full", "Full")], required=False)
     field_for_path = {

@@ -27,7 +27,7 @@ from stellantis.webhook import ParsedDelivery, attributes_of_broken_body, parse_
 from . import pg_ingest
 from .events import ApplyResult, adopt_orphan_events, apply_events, enqueue_status_refresh
 from .models import WebhookDelivery
-from .signals import delivery_received_now, events_applied_on_commit
+from .signals import delivery_received_now, events_applied_on_commit, succeeded_ids
 
 log = logging.getLogger(__name__)
 
@@ -304,7 +304,9 @@ def _receive_delivery(
         # Partners' push: ONE signal per delivery naming its actions, nothing per event and
         # nothing inside pg_ingest's statement; the pushes listener costs a dict lookup unless
         # this callback's organisation has an enabled endpoint (then one q2 task).
-        events_applied_on_commit(callback_id=callback_id, remote_action_ids=[e.remote_action_id for e in events])
+        events_applied_on_commit(
+            callback_id=callback_id, remote_action_ids=[e.remote_action_id for e in events], succeeded=succeeded_ids(events)
+        )
     return Receipt(
         delivery_id=delivery_id, outcome=outcome, events=parsed.event_count,
         new_events=result.new_events if result else 0, refused=refused, event_dates=tuple(e.event_date for e in events),
@@ -394,7 +396,9 @@ def replay_delivery(*, delivery: WebhookDelivery, by=None) -> Receipt:
     if result.orphan_action_ids:
         adopt_orphan_events(remote_action_ids=result.orphan_action_ids)
     if delivery.callback_id:  # partners' push, as in receive_delivery
-        events_applied_on_commit(callback_id=delivery.callback_id, remote_action_ids=[e.remote_action_id for e in parsed.events])
+        events_applied_on_commit(
+            callback_id=delivery.callback_id, remote_action_ids=[e.remote_action_id for e in parsed.events], succeeded=succeeded_ids(parsed.events)
+        )
     return Receipt(
         delivery_id=delivery.pk, outcome=delivery.outcome, events=parsed.event_count, new_events=result.new_events,
         refused=len(delivery.bad_events),

@@ -15,23 +15,8 @@ from stellantis.vocabulary import FAILURE_ADVICE, FailureCause, PendingStatus, l
 
 from .models import ActionStatus
 
-# What each status means to the person who sent the command (the model's labels are terse).
-STATUS_WORDS = {
-    ActionStatus.AWAITING_APPROVAL: "Waiting for approval",
-    ActionStatus.QUEUED: "Queued",
-    ActionStatus.SUBMITTING: "Sending to Stellantis",
-    ActionStatus.SUBMITTED: "Sent, waiting for Stellantis",
-    ActionStatus.PENDING: "In progress",
-    ActionStatus.SUCCESS: "Done",
-    ActionStatus.ALREADY_DONE: "Already done, nothing changed",
-    ActionStatus.FAILED: "Failed",
-    ActionStatus.REJECTED: "Refused",
-    ActionStatus.CANCELLED: "Cancelled",
-    ActionStatus.EXPIRED: "Expired before sending",
-    ActionStatus.ERROR: "Not sent: error",
-    ActionStatus.UNKNOWN: "Outcome unknown",
-}
-
+# A status in words is its label (ActionStatus's are already people's words; pages and tests
+# rely on "Success", "Waiting for approval"); `status_words(action)` adds the why.
 # The tone of a status, for the badge's colour; the words carry the meaning on their own.
 STATUS_TONE = {
     ActionStatus.SUCCESS: "good",
@@ -65,11 +50,12 @@ def cause_advice(cause: str) -> str:
 def status_words(status) -> str:
     """A status in words; given an action, with its failure cause or its pending step.
 
-    "Done", "Failed: Vehicle battery level too low", "In progress: Waking up the vehicle".
+    "Success", "Failed: Vehicle battery level too low", "In progress: Waking up the vehicle",
+    "Success · verified".
     """
     action = status if hasattr(status, "status") else None
     value = action.status if action is not None else status
-    words = STATUS_WORDS.get(value) or (ActionStatus(value).label if value in ActionStatus.values else str(value or ""))
+    words = label_of(ActionStatus, value) if value else ""
     if action is None:
         return words
     if action.status == ActionStatus.FAILED and action.failure_cause:

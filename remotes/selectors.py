@@ -17,6 +17,9 @@ from stellantis.vocabulary import (
 
 from .models import ActionStatus, RemoteAction
 
+# Portal steps that are not statuses: the outcome read back from the vehicle (remotes.verification).
+STEP_TITLES = {"verified": "Verified", "not_confirmed": "Not confirmed", "unverified": "Not verified"}
+
 
 @dataclass(frozen=True)
 class TimelineEntry:
@@ -29,9 +32,9 @@ class TimelineEntry:
 
     @property
     def tone(self) -> str:
-        if self.status in (DoneStatus.SUCCESS, DoneStatus.ALREADY_DONE, ActionStatus.SUBMITTED):
+        if self.status in (DoneStatus.SUCCESS, DoneStatus.ALREADY_DONE, ActionStatus.SUBMITTED, "verified"):
             return "good"
-        if self.status in (DoneStatus.FAILED, ActionStatus.REJECTED, ActionStatus.ERROR, ActionStatus.EXPIRED, ActionStatus.UNKNOWN):
+        if self.status in (DoneStatus.FAILED, ActionStatus.REJECTED, ActionStatus.ERROR, ActionStatus.EXPIRED, ActionStatus.UNKNOWN, "not_confirmed"):
             return "bad"
         return "neutral"
 
@@ -54,7 +57,7 @@ def timeline(action: RemoteAction) -> list[TimelineEntry]:
     Uses prefetched `steps` and `events` when the caller prefetched them.
     """
     entries = [
-        TimelineEntry(at=s.at, origin="portal", kind=s.status, status=s.status, title=ActionStatus(s.status).label, detail=s.detail)
+        TimelineEntry(at=s.at, origin="portal", kind=s.status, status=s.status, title=STEP_TITLES.get(s.status) or label_of(ActionStatus, s.status), detail=s.detail)
         for s in action.steps.all()
     ]
     for e in action.events.all():

@@ -67,8 +67,12 @@ class RemoteActionSerializer(serializers.ModelSerializer):
         fields = [
             "id", "url", "vin", "remote_type", "command", "status", "pending_status", "failure_cause", "failure",
             "feedback_detail", "error", "remote_action_id", "source", "reason", "requested_by", "requested_by_token",
-            "approval", "created_at", "submitted_at", "finished_at", "expires_at", "timeline",
+            "approval", "created_at", "submitted_at", "finished_at", "expires_at", "verification", "verified_at", "timeline",
         ]
+        extra_kwargs = {
+            "verification": {"help_text": "After a Success of doors, charging, preconditioning or immobilization: `verified` when the "
+                             "vehicle's status read back agrees, `not_confirmed` when it does not; empty while not checked."},
+        }
 
     def get_url(self, obj) -> str:
         return reverse("api-remote-detail", args=[obj.pk], request=self.context.get("request"))

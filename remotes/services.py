@@ -22,7 +22,7 @@ from callbacks.models import Callback
 from core.errors import ServiceError
 from stellantis.client import FleetClient, RemoteState
 from stellantis.errors import RateLimited, StellantisError, TooLate, VendorRejected
-from stellantis.remotes import Command, CommandInvalid, is_dangerous, parse_remote
+from stellantis.remotes import Command, CommandInvalid, check_not_past, is_dangerous, parse_remote
 from stellantis.vocabulary import NOTIFICATION_HORIZON_SECONDS, EventType, RemoteType, label_of
 from stellantis.webhook import ParsedEvent
 
@@ -73,10 +73,9 @@ class NoCallbackForType(RemoteRequestError):
 
 
 def to_command(data: dict | Command) -> Command:
-    if isinstance(data, Command):
-        return data
+    """A valid command to send now: its shape (`parse_remote`) and no date already past."""
     try:
-        return parse_remote(data)
+        return check_not_past(data if isinstance(data, Command) else parse_remote(data))
     except CommandInvalid as exc:
         raise InvalidCommand(str(exc), errors=exc.errors) from exc
 

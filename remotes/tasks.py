@@ -17,3 +17,9 @@ def reconcile() -> dict:
 
 def notify_approvers(action_id: str) -> int:
     return approvals.notify_approvers(action_id)
+
+
+def verify_outcome(action_id: str, attempt: int = 1) -> str:
+    from . import verification
+
+    return verification.verify(action_id=action_id, attempt=attempt)

@@ -1,3 +1,4 @@
+import hashlib
 import logging
 
 from csp.decorators import csp_exempt
@@ -5,7 +6,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db import DatabaseError, transaction
-from django.http import Http404, JsonResponse
+from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 from rest_framework import status
@@ -14,7 +15,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.renderers import JSONRenderer
 from rest_framework.views import APIView
 
-from . import approvals, inbox
+from . import approvals, inbox, verification
 from .models import ActionStatus, RemoteAction
 from .selectors import action_with_timeline, timeline
 from .services import NotAllowed, person_of
@@ -57,18 +58,50 @@ def _decision(action) -> str:
     return "Approved"
 
 
+def _live(action) -> dict:
+    """The timeline and what the live part needs to follow it (remotes/_timeline.html)."""
+    entries = timeline(action)
+    return {
+        "action": action,
+        "timeline": entries,
+        "shown": len(entries),
+        "digest": _digest(entries),
+        "live_until_final": not action.is_final or verification.awaits(action),
+        "verdict": verification.verdict_of(action, entries),
+    }
+
+
+def _digest(entries) -> str:
+    return hashlib.blake2s("\n".join(f"{t.at.isoformat()}|{t.origin}|{t.status}" for t in entries).encode(), digest_size=6).hexdigest()
+
+
 @login_required
 def action_detail(request, pk, *, status=200):
     action = _load(request, pk)
-    context = {"action": action, "timeline": timeline(action), "approval": _approval(request, action), "decision": _decision(action)}
+    context = {**_live(action), "approval": _approval(request, action), "decision": _decision(action)}
     return render(request, "remotes/action_detail.html", context, status=status)
 
 
 @login_required
 def action_timeline(request, pk):
-    """The live part of the action page, fetched again every second or so until final."""
+    """The live part of the action page, asked again every 2 s by htmx until final (and verified).
+
+    htmx sends what it shows (`shown` entries, their `digest`): nothing new is a 204 (htmx swaps
+    nothing, screen readers hear nothing); new entries are appended to the list, whose
+    aria-live region announces just them; an entry that came in out of order redraws the list."""
     action = _load(request, pk)
-    return render(request, "remotes/_timeline.html", {"action": action, "timeline": timeline(action)})
+    context = _live(action)
+    if not request.htmx or "shown" not in request.GET:
+        return render(request, "remotes/_timeline.html", context)
+    try:
+        shown = max(0, int(request.GET["shown"]))
+    except ValueError:
+        shown = 0
+    entries = context["timeline"]
+    if shown == len(entries) and request.GET.get("digest") == context["digest"]:
+        return HttpResponse(status=204)
+    appended = entries[shown:] if shown <= len(entries) and _digest(entries[:shown]) == request.GET.get("digest") else None
+    return render(request, "remotes/_timeline_update.html", {**context, "appended": appended})
 
 
 @login_required

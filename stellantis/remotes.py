@@ -414,6 +414,36 @@ _VALIDATORS = {
     "charging": _charging,
 }
 
+def past_dates(command: Command, now=None) -> dict[str, str]:
+    """The command's date-times already past at `now`, by field path (a date-time in 2020 is a mistake).
+
+    Separate from `parse_remote`: a stored command is not wrong because time went by, and the
+    simulator (like the vendor) reads bodies with `parse_remote` when they arrive.
+    The preconditioning programs carry times of day (PT7H30M), never a date: nothing to refuse.
+    """
+    import datetime as dt
+
+    now = now or dt.datetime.now(dt.UTC)
+    errors = {}
+    if command.member == "charging":
+        value = (command.body.get("schedule") or {}).get("nextDelayedTime")
+        if value:
+            try:
+                past = parse_instant(value) <= now
+            except ValueError:
+                past = False  # parse_remote names a bad value
+            if past:
+                errors["charging.schedule.nextDelayedTime"] = f"is in the past ({value}): give a time still to come"
+    return errors
+
+
+def check_not_past(command: Command, now=None) -> Command:
+    errors = past_dates(command, now)
+    if errors:
+        raise CommandInvalid(errors)
+    return command
+
+
 # Members that can carry a command whose replay or late delivery is a safety problem
 # (for doors, only an unlock is): they need their own permission and a confirmation.
 MAY_BE_DANGEROUS = frozenset({"door", "immobilization", "stolen"})

@@ -216,7 +216,7 @@ def test_the_form_says_the_reason_is_required_and_the_message_says_it_waits(clie
     r = client.post(f"/vehicles/{vehicle.vin}/remote/immobilization/", {"activate": "1", "confirm": "on", "reason": "late"}, follow=True)
     action = RemoteAction.objects.get()
     until = timezone.localtime(action.approval_expires_at)
-    assert f"it waits for another approver&#x27;s approval (until {until:%H:%M})" in r.content.decode()
+    assert f"it waits for another approver&#x27;s approval (until {until.day} {until:%b %H:%M %Z})" in r.content.decode()
     assert "queued" not in [str(m) for m in r.context["messages"]][0]
 
 

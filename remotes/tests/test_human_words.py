@@ -81,8 +81,9 @@ def _action(**kw):
 
 
 def test_statuses_are_words_with_their_cause():
-    assert status_words(ActionStatus.SUCCESS) == "Done"
-    assert status_words("submitted") == "Sent, waiting for Stellantis"
+    assert status_words(ActionStatus.SUCCESS) == "Success"
+    assert status_words("submitted") == "Sent to Stellantis"
+    assert status_words(_action(status=ActionStatus.SUCCESS, verification="not_confirmed")) == "Success · not confirmed"
     failed = _action(status=ActionStatus.FAILED, failure_cause="NotPossibleDueToVehicleBatteryLevel")
     assert status_words(failed) == "Failed: Vehicle battery level too low"
     pending = _action(status=ActionStatus.PENDING, pending_status="WakingUpVehicle")
