@@ -134,14 +134,26 @@ def request_remote(*, vehicle, command: dict | Command, by=None, source: str = S
     callbacks = Callback.objects.serving(vehicle.fleet, command.remote_type)
     if not callbacks:
         raise NoCallbackForType(vehicle.fleet, command.remote_type)
+    return create_remote_action(vehicle=vehicle, command=command, callback=callbacks[0], by=by, source=source, reason=reason)
+
+
+def create_remote_action(
+    *, vehicle, command: Command, callback, by=None, source: str = Source.SYSTEM, reason: str = "",
+    expires_at: dt.datetime | None = None, enqueue: bool = True,
+) -> RemoteAction:
+    """The write half of `request_remote`, for callers that ran its checks themselves (bulk
+    requests check a whole chunk at once). `enqueue=False`: the caller submits it itself, soon
+    (the sweep re-enqueues a queued action nobody claimed within 30 s). `expires_at` may only
+    shorten the time to live (a bulk request's sending window)."""
     organisation = vehicle.fleet.organisation
     awaiting = is_dangerous(command) and organisation is not None and organisation.needs_approval(command.member)
     now = timezone.now()
+    ttl_end = now + dt.timedelta(seconds=settings.REMOTE_ACTION_TTL)
     who = f" by {audit.actor_name(by)}" if by is not None else ""
     with transaction.atomic():
         action = RemoteAction.objects.create(
             vehicle=vehicle,
-            callback=callbacks[0],
+            callback=callback,
             remote_type=command.remote_type,
             command=command.as_dict(),
             status=ActionStatus.AWAITING_APPROVAL if awaiting else ActionStatus.QUEUED,
@@ -149,7 +161,7 @@ def request_remote(*, vehicle, command: dict | Command, by=None, source: str = S
             requested_by_token=getattr(by, "token", None),
             source=source,
             reason=reason,
-            expires_at=now + dt.timedelta(seconds=settings.REMOTE_ACTION_TTL),
+            expires_at=min(ttl_end, expires_at) if expires_at else ttl_end,
             approval_expires_at=now + dt.timedelta(minutes=organisation.approval_ttl_minutes) if awaiting else None,
         )
         detail = f"Requested from {Source(source).label}{who}" + (f" · reason: {reason}" if reason else "")
@@ -158,7 +170,7 @@ def request_remote(*, vehicle, command: dict | Command, by=None, source: str = S
         status_changed_on_commit(action.pk, action.status)  # partners' push (pushes app listens), after commit
         if awaiting:
             transaction.on_commit(lambda: async_task(NOTIFY_TASK, str(action.pk), task_name=f"notify-approvers-{action.pk}"))
-        else:
+        elif enqueue:
             transaction.on_commit(lambda: enqueue_submit(action.pk))
     return action
 

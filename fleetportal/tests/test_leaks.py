@@ -40,6 +40,7 @@ from django.utils.http import urlsafe_base64_encode
 from django.utils.regex_helper import normalize
 
 from accounts.models import Membership, Organisation, PartnerToken, Role, Scope
+from bulk.models import BulkItem, BulkRequest
 from callbacks.models import Callback
 from pushes.models import PushDelivery, WebhookEndpoint
 from remotes.models import ActionStatus, ActionStep, RemoteAction, RemoteEvent, Source, WebhookDelivery
@@ -124,6 +125,12 @@ def world(settings):
     push_endpoint_a = WebhookEndpoint.objects.create(
         organisation=org_a, url="http://127.0.0.1:9/alphaleak-push", events=["remote.status_changed"], description="alphaleak ERP"
     )
+    bulk_a = BulkRequest.objects.create(
+        organisation=org_a, fleet=fleet_a, command={"horn": {"state": "Activated"}}, remote_type=RemoteType.HORN,
+        selection="vins", vins=[vehicle_a.vin], requested_by=a_admin, source=Source.WEB, reason="ALPHALEAK-BULK-REASON",
+        not_before=now, not_after=now + dt.timedelta(hours=1), total=1, status="finished",
+    )
+    BulkItem.objects.create(bulk=bulk_a, vehicle=vehicle_a, action=action_a, state="dispatched")
     push_a = PushDelivery.objects.create(
         endpoint=push_endpoint_a, event_type="remote.status_changed", action=action_a, action_state="pending:Accepted",
         payload={"marker": "ALPHALEAK-PUSH-PAYLOAD"}, state=PushDelivery.State.DELIVERED,
@@ -159,6 +166,8 @@ def world(settings):
         "A's push endpoint": push_endpoint_a.url,
         "A's push secret": push_endpoint_a.secret,
         "A's push payload": "ALPHALEAK-PUSH-PAYLOAD",
+        "A's bulk request": str(bulk_a.pk),
+        "A's bulk reason": bulk_a.reason,
     }
     objects = {
         "vehicles.fleet": fleet_a, "vehicles.vehicle": vehicle_a, "vehicles.vehiclestatus": status_a,
@@ -190,6 +199,8 @@ def world(settings):
             list(Organisation.objects.filter(pk=org_a.pk).values_list("pk", "name")),
             list(WebhookEndpoint.objects.filter(organisation=org_a).values_list("pk", "url", "enabled", "secret")),
             list(PushDelivery.objects.filter(endpoint__organisation=org_a).values_list("pk", "state", "attempts")),
+            list(BulkRequest.objects.filter(organisation=org_a).values_list("pk", "status", "finished_at")),
+            list(BulkItem.objects.filter(bulk=bulk_a).values_list("pk", "state")),
         )
 
     return World(
@@ -220,6 +231,9 @@ def world(settings):
                 "api-webhook-endpoint-detail", "api-webhook-endpoint-deliveries", "api-webhook-delivery-replay",
             )},
             ("api-webhook-delivery-replay", "delivery_id"): push_a.pk,
+            **{(name, "pk"): bulk_a.pk for name in (
+                "bulk-detail", "bulk-progress", "bulk-cancel", "bulk-retry-failed", "api-bulk-detail", "api-bulk-cancel", "api-bulk-retry-failed",
+            )},
         },
         post_bodies={
             "vehicle-remote": {"state": "Locked", "reason": "bravo"},
@@ -229,6 +243,8 @@ def world(settings):
             "callback-status": {"status": "Paused"},
             "callback-edit": {"label": "bravo's"},
             "api-vehicle-remotes": {"horn": {"state": "Activated"}},
+            "api-bulk-list": {"command": {"horn": {"state": "Activated"}}, "vins": [vehicle_a.vin]},
+            "bulk-new": {"selection": "vins", "vin": [vehicle_a.vin], "member": "horn", "send": "1"},
             "api-callback-list": {"fleet": fleet_a.external_id, "remote_types": [RemoteType.HORN]},
             "api-callback-detail": {"remote_types": [RemoteType.HORN]},
             "api-callback-status": {"status": "Paused"},

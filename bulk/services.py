@@ -1,0 +1,747 @@
+"""Bulk requests: create (one short request), expand, dispatch, cancel, retry, settle, tell.
+
+- `create_bulk` validates the command and the requester's rights, stores the selection and
+  enqueues `bulk.tasks.run` after commit. `forecast` is the dry run: the same checks, nothing
+  written.
+- `run` (a q2 task) holds the bulk's lease for one bounded slice of work: it expands the
+  selection into items, chunk by chunk, refusing with a cause what a single command would
+  refuse (`Checker`), then dispatches the waiting items chunk by chunk: each gets its
+  `RemoteAction` only now, and the chunk is submitted through
+  `remotes.services.submit_remote_action` by a few threads sharing one client (every safety
+  rule of a single command: claim before POST, after commit, ambiguous → look up by label,
+  TTL at send time). It re-arms itself while work remains; `sweep` re-arms a bulk whose
+  worker went silent.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import queue
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.core.mail import send_mail
+from django.db import connection, transaction
+from django.db.models import Count, Q
+from django.http import QueryDict
+from django.urls import reverse
+from django.utils import timezone
+from django_q.models import Schedule
+from django_q.tasks import async_task
+
+from accounts import access
+from accounts.access import TokenUser, token_access
+from audit import services as audit
+from callbacks.models import Callback
+from core.errors import ServiceError
+from remotes import services as remotes
+from remotes.capabilities import availability
+from remotes.models import FINAL_STATUSES, ActionStatus, ActionStep, RemoteAction, Source
+from remotes.signals import status_changed_on_commit
+from stellantis.client import FleetClient
+from stellantis.remotes import Command, describe, is_dangerous
+from stellantis.vocabulary import FailureCause
+from vehicles.filters import with_stolen
+from vehicles.listing import matching
+from vehicles.models import Fleet, Vehicle
+
+from .models import OPEN_STATUSES, BulkItem, BulkRequest, BulkStatus, ItemState, Selection
+
+log = logging.getLogger(__name__)
+
+RUN_TASK = "bulk.tasks.run"
+# Members Stellantis still takes from a vehicle reported stolen (the simulator's scenario says the same).
+ALLOWED_WHILE_STOLEN = frozenset({"stolen", "immobilization"})
+NOTIFY_TASK = "bulk.tasks.notify_finished"
+
+# Why a vehicle of the selection gets nothing, in the words people read (dry run, progress page, API).
+CAUSES = {
+    "not_allowed": "You may not send this command to this vehicle's fleet.",
+    "not_capable": "The vehicle cannot do this (motorization, subscription or capabilities).",
+    "no_callback": "No running callback of its fleet serves this command: its outcome could never reach us.",
+    "stolen": "Reported stolen: Stellantis takes only stolen and immobilization commands from it.",
+    "no_wake_ups": "Asleep with no wake-ups left this month (a command failed with \"Too many wake-ups\" this month).",
+    "rate_limit": "Beyond today's call budget at Stellantis (its daily rate limit).",
+    "window_closed": "The sending window closed before its turn came.",
+}
+# What retry-failed sends again: outcomes where nothing was done and sending again is safe to try.
+RETRYABLE = (ActionStatus.FAILED, ActionStatus.EXPIRED, ActionStatus.ERROR, ActionStatus.REJECTED)
+OPEN_ACTION = [s for s in ActionStatus.values if s not in FINAL_STATUSES]
+
+
+class BulkError(ServiceError):
+    pass
+
+
+class NotFoundInSelection(BulkError):
+    status, code = 400, "unknown_vins"
+
+
+class NothingToRetry(BulkError):
+    status, code = 409, "nothing_to_retry"
+
+
+class NotOpen(BulkError):
+    status, code = 409, "not_cancellable"
+
+
+# --- who asked ------------------------------------------------------------------------------
+
+
+def requester_of(bulk: BulkRequest):
+    """The person, or the token's stand-in with its rights of today, a bulk acts for."""
+    token = bulk.requested_by_token
+    if token is not None:
+        return TokenUser(token, token_access(token) if token.is_usable else access.Access(by_token=True))
+    return bulk.requested_by
+
+
+# --- the per-vehicle checks ---------------------------------------------------------------
+
+
+def month_start(now: dt.datetime) -> dt.datetime:
+    return now.astimezone(dt.UTC).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+
+
+def day_limit() -> int:
+    return settings.BULK_VENDOR_DAY_LIMIT
+
+
+def day_budget_left(*, exclude_bulk=None) -> int | None:
+    """Calls left today under the vendor's daily limit (None: no limit known): commands created in
+    the last 24 h and those waiting in other bulk requests count against it."""
+    limit = day_limit()
+    if not limit:
+        return None
+    since = timezone.now() - dt.timedelta(days=1)
+    used = RemoteAction.objects.filter(created_at__gte=since).count()
+    waiting = BulkItem.objects.filter(state=ItemState.WAITING, bulk__status__in=OPEN_STATUSES)
+    if exclude_bulk is not None:
+        waiting = waiting.exclude(bulk_id=exclude_bulk)
+    return max(0, limit - used - waiting.count())
+
+
+@dataclass
+class Verdict:
+    vehicle: Vehicle
+    callback: Callback | None = None
+    cause: str = ""
+
+    @property
+    def refused(self) -> bool:
+        return bool(self.cause)
+
+
+class Checker:
+    """The checks of a single command (`remotes.services.request_remote`), for many vehicles at
+    once: per fleet once (permission, callback), per chunk one query (stolen, wake-ups spent)."""
+
+    def __init__(self, *, command: Command, by, budget: int | None = None):
+        self.command = command
+        self.by = by
+        self.rights = access.access_of(by) if by is not None else access.ALL_ACCESS
+        self.ability = remotes.command_ability(command)
+        self.budget = budget
+        self._fleets: dict[int, tuple[bool, Callback | None]] = {}
+
+    def _fleet(self, fleet: Fleet):
+        if fleet.pk not in self._fleets:
+            allowed = self.by is None or self.rights.may(self.ability, fleet)
+            callbacks = Callback.objects.serving(fleet, self.command.remote_type)
+            self._fleets[fleet.pk] = (allowed, callbacks[0] if callbacks else None)
+        return self._fleets[fleet.pk]
+
+    def check(self, vehicles: list[Vehicle]) -> list[Verdict]:
+        ids = [v.pk for v in vehicles]
+        member = self.command.member
+        stolen = set()
+        if member not in ALLOWED_WHILE_STOLEN:
+            stolen = set(with_stolen(Vehicle.objects.filter(pk__in=ids)).filter(stolen=True).values_list("pk", flat=True))
+        spent = set(
+            RemoteAction.objects.filter(
+                vehicle_id__in=ids, failure_cause=FailureCause.TOO_MANY_WAKE_UPS_OVER_MONTH, created_at__gte=month_start(timezone.now())
+            ).values_list("vehicle_id", flat=True)
+        )
+        out = []
+        for vehicle in vehicles:
+            allowed, callback = self._fleet(vehicle.fleet)
+            verdict = Verdict(vehicle, callback)
+            if not allowed:
+                verdict.cause = "not_allowed"
+            elif not availability(vehicle, member).available:
+                verdict.cause = "not_capable"
+            elif callback is None:
+                verdict.cause = "no_callback"
+            elif vehicle.pk in stolen:
+                verdict.cause = "stolen"
+            elif vehicle.pk in spent:
+                verdict.cause = "no_wake_ups"
+            elif self.budget is not None:
+                if self.budget <= 0:
+                    verdict.cause = "rate_limit"
+                else:
+                    self.budget -= 1
+            out.append(verdict)
+        return out
+
+
+# --- selection ------------------------------------------------------------------------------
+
+
+def _by_vins(by, vins) -> tuple:
+    clean = [str(v).strip().upper() for v in vins if str(v).strip()]
+    unique = list(dict.fromkeys(clean))
+    found = Vehicle.objects.visible_to(by).filter(vin__in=unique)
+    count = found.count()
+    if count != len(unique):
+        known = set(found.values_list("vin", flat=True))
+        # By position, not by value: an answer never repeats a VIN (the leak walk's rule).
+        missing = [f"vins[{i}]" for i, v in enumerate(clean) if v not in known]
+        shown = ", ".join(missing[:10]) + ("…" if len(missing) > 10 else "")
+        raise NotFoundInSelection(
+            f"{len(missing)} VIN(s) unknown (or not in your fleets): {shown}", errors={"vins": f"Unknown VIN(s) at {shown}"}
+        )
+    return unique, found
+
+
+def selected(bulk: BulkRequest, by=None):
+    """The vehicles a bulk's selection names, as its requester may see them today."""
+    by = by if by is not None else requester_of(bulk)
+    if bulk.selection == Selection.VINS:
+        qs = Vehicle.objects.visible_to(by).filter(vin__in=bulk.vins)
+    elif bulk.selection == Selection.FLEET:
+        qs = Vehicle.objects.visible_to(by).filter(fleet_id=bulk.fleet_id)
+    else:
+        qs = matching(by, QueryDict(bulk.filter_query))
+    return qs
+
+
+# --- the dry run ----------------------------------------------------------------------------
+
+
+@dataclass
+class Forecast:
+    total: int
+    to_send: int
+    awaiting_approval: int
+    refused: dict[str, int] = field(default_factory=dict)
+    concurrency: int = 1
+    seconds: float = 0.0
+
+    @property
+    def refusals(self) -> list[dict]:
+        return [{"cause": c, "count": n, "reason": CAUSES[c]} for c, n in sorted(self.refused.items(), key=lambda kv: -kv[1])]
+
+    @property
+    def refused_total(self) -> int:
+        return sum(self.refused.values())
+
+    @property
+    def duration_words(self) -> str:
+        return duration_words(self.seconds)
+
+    def as_dict(self) -> dict:
+        return {
+            "dry_run": True, "total": self.total, "to_send": self.to_send, "awaiting_approval": self.awaiting_approval,
+            "refused": sum(self.refused.values()), "refusals": self.refusals, "concurrency": self.concurrency,
+            "estimated_seconds": round(self.seconds, 1), "estimated_duration": self.duration_words,
+        }
+
+
+def duration_words(seconds: float) -> str:
+    if seconds < 1:
+        return "under a second"
+    if seconds < 90:
+        return f"about {seconds:.0f} s"
+    if seconds < 5400:
+        return f"about {seconds / 60:.0f} min"
+    return f"about {seconds / 3600:.1f} h"
+
+
+def concurrency() -> int:
+    """Submissions in flight at once: BULK_CONCURRENCY, never above the vendor's burst limit."""
+    limit = settings.BULK_CONCURRENCY
+    burst = settings.BULK_VENDOR_BURST_LIMIT
+    return max(1, min(limit, burst) if burst else limit)
+
+
+def estimated_seconds(count: int) -> float:
+    """How long `count` POSTs take at the vendor's pace: `concurrency()` in flight, each taking
+    BULK_EXPECTED_LATENCY_MS, and never more per second than the burst limit."""
+    if count <= 0:
+        return 0.0
+    latency = max(settings.BULK_EXPECTED_LATENCY_MS, 1) / 1000
+    rate = concurrency() / latency
+    if settings.BULK_VENDOR_BURST_LIMIT:
+        rate = min(rate, settings.BULK_VENDOR_BURST_LIMIT)
+    return count / rate
+
+
+def _would_wait_for_approval(command: Command, organisation) -> bool:
+    return is_dangerous(command) and organisation is not None and organisation.needs_approval(command.member)
+
+
+def forecast(*, command: Command, by, vehicles, organisation) -> Forecast:
+    checker = Checker(command=command, by=by, budget=day_budget_left())
+    total, refused, ok = 0, Counter(), 0
+    qs = vehicles.select_related("fleet").order_by("pk")
+    last = 0
+    while True:
+        chunk = list(qs.filter(pk__gt=last)[: settings.BULK_CHUNK])
+        if not chunk:
+            break
+        last = chunk[-1].pk
+        for verdict in checker.check(chunk):
+            total += 1
+            if verdict.refused:
+                refused[verdict.cause] += 1
+            else:
+                ok += 1
+    awaiting = ok if _would_wait_for_approval(command, organisation) else 0
+    return Forecast(
+        total=total, to_send=ok - awaiting, awaiting_approval=awaiting, refused=dict(refused),
+        concurrency=concurrency(), seconds=estimated_seconds(ok - awaiting),
+    )
+
+
+# --- creating -------------------------------------------------------------------------------
+
+
+@dataclass
+class Draft:
+    """A validated bulk request not yet stored: what `create_bulk` stores, what a dry run checks."""
+
+    command: Command
+    reason: str
+    selection: str
+    vehicles: object  # queryset
+    organisation: object
+    fleet: Fleet | None
+    vins: list = field(default_factory=list)
+    filter_query: str = ""
+    not_before: dt.datetime | None = None
+    not_after: dt.datetime | None = None
+
+
+def draft(
+    *, by, command, selection: str, vins=None, filter_query: str = "", fleet: Fleet | None = None, reason: str = "",
+    not_before: dt.datetime | None = None, not_after: dt.datetime | None = None,
+) -> Draft:
+    """Validate a bulk request: the command (the same rules as a single one), the reason, the
+    window, the selection; refuse one its requester may not send to any of its fleets."""
+    command = remotes.to_command(command)
+    reason = remotes.check_reason(command, reason)
+    now = timezone.now()
+    not_before = not_before or now
+    not_after = not_after or max(not_before, now) + dt.timedelta(seconds=settings.REMOTE_ACTION_TTL)
+    if not_after <= not_before or not_after <= now:
+        raise BulkError("The sending window ends before it starts, or is already over.", errors={"not_after": "Must be after not_before and in the future."})
+    if selection == Selection.VINS:
+        vins, vehicles = _by_vins(by, vins or [])
+        if not vins:
+            raise BulkError("Choose at least one vehicle.", errors={"vins": "At least one VIN is required."})
+    elif selection == Selection.FLEET:
+        if fleet is None:
+            raise BulkError("Which fleet?", errors={"fleet": "Unknown fleet."})
+        vehicles = Vehicle.objects.visible_to(by).filter(fleet=fleet)
+    elif selection == Selection.FILTER:
+        vehicles = matching(by, QueryDict(filter_query))
+    else:
+        raise BulkError("Choose the vehicles: VINs, a filter or a fleet.", errors={"selection": "One of vins, filter, fleet."})
+    fleet_ids = list(vehicles.order_by().values_list("fleet_id", flat=True).distinct()[:1000])
+    if not fleet_ids:
+        raise BulkError("The selection names no vehicle.", errors={"vins" if selection == Selection.VINS else "selection": "No vehicle selected."})
+    fleets = list(Fleet.objects.filter(pk__in=fleet_ids).select_related("organisation"))
+    organisations = {f.organisation_id for f in fleets}
+    if len(organisations) != 1 or None in organisations:
+        raise BulkError("A bulk request covers the fleets of one organisation.", errors={"selection": "Vehicles of several organisations."})
+    ability = remotes.command_ability(command)
+    rights = access.access_of(by)
+    if by is not None and not any(rights.may(ability, f) for f in fleets):
+        raise remotes.NotAllowed(f"{command.remote_type.label}: {rights.why_not(ability, fleets[0])}")
+    return Draft(
+        command=command, reason=reason, selection=selection, vehicles=vehicles, organisation=fleets[0].organisation,
+        fleet=fleets[0] if len(fleets) == 1 else None, vins=vins or [], filter_query=filter_query,
+        not_before=not_before, not_after=not_after,
+    )
+
+
+def create_bulk(*, by, draft: Draft, source: str = Source.SYSTEM, retry_of: BulkRequest | None = None) -> BulkRequest:
+    """Store a validated bulk request and start it after commit. Short whatever its size: the
+    selection is kept as it was given and expanded in the background."""
+    with transaction.atomic():
+        bulk = BulkRequest.objects.create(
+            organisation=draft.organisation, fleet=draft.fleet, command=draft.command.as_dict(), remote_type=draft.command.remote_type,
+            selection=draft.selection, vins=draft.vins, filter_query=draft.filter_query[:2000],
+            requested_by=remotes.person_of(by), requested_by_token=getattr(by, "token", None), source=source, reason=draft.reason,
+            not_before=draft.not_before, not_after=draft.not_after, retry_of=retry_of,
+            total=len(draft.vins) if draft.selection == Selection.VINS else draft.vehicles.count(),
+        )
+        audit.record("bulk.requested", actor=by, organisation=draft.organisation, obj=bulk, reason=draft.reason)
+        transaction.on_commit(lambda: arm(bulk.pk))
+    return bulk
+
+
+def arm(bulk_id, *, at: dt.datetime | None = None) -> None:
+    if at is None or at <= timezone.now():
+        async_task(RUN_TASK, str(bulk_id), task_name=f"bulk-{bulk_id}-{time.monotonic_ns()}")
+        return
+    Schedule.objects.create(
+        name=f"bulk-{bulk_id}-{at.timestamp():.0f}", func=RUN_TASK, args=repr(str(bulk_id)),
+        schedule_type=Schedule.ONCE, repeats=1, next_run=at,
+    )
+
+
+# --- the background work --------------------------------------------------------------------
+
+
+def _claim(bulk_id, seconds: float) -> bool:
+    now = timezone.now()
+    return (
+        BulkRequest.objects.filter(pk=bulk_id, status__in=OPEN_STATUSES)
+        .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
+        .update(lease_until=now + dt.timedelta(seconds=seconds + 60), worked_at=now)
+        == 1
+    )
+
+
+def run(bulk_id, *, slice_seconds: float | None = None, client: FleetClient | None = None) -> str:
+    """One bounded slice of a bulk's work (expansion, then dispatch), under its lease; re-armed
+    while work remains. A second worker handed the same bulk walks away."""
+    slice_seconds = settings.BULK_SLICE_SECONDS if slice_seconds is None else slice_seconds
+    if not _claim(bulk_id, slice_seconds):
+        return "not claimed"
+    deadline = time.monotonic() + slice_seconds
+    again, at = False, None
+    try:
+        bulk = BulkRequest.objects.select_related("requested_by", "requested_by_token__user").get(pk=bulk_id)
+        if bulk.status == BulkStatus.EXPANDING:
+            again = not expand(bulk, deadline=deadline)
+            bulk.refresh_from_db()
+        if bulk.status == BulkStatus.DISPATCHING and not again:
+            if timezone.now() < bulk.not_before:
+                at = bulk.not_before
+            else:
+                again = not dispatch(bulk, deadline=deadline, client=client)
+    finally:
+        BulkRequest.objects.filter(pk=bulk_id).update(lease_until=None, worked_at=timezone.now())
+    if again or at:
+        arm(bulk_id, at=at)
+        return "re-armed"
+    settle(bulk_id)
+    return "done"
+
+
+def expand(bulk: BulkRequest, *, deadline: float) -> bool:
+    """Insert the selection's items chunk by chunk, each checked; True once all are in."""
+    by = requester_of(bulk)
+    command = Command.from_dict(bulk.command)
+    checker = Checker(command=command, by=by if bulk.requested_by_id or bulk.requested_by_token_id else None)
+    if day_limit():
+        already = bulk.items.filter(state__in=(ItemState.WAITING, ItemState.DISPATCHED)).count()
+        left = day_budget_left(exclude_bulk=bulk.pk)
+        checker.budget = max(0, left - already + bulk.items.filter(state=ItemState.WAITING).count())
+    qs = selected(bulk, by).select_related("fleet").order_by("pk")
+    last = bulk.items.order_by("-vehicle_id").values_list("vehicle_id", flat=True).first() or 0
+    while time.monotonic() < deadline:
+        if BulkRequest.objects.filter(pk=bulk.pk, status=BulkStatus.EXPANDING).count() == 0:
+            return True  # cancelled meanwhile
+        chunk = list(qs.filter(pk__gt=last)[: settings.BULK_CHUNK])
+        if chunk:
+            last = chunk[-1].pk
+            items = [
+                BulkItem(
+                    bulk=bulk, vehicle=v.vehicle, callback=v.callback,
+                    state=ItemState.REFUSED if v.refused else ItemState.WAITING, cause=v.cause, reason=CAUSES.get(v.cause, ""),
+                )
+                for v in checker.check(chunk)
+            ]
+            BulkItem.objects.bulk_create(items, ignore_conflicts=True, batch_size=500)
+        if len(chunk) < settings.BULK_CHUNK:
+            total = bulk.items.count()
+            BulkRequest.objects.filter(pk=bulk.pk, status=BulkStatus.EXPANDING).update(
+                status=BulkStatus.DISPATCHING, total=total, expanded=total
+            )
+            return True
+        BulkRequest.objects.filter(pk=bulk.pk).update(expanded=bulk.items.count(), worked_at=timezone.now())
+    return False
+
+
+def _submit_all(action_ids: list, client: FleetClient, workers: int) -> Counter:
+    """Submit each action once, `workers` at a time, through the one shared client. Each thread
+    closes its own database connection when it is done."""
+    todo: queue.SimpleQueue = queue.SimpleQueue()
+    for pk in action_ids:
+        todo.put(pk)
+    outcomes: Counter = Counter()
+    lock = threading.Lock()
+
+    def work():
+        try:
+            while True:
+                try:
+                    pk = todo.get_nowait()
+                except queue.Empty:
+                    return
+                try:
+                    outcome = remotes.submit_remote_action(action_id=pk, client=client)
+                except Exception:  # one action's failure must not stop the others; the sweep retries it
+                    log.exception("bulk: submitting action %s failed", pk)
+                    outcome = "crashed"
+                with lock:
+                    outcomes[outcome] += 1
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=work, name=f"bulk-submit-{n}", daemon=True) for n in range(min(workers, len(action_ids)))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return outcomes
+
+
+def _client(workers: int) -> FleetClient:
+    import requests
+
+    client = FleetClient.from_settings()
+    adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=max(workers, 10))
+    client.session.mount("http://", adapter)
+    client.session.mount("https://", adapter)
+    return client
+
+
+def dispatch(bulk: BulkRequest, *, deadline: float, client: FleetClient | None = None, chunks: int | None = None) -> bool:
+    """Create and submit the waiting items' actions, chunk by chunk (at most `chunks`); True once none waits."""
+    by = requester_of(bulk) if (bulk.requested_by_id or bulk.requested_by_token_id) else None
+    command = Command.from_dict(bulk.command)
+    workers = concurrency()
+    client = client or _client(workers)
+    done = 0
+    while time.monotonic() < deadline and (chunks is None or done < chunks):
+        done += 1
+        now = timezone.now()
+        current = BulkRequest.objects.filter(pk=bulk.pk).values_list("status", flat=True).first()
+        if current != BulkStatus.DISPATCHING:
+            return True
+        if now >= bulk.not_after:
+            bulk.items.filter(state=ItemState.WAITING).update(state=ItemState.REFUSED, cause="window_closed", reason=CAUSES["window_closed"])
+        ids = list(bulk.items.filter(state=ItemState.WAITING).order_by("pk").values_list("pk", flat=True)[: settings.BULK_DISPATCH_CHUNK])
+        if not ids:
+            if BulkRequest.objects.filter(pk=bulk.pk, status=BulkStatus.DISPATCHING).update(status=BulkStatus.SENT, sent_at=now):
+                log.info("bulk %s: every command handed over", bulk.pk)
+            return True
+        queued = []
+        with transaction.atomic():
+            # The claim: a cancel that got there first keeps its items (it waits for this commit, then finds them dispatched).
+            BulkItem.objects.filter(pk__in=ids, state=ItemState.WAITING).update(state=ItemState.DISPATCHED)
+            items = list(
+                BulkItem.objects.filter(pk__in=ids, state=ItemState.DISPATCHED, action__isnull=True)
+                .select_related("vehicle__fleet__organisation", "callback")
+            )
+            refused = []
+            for item in items:
+                if item.callback is None or item.callback.deleted_at is not None:
+                    item.state, item.cause, item.reason = ItemState.REFUSED, "no_callback", CAUSES["no_callback"]
+                    refused.append(item)
+                    continue
+                action = remotes.create_remote_action(
+                    vehicle=item.vehicle, command=command, callback=item.callback, by=by, source=bulk.source,
+                    reason=bulk.reason, expires_at=bulk.not_after, enqueue=False,
+                )
+                item.action = action
+                if action.status == ActionStatus.QUEUED:
+                    queued.append(action.pk)
+            BulkItem.objects.bulk_update([i for i in items if i.action_id], ["action"], batch_size=500)
+            BulkItem.objects.bulk_update(refused, ["state", "cause", "reason"], batch_size=500)
+        if queued:
+            _submit_all(queued, client, workers)
+        BulkRequest.objects.filter(pk=bulk.pk).update(worked_at=timezone.now())
+    return False
+
+
+def settle(bulk_id) -> bool:
+    """A bulk whose every command has its final word is finished; tell its requester (once)."""
+    now = timezone.now()
+    open_items = BulkItem.objects.filter(bulk_id=bulk_id).filter(Q(state=ItemState.WAITING) | Q(action__status__in=OPEN_ACTION))
+    if open_items.exists():
+        return False
+    with transaction.atomic():
+        moved = BulkRequest.objects.filter(pk=bulk_id, status=BulkStatus.SENT).update(status=BulkStatus.FINISHED, finished_at=now)
+        if moved:
+            transaction.on_commit(lambda: async_task(NOTIFY_TASK, str(bulk_id), task_name=f"bulk-notify-{bulk_id}"))
+    return bool(moved)
+
+
+def sweep() -> dict:
+    """Re-arm bulks whose worker went silent (or never started); finish those whose outcomes are in."""
+    now = timezone.now()
+    quiet = now - dt.timedelta(seconds=30)
+    stalled = list(
+        BulkRequest.objects.filter(status__in=OPEN_STATUSES, not_before__lte=now)
+        .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
+        .filter(Q(worked_at__isnull=True, created_at__lt=quiet) | Q(worked_at__lt=quiet))
+        .values_list("pk", flat=True)[:100]
+    )
+    for pk in stalled:
+        arm(pk)
+    finished = sum(settle(pk) for pk in BulkRequest.objects.filter(status=BulkStatus.SENT).values_list("pk", flat=True)[:200])
+    return {"rearmed": len(stalled), "finished": finished}
+
+
+# --- cancel, retry ---------------------------------------------------------------------------
+
+
+def may_act_on(bulk: BulkRequest, by) -> str:
+    """Empty when `by` may cancel or retry `bulk`: its requester, or anyone who may command its fleets."""
+    person = remotes.person_of(by)
+    if person is not None and person.pk == bulk.requested_by_id and getattr(by, "token", None) is None:
+        return ""
+    rights = access.access_of(by)
+    fleets = [bulk.fleet] if bulk.fleet else list(Fleet.objects.filter(organisation=bulk.organisation))
+    ability = remotes.command_ability(Command.from_dict(bulk.command))
+    if any(rights.may(ability, f) for f in fleets):
+        return ""
+    return rights.why_not(ability, fleets[0]) if fleets else "You may not act on this bulk request."
+
+
+def cancel(bulk: BulkRequest, *, by) -> dict:
+    """Stop what has not been sent: waiting items, and actions queued but not yet claimed (or
+    waiting for approval). What is already at Stellantis goes on."""
+    why = may_act_on(bulk, by)
+    if why:
+        raise remotes.NotAllowed(why)
+    now = timezone.now()
+    words = f"Cancelled with its bulk request by {audit.actor_name(by)}"
+    with transaction.atomic():
+        BulkRequest.objects.filter(pk=bulk.pk, status__in=(*OPEN_STATUSES, BulkStatus.SENT)).update(
+            status=BulkStatus.CANCELLED, finished_at=now
+        )
+        items = bulk.items.filter(state=ItemState.WAITING).update(state=ItemState.CANCELLED)
+        candidates = list(
+            RemoteAction.objects.filter(bulk_item__bulk=bulk)
+            .filter(Q(status=ActionStatus.QUEUED, claimed_at__isnull=True) | Q(status=ActionStatus.AWAITING_APPROVAL))
+            .values_list("pk", "status")
+        )
+        actions = 0
+        for pk, status in candidates:
+            # Conditional, like remotes.approvals: a worker that claimed it first keeps it.
+            moved = RemoteAction.objects.filter(pk=pk, status=status, claimed_at__isnull=True).update(
+                status=ActionStatus.CANCELLED, finished_at=now, error=words[:500],
+                **({"decision": "cancelled"} if status == ActionStatus.AWAITING_APPROVAL else {}),
+            )
+            if moved:
+                actions += 1
+                ActionStep.objects.create(action_id=pk, status=ActionStatus.CANCELLED, at=now, detail=words[:500])
+                status_changed_on_commit(pk, ActionStatus.CANCELLED)
+        audit.record("bulk.cancelled", actor=by, organisation=bulk.organisation_id, obj=bulk)
+        transaction.on_commit(lambda: async_task(NOTIFY_TASK, str(bulk.pk), task_name=f"bulk-notify-{bulk.pk}"))
+    return {"items": items, "actions": actions}
+
+
+def retry_failed(bulk: BulkRequest, *, by, source: str = Source.SYSTEM) -> BulkRequest:
+    """A new bulk request of just the vehicles whose command failed, expired, errored or was rejected."""
+    why = may_act_on(bulk, by)
+    if why:
+        raise remotes.NotAllowed(why)
+    vins = list(bulk.items.filter(action__status__in=RETRYABLE).order_by("pk").values_list("vehicle__vin", flat=True))
+    if not vins:
+        raise NothingToRetry("No command of this bulk request failed: nothing to retry.")
+    new = draft(by=by, command=bulk.command, selection=Selection.VINS, vins=vins, reason=bulk.reason)
+    return create_bulk(by=by, draft=new, source=source, retry_of=bulk)
+
+
+# --- reading ---------------------------------------------------------------------------------
+
+# counts: the API's keys (keep stable). "queued" holds items not dispatched yet too; "success"
+# holds "already done" (also shown on its own); "submitted" is at Stellantis without a final word.
+COUNT_KEYS = (
+    "queued", "awaiting_approval", "submitted", "success", "already_done", "failed", "rejected", "expired", "error",
+    "unknown", "cancelled", "refused",
+)
+_BY_ACTION = {
+    ActionStatus.QUEUED: "queued", ActionStatus.SUBMITTING: "queued", ActionStatus.AWAITING_APPROVAL: "awaiting_approval",
+    ActionStatus.SUBMITTED: "submitted", ActionStatus.PENDING: "submitted", ActionStatus.SUCCESS: "success",
+    ActionStatus.ALREADY_DONE: "already_done", ActionStatus.FAILED: "failed", ActionStatus.REJECTED: "rejected",
+    ActionStatus.EXPIRED: "expired", ActionStatus.ERROR: "error", ActionStatus.UNKNOWN: "unknown", ActionStatus.CANCELLED: "cancelled",
+}
+
+
+def counts(bulk: BulkRequest) -> dict:
+    out = dict.fromkeys(COUNT_KEYS, 0)
+    items = 0
+    for row in bulk.items.order_by().values("state", "action__status").annotate(n=Count("pk")):
+        state, status, n = row["state"], row["action__status"], row["n"]
+        items += n
+        if state == ItemState.WAITING or (state == ItemState.DISPATCHED and status is None):
+            out["queued"] += n
+        elif state == ItemState.REFUSED:
+            out["refused"] += n
+        elif state == ItemState.CANCELLED:
+            out["cancelled"] += n
+        else:
+            out[_BY_ACTION[status]] += n
+    out["success"] += out["already_done"]
+    if bulk.status == BulkStatus.EXPANDING:  # not expanded yet: queued too
+        out["queued"] += max(0, bulk.total - items)
+    return out
+
+
+def progress(bulk: BulkRequest, numbers: dict | None = None) -> int:
+    """Percent of the selection with its final word (sent and answered, refused or cancelled)."""
+    numbers = numbers or counts(bulk)
+    if bulk.status in (BulkStatus.FINISHED, BulkStatus.CANCELLED):
+        return 100
+    total = bulk.total or 0
+    if not total:
+        return 0
+    done = sum(numbers[k] for k in ("success", "failed", "rejected", "expired", "error", "unknown", "cancelled", "refused")) - numbers["already_done"]
+    return max(0, min(100, int(done * 100 / total)))
+
+
+def refusals(bulk: BulkRequest) -> list[dict]:
+    rows = bulk.items.filter(state=ItemState.REFUSED).order_by().values("cause").annotate(n=Count("pk")).order_by("-n")
+    return [{"cause": r["cause"], "count": r["n"], "reason": CAUSES.get(r["cause"], r["cause"])} for r in rows]
+
+
+# --- telling the requester ---------------------------------------------------------------------
+
+
+def notify_finished(bulk_id) -> int:
+    """E-mail the requester that their bulk request finished (or was cancelled), once."""
+    bulk = BulkRequest.objects.select_related("requested_by", "requested_by_token__user").get(pk=bulk_id)
+    if bulk.status not in (BulkStatus.FINISHED, BulkStatus.CANCELLED):
+        return 0
+    if not BulkRequest.objects.filter(pk=bulk_id, notified_at__isnull=True).update(notified_at=timezone.now()):
+        return 0  # told already
+    person = bulk.requested_by or (bulk.requested_by_token.user if bulk.requested_by_token else None)
+    if person is None or not person.email:
+        return 0
+    numbers = counts(bulk)
+    url = settings.PORTAL_PUBLIC_URL.rstrip("/") + reverse("bulk-detail", args=[bulk.pk])
+    title = summary_title(bulk)
+    verb = "was cancelled" if bulk.status == BulkStatus.CANCELLED else "has finished"
+    body = (
+        f"Your bulk request \"{title}\" for {bulk.total} vehicle(s) {verb}.\n\n"
+        f"Success: {numbers['success']}, failed: {numbers['failed']}, refused before sending: {numbers['refused']}, "
+        f"expired: {numbers['expired']}, rejected: {numbers['rejected']}, cancelled: {numbers['cancelled']}.\n\n"
+        f"Details, and a button to retry the failed ones:\n{url}\n"
+    )
+    return send_mail(f"Bulk request {verb}: {title}", body, None, [person.email], fail_silently=False)
+
+
+def summary_title(bulk: BulkRequest) -> str:
+    return describe(bulk.remote_type, bulk.command, timezone.get_current_timezone())
+
+
+def unseen_notices(user):
+    """Finished bulk requests of `user` they have not opened since: the portal's notice."""
+    if user is None or not getattr(user, "pk", None):
+        return BulkRequest.objects.none()
+    return BulkRequest.objects.filter(
+        requested_by=user, status__in=(BulkStatus.FINISHED, BulkStatus.CANCELLED), seen_at__isnull=True
+    )

@@ -1,0 +1,15 @@
+"""q2 entry points: load by id, call one service."""
+
+from . import services
+
+
+def run(bulk_id: str) -> str:
+    return services.run(bulk_id)
+
+
+def sweep() -> dict:
+    return services.sweep()
+
+
+def notify_finished(bulk_id: str) -> int:
+    return services.notify_finished(bulk_id)
