@@ -133,6 +133,13 @@ def verdict_of(action, entries) -> dict | None:
     return None
 
 
+def expectation_type(command: dict) -> str:
+    """The remote type of a stored command (for tests and tools that build actions by hand)."""
+    from stellantis.vocabulary import MEMBER_TO_TYPE
+
+    return MEMBER_TO_TYPE[next(iter(command))]
+
+
 def _candidates(qs):
     return qs.filter(status__in=SUCCEEDED, verification="", verified_at__isnull=True, remote_type__in=VERIFIABLE_TYPES)
 

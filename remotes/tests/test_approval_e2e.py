@@ -72,7 +72,8 @@ def test_an_immobilization_waits_unseen_until_another_approver_lets_it_go(parked
     )
     assert final["status"] == "success", final
     assert final["approval"]["decision"] == "approved" and final["approval"]["decided_by"] == "arno"
-    portal = [t["status"] for t in final["timeline"] if t["origin"] == "portal"]
+    # The outcome check (remotes.verification) may add its own step after the Success: not this test's subject.
+    portal = [t["status"] for t in final["timeline"] if t["origin"] == "portal" and t["status"] not in ("verified", "not_confirmed", "unverified")]
     assert portal == ["awaiting_approval", "queued", "submitted"]
     assert [t["status"] for t in final["timeline"] if t["origin"] == "stellantis"][-1] == "Success"
     assert SimVehicle.objects.get(vin=parked_vin).immobilized
