@@ -663,6 +663,11 @@ COUNT_KEYS = (
     "queued", "awaiting_approval", "submitted", "success", "already_done", "failed", "rejected", "expired", "error",
     "unknown", "cancelled", "refused",
 )
+COUNT_LABELS = {
+    "queued": "Queued", "awaiting_approval": "Waiting for approval", "submitted": "At Stellantis", "success": "Success",
+    "already_done": "of which already done", "failed": "Failed", "rejected": "Rejected", "expired": "Expired",
+    "error": "Error", "unknown": "Outcome unknown", "cancelled": "Cancelled", "refused": "Refused",
+}
 _BY_ACTION = {
     ActionStatus.QUEUED: "queued", ActionStatus.SUBMITTING: "queued", ActionStatus.AWAITING_APPROVAL: "awaiting_approval",
     ActionStatus.SUBMITTED: "submitted", ActionStatus.PENDING: "submitted", ActionStatus.SUCCESS: "success",

@@ -128,7 +128,10 @@ def _progress_context(request, bulk) -> dict:
     return {
         "bulk": bulk, "numbers": numbers, "percent": services.progress(bulk, numbers), "refusals": services.refusals(bulk),
         "live": bulk.status not in (BulkStatus.FINISHED, BulkStatus.CANCELLED),
-        "rows": [(k, numbers[k]) for k in services.COUNT_KEYS if numbers[k] or k in ("queued", "submitted", "success", "failed")],
+        "rows": [
+            (k, services.COUNT_LABELS[k], numbers[k]) for k in services.COUNT_KEYS
+            if numbers[k] or k in ("queued", "submitted", "success", "failed")
+        ],
     }
 
 

@@ -3,16 +3,18 @@ import json
 from django.contrib import admin, messages
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db.models import Count
-from django.http import HttpResponse
+from django.http import HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
+from django.urls import reverse
 
 from accounts.access import CALLBACKS, COMMAND, DANGEROUS, MANAGE
 from accounts.scoped_admin import ScopedAdmin, may_somewhere
+from bulk import services as bulk_services
 from callbacks import services as callback_services
+from core.errors import ServiceError
 from ops import personal_data
-from remotes import services as remote_services
 from remotes.forms import FORMS
-from remotes.models import ActionStatus, Source
+from remotes.models import Source
 
 from . import services
 from .models import Fleet, Vehicle
@@ -113,24 +115,31 @@ def _bulk_feature(modeladmin, request, queryset, member: str, preset: dict | Non
                 "opts": modeladmin.model._meta,
             },
         )
-    sent, waiting, refused = 0, 0, {}
-    for vehicle in queryset.select_related("fleet"):
+    # One bulk request per organisation (a superuser's selection may span several), created in a
+    # short request whatever the size: expansion, the per-vehicle checks and sending happen in
+    # the background (bulk.services), followed on the bulk request's progress page.
+    by_org: dict = {}
+    for vin, org in queryset.order_by("pk").values_list("vin", "fleet__organisation_id"):
+        by_org.setdefault(org, []).append(vin)
+    created = []
+    for org, vins in by_org.items():
+        if org is None:
+            modeladmin.message_user(request, f"{form.title}: {len(vins)} vehicle(s) of fleets of no organisation skipped.", messages.WARNING)
+            continue
         try:
-            action = remote_services.request_remote(
-                vehicle=vehicle, command=form.command, by=request.user, source=Source.ADMIN, reason=form.cleaned_data.get("reason", "")
+            draft = bulk_services.draft(
+                by=request.user, command=form.command, selection="vins", vins=vins, reason=form.cleaned_data.get("reason", "")
             )
-            sent += 1
-            waiting += action.status == ActionStatus.AWAITING_APPROVAL
-        except remote_services.RemoteRequestError as exc:
-            refused.setdefault(exc.message, []).append(vehicle.vin)
-    if sent - waiting:
-        modeladmin.message_user(request, f"{form.title}: queued for {sent - waiting} vehicle(s). Follow them under Remote actions.", messages.SUCCESS)
-    if waiting:
+            created.append(bulk_services.create_bulk(by=request.user, draft=draft, source=Source.ADMIN))
+        except ServiceError as exc:
+            modeladmin.message_user(request, f"{form.title}: {exc.message}", messages.ERROR)
+    for bulk in created:
         modeladmin.message_user(
-            request, f"{form.title}: {waiting} command(s) wait for another approver (four-eyes); nothing is sent before.", messages.WARNING
+            request, f"{form.title}: one bulk request for {bulk.total} vehicle(s) is being sent in the background; "
+            "its page shows the progress, each vehicle's outcome and the refusals.", messages.SUCCESS,
         )
-    for reason, vins in refused.items():
-        modeladmin.message_user(request, f"{form.title} refused for {', '.join(vins[:10])}{'…' if len(vins) > 10 else ''}: {reason}", messages.ERROR)
+    if created:
+        return HttpResponseRedirect(reverse("bulk-detail", args=[created[0].pk]))
     return None
 
 

@@ -237,5 +237,9 @@ def test_an_admin_bulk_immobilization_under_four_eyes_says_it_waits(client, vehi
     r = client.post(
         "/admin/vehicles/vehicle/", {"action": "remote_immobilization_form", "_selected_action": [vehicle.pk], **form}, follow=True
     )
-    assert b"wait for another approver" in r.content
+    from bulk.testing import run_now
+
+    bulk = run_now(send=False)[0]
+    assert b"one bulk request for 1 vehicle(s)" in r.content
     assert RemoteAction.objects.get().status == ActionStatus.AWAITING_APPROVAL
+    assert b"Waiting for approval" in client.get(f"/bulk/{bulk.pk}/").content  # counted as such on its page

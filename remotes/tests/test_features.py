@@ -62,6 +62,9 @@ def test_from_an_admin_bulk_action(member, vehicle, client, boss):
     name = ADMIN_ACTION.get(member, f"remote_{member}_form")
     r = client.post("/admin/vehicles/vehicle/", {"action": name, "_selected_action": [vehicle.pk], "apply": "1", **form}, follow=True)
     assert r.status_code == 200
+    from bulk.testing import run_now
+
+    run_now()  # one bulk request (issue 14), its background work done here
     action = RemoteAction.objects.get()
     assert action.source == Source.ADMIN
     finished(action)

@@ -90,8 +90,11 @@ def test_admin_bulk_horn_queues_one_action_per_selected_vehicle(client, staff, f
         follow=True,
     )
     assert r.status_code == 200
+    assert b"one bulk request for 3 vehicle(s)" in r.content and r.redirect_chain[-1][0].startswith("/bulk/")  # issue 14
+    from bulk.testing import run_now
+
+    run_now(send=False)
     assert RemoteAction.objects.filter(source=Source.ADMIN, remote_type=RemoteType.HORN, status=ActionStatus.QUEUED).count() == 3
-    assert b"queued for 3 vehicle(s)" in r.content
 
 
 def test_admin_bulk_unlock_asks_first_then_sends(client, staff, fleet_with_vehicles):
@@ -102,6 +105,9 @@ def test_admin_bulk_unlock_asks_first_then_sends(client, staff, fleet_with_vehic
     assert RemoteAction.objects.count() == 0
 
     client.post("/admin/vehicles/vehicle/", {"action": "remote_door_unlocked", "_selected_action": selected, "apply": "1", "confirm": "on", "reason": "fleet day"})
+    from bulk.testing import run_now
+
+    run_now(send=False)
     assert sorted(a.command["door"]["state"] for a in RemoteAction.objects.all()) == ["Unlocked", "Unlocked"]
 
 
@@ -109,7 +115,11 @@ def test_admin_bulk_action_reports_vehicles_it_could_not_serve(client, staff, fl
     _, vehicles = fleet_with_vehicles
     orphan = make_vehicle()  # other fleet, no callback
     r = client.post("/admin/vehicles/vehicle/", {"action": "remote_door_locked", "_selected_action": [vehicles[0].pk, orphan.pk]}, follow=True)
+    from bulk.testing import run_now
+
+    bulk = run_now(send=False)[0]
     assert RemoteAction.objects.count() == 1
+    r = client.get(f"/bulk/{bulk.pk}/?show=refused")  # the bulk request's page tells the refusals (issue 14)
     assert orphan.vin.encode() in r.content and b"No running callback" in r.content
 
 
@@ -123,4 +133,7 @@ def test_a_parameterised_bulk_action_on_select_all_reaches_every_vehicle(client,
     assert r.content.count(b'name="_selected_action"') == 1 and b'name="select_across" value="1"' in r.content
 
     client.post("/admin/vehicles/vehicle/", {**first, "apply": "1", "on": "1"})
+    from bulk.testing import run_now
+
+    run_now(send=False)
     assert sorted(a.vehicle_id for a in RemoteAction.objects.all()) == sorted(v.pk for v in vehicles)

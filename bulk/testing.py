@@ -1,0 +1,24 @@
+"""For tests elsewhere (the admin's bulk actions create bulk requests): their background work, now."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from unittest import mock
+
+from . import services
+from .models import OPEN_STATUSES, BulkRequest
+
+
+def run_now(*, send: bool = True) -> list[BulkRequest]:
+    """Expand and dispatch every open bulk request in this thread. `send=False`: the actions are
+    created (queued, or awaiting approval) but not submitted — for tests with no vendor to reach."""
+    done = []
+    patch = mock.patch.object(services, "_submit_all", lambda *a, **kw: Counter()) if not send else mock.MagicMock()
+    with patch:
+        for pk in BulkRequest.objects.filter(status__in=OPEN_STATUSES).values_list("pk", flat=True):
+            end = time.monotonic() + 120
+            while BulkRequest.objects.filter(pk=pk, status__in=OPEN_STATUSES).exists() and time.monotonic() < end:
+                services.run(pk, slice_seconds=20)
+            done.append(BulkRequest.objects.get(pk=pk))
+    return done
