@@ -156,12 +156,20 @@ class Sort:
     """One sortable column: its key in the URL, its label and the value it sorts on.
 
     Vehicles with no value (no status read yet, no label) come last in both directions; the
-    vehicle's id breaks ties, so every vehicle has one place and pages neither skip nor repeat."""
+    vehicle's id breaks ties, so every vehicle has one place and pages neither skip nor repeat.
+    `expression` is that order as one SQL expression (`ordered`: the reference, and what tests
+    compare with); the pages read it in two ranges instead, the vehicles with a value
+    (`present`, ordered by `field` then id: an index range, models.py) and then those without
+    (`absent`, by id), because an ORDER BY over a LEFT JOIN with NULLS LAST can use no index
+    and sorts every vehicle for each page."""
 
     key: str
     label: str
     expression: object
+    field: str
     kind: type
+    present: Q | None = None  # None: every vehicle has a value
+    absent: Q | None = None
 
     def parse(self, raw):
         if raw is None:
@@ -176,16 +184,25 @@ class Sort:
         return value.isoformat() if isinstance(value, dt.datetime) else value
 
 
+def _status_sort(key: str, label: str, column: str, kind: type) -> Sort:
+    field = f"status_snapshot__{column}"
+    return Sort(key, label, F(field), field, kind, Q(**{f"{field}__isnull": False}), Q(**{f"{field}__isnull": True}))
+
+
+def _text_sort(key: str, label: str, field: str) -> Sort:
+    return Sort(key, label, NullIf(F(field), Value("")), field, str, Q(**{f"{field}__gt": ""}), Q(**{field: ""}))
+
+
 SORTS = {
     s.key: s
     for s in (
-        Sort("vin", "VIN", F("vin"), str),
-        Sort("label", "Label", NullIf(F("label"), Value("")), str),
-        Sort("brand", "Brand", NullIf(F("brand"), Value("")), str),
-        Sort("fleet", "Fleet", F("fleet__name"), str),
-        Sort("energy", "Energy", F("status_snapshot__energy_level"), float),
-        Sort("range", "Range", F("status_snapshot__autonomy_km"), int),
-        Sort("contact", "Last contact", F("status_snapshot__captured_at"), dt.datetime),
+        Sort("vin", "VIN", F("vin"), "vin", str),
+        _text_sort("label", "Label", "label"),
+        _text_sort("brand", "Brand", "brand"),
+        Sort("fleet", "Fleet", F("fleet__name"), "fleet__name", str),
+        _status_sort("energy", "Energy", "energy_level", float),
+        _status_sort("range", "Range", "autonomy_km", int),
+        _status_sort("contact", "Last contact", "captured_at", dt.datetime),
     )
 }
 DEFAULT_SORT = "vin"
@@ -240,52 +257,81 @@ class Page:
     first: bool  # nothing before it
 
 
-def _beyond(descending: bool, value, pk) -> Q:
-    """Rows after (value, pk) in the list's order: values further on, then no value at all."""
-    further = "lt" if descending else "gt"
-    if value is None:
-        return Q(_sort__isnull=True, **{f"pk__{further}": pk})
-    return Q(**{f"_sort__{further}": value}) | Q(_sort=value, **{f"pk__{further}": pk}) | Q(_sort__isnull=True)
+def _with_value(vehicles, sort: Sort, down: bool):
+    """The vehicles that have a value, in (value, id) order going `down` or up: an index range."""
+    if sort.present is not None:
+        vehicles = vehicles.filter(sort.present)
+    field = F(sort.field)
+    return vehicles.annotate(_sort=field).order_by(field.desc() if down else field.asc(), "-pk" if down else "pk")
 
 
-def _before(descending: bool, value, pk) -> Q:
-    """Rows before (value, pk) in the list's order."""
-    nearer = "gt" if descending else "lt"
-    if value is None:
-        return Q(_sort__isnull=False) | Q(_sort__isnull=True, **{f"pk__{nearer}": pk})
-    return Q(_sort__isnull=False) & (Q(**{f"_sort__{nearer}": value}) | Q(_sort=value, **{f"pk__{nearer}": pk}))
+def _without_value(vehicles, sort: Sort, down: bool):
+    return vehicles.filter(sort.absent).order_by("-pk" if down else "pk")
 
 
-def ordered(vehicles, sort: Sort, descending: bool, *, reverse: bool = False):
-    """`vehicles` in the list's order (or its exact reverse), the sort value annotated as `_sort`."""
+def _from(sort: Sort, down: bool, value, pk, *, inclusive_op: str, op: str) -> Q:
+    """(value, id) strictly past (value, pk) going `op`; the extra `value >= / <=` bound is what
+    lets the database start the index range there instead of filtering from the beginning."""
+    return Q(**{f"{sort.field}__{inclusive_op}": value}) & (Q(**{f"{sort.field}__{op}": value}) | Q(**{sort.field: value, f"pk__{op}": pk}))
+
+
+def ordered(vehicles, sort: Sort, descending: bool):
+    """`vehicles` in the list's order in one query, the sort value annotated as `_sort` (the
+    reference order: the pages must walk exactly this)."""
     expression = sort.expression
-    down = descending != reverse
-    nulls = {"nulls_first": True} if reverse else {"nulls_last": True}  # explicit: databases differ
-    by_value = expression.desc(**nulls) if down else expression.asc(**nulls)
-    return vehicles.annotate(_sort=expression).order_by(by_value, "-pk" if down else "pk")
+    by_value = expression.desc(nulls_last=True) if descending else expression.asc(nulls_last=True)
+    return vehicles.annotate(_sort=expression).order_by(by_value, "-pk" if descending else "pk")
+
+
+def _take(queries, size: int) -> list:
+    """Rows from each query in turn until `size` are read: the second only when the first runs out."""
+    rows = []
+    for query, has_value in queries:
+        if len(rows) >= size:
+            break
+        got = list(query[: size - len(rows)])
+        if not has_value:
+            for row in got:
+                row._sort = None
+        rows += got
+    return rows
 
 
 def keyset_page(vehicles, sort: Sort, descending: bool, cursor: Cursor | None, size: int = PAGE_SIZE) -> Page:
-    """One page of `vehicles` at `cursor`: a range of the order and `size` + 1 rows read, wherever it is."""
-    if cursor is None or cursor.after:
-        rows = ordered(vehicles, sort, descending)
-        if cursor is not None:
-            rows = rows.filter(_beyond(descending, cursor.value, cursor.pk))
-        rows = list(rows[: size + 1])
-        more = len(rows) > size
-        rows = rows[:size]
+    """One page of `vehicles` at `cursor`: at most size + 1 rows read, from index ranges, wherever it is.
+
+    The rows hold only their id and `_sort` (load them with `rows_for`-like code by id): one or
+    two queries (two when the page runs from the vehicles with a value into those without)."""
+    vehicles = vehicles.select_related(None).only("pk")
+    forward = cursor is None or cursor.after
+    down = descending if forward else not descending  # reading direction through the values
+    more_op, incl_op = ("lt", "lte") if down else ("gt", "gte")
+    with_value, without = _with_value(vehicles, sort, down), sort.absent is not None and _without_value(vehicles, sort, down)
+    if forward:
+        if cursor is None:
+            parts = [(with_value, True), (without, False)]
+        elif cursor.value is None:
+            parts = [(without.filter(**{f"pk__{more_op}": cursor.pk}), False)] if without is not False else []
+        else:
+            parts = [(with_value.filter(_from(sort, down, cursor.value, cursor.pk, inclusive_op=incl_op, op=more_op)), True), (without, False)]
+    else:  # backwards: first those without a value (they are last), then the values from the end
+        if cursor.last:
+            parts = [(without, False), (with_value, True)]
+        elif cursor.value is None:
+            parts = [(without.filter(**{f"pk__{more_op}": cursor.pk}), False), (with_value, True)]
+        else:
+            parts = [(with_value.filter(_from(sort, down, cursor.value, cursor.pk, inclusive_op=incl_op, op=more_op)), True)]
+    rows = _take([(q, has) for q, has in parts if q is not False], size + 1)
+    more = len(rows) > size
+    rows = rows[:size]
+    if forward:
         return Page(
             rows,
             next=Cursor(True, rows[-1]._sort, rows[-1].pk) if more else None,
             previous=Cursor(False, rows[0]._sort, rows[0].pk) if cursor is not None and rows else None,
             first=cursor is None,
         )
-    rows = ordered(vehicles, sort, descending, reverse=True)
-    if not cursor.last:
-        rows = rows.filter(_before(descending, cursor.value, cursor.pk))
-    rows = list(rows[: size + 1])
-    more = len(rows) > size
-    rows = rows[:size][::-1]
+    rows.reverse()
     return Page(
         rows,
         next=Cursor(True, rows[-1]._sort, rows[-1].pk) if rows and not cursor.last else None,
