@@ -19,7 +19,7 @@ import datetime as dt
 import json
 from dataclasses import dataclass
 
-from django.db.models import F, Q, Value
+from django.db.models import Exists, F, OuterRef, Q, Value
 from django.db.models.functions import NullIf
 from django.http import QueryDict
 from django.utils import timezone
@@ -28,7 +28,7 @@ from stellantis.behaviour import Connectivity, contact_range
 from stellantis.vocabulary import Motorization
 
 from .filters import capable, immobilized_vehicle_ids, stolen_vehicle_ids
-from .models import Fleet, Vehicle
+from .models import Fleet, Vehicle, VehicleStatus
 
 # Below this energy level (percent) a vehicle is "low battery" (the state filter, the overview).
 LOW_BATTERY_PERCENT = 20
@@ -169,7 +169,7 @@ class Sort:
     field: str
     kind: type
     present: Q | None = None  # None: every vehicle has a value
-    absent: Q | None = None
+    absent: Q | Exists | None = None
 
     def parse(self, raw):
         if raw is None:
@@ -186,7 +186,11 @@ class Sort:
 
 def _status_sort(key: str, label: str, column: str, kind: type) -> Sort:
     field = f"status_snapshot__{column}"
-    return Sort(key, label, F(field), field, kind, Q(**{f"{field}__isnull": False}), Q(**{f"{field}__isnull": True}))
+    # Without a value: no status at all, or one without this value. As NOT EXISTS, which the
+    # database walks by id, probing the status per vehicle until the page is full; a LEFT JOIN
+    # … IS NULL made it join both whole tables (140 ms at 50,000).
+    absent = ~Exists(VehicleStatus.objects.filter(vehicle=OuterRef("pk"), **{f"{column}__isnull": False}))
+    return Sort(key, label, F(field), field, kind, Q(**{f"{field}__isnull": False}), absent)
 
 
 def _text_sort(key: str, label: str, field: str) -> Sort:
