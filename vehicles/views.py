@@ -2,8 +2,6 @@ from dataclasses import dataclass
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.paginator import Paginator
-from django.db.models import OuterRef, Subquery
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -20,8 +18,7 @@ from remotes.models import ActionStatus, RemoteAction, Source
 from remotes.presentation import action_title, when
 from stellantis.remotes import Command
 
-from . import listing
-from .models import Fleet, Vehicle
+from .models import Vehicle
 
 # One-click commands on the vehicle page: (label, member, form data). The rest open their form.
 QUICK = [
@@ -77,25 +74,6 @@ def _offers(vehicle, user, theft=None) -> tuple[list[Offer], list[Offer]]:
         for f in FEATURES
     ]
     return quick, features
-
-
-@login_required
-def vehicle_list(request):
-    latest = RemoteAction.objects.filter(vehicle=OuterRef("pk")).order_by("-created_at")
-    vehicles = (
-        listing.matching(request.user, request.GET)
-        .select_related("fleet")
-        .annotate(last_action_status=Subquery(latest.values("status")[:1]), last_action_type=Subquery(latest.values("remote_type")[:1]))
-    )
-    q = request.GET.get("q", "").strip()
-    fleets = Fleet.objects.visible_to(request.user)
-    fleet = request.GET.get("fleet")
-    page = Paginator(vehicles, 50).get_page(request.GET.get("page"))
-    return render(
-        request,
-        "vehicles/vehicle_list.html",
-        {"page": page, "q": q, "fleets": fleets, "fleet": fleet},
-    )
 
 
 @login_required
