@@ -180,7 +180,13 @@ def detail(request, pk):
 def progress_fragment(request, pk):
     """The live part of the progress page (htmx polls it every 2 s while the bulk is open)."""
     bulk = _visible(request, pk)
-    return render(request, "bulk/_progress.html", _progress_context(request, bulk))
+    context = _progress_context(request, bulk)
+    response = render(request, "bulk/_progress.html", context)
+    if not context["live"] and request.headers.get("HX-Request"):
+        # It just ended while the page watched: reload it whole, so the outcome table and the
+        # buttons (retry the failed ones) match; the reloaded page no longer polls.
+        response["HX-Refresh"] = "true"
+    return response
 
 
 @login_required
