@@ -150,10 +150,16 @@ def _median_lags(ids: list[int], since: dt.datetime) -> dict[int, tuple[dt.timed
                    percentile_cont(0.5) WITHIN GROUP (ORDER BY EXTRACT(EPOCH FROM (d.received_at - e.event_date))),
                    COUNT(*)
             FROM {WebhookDelivery._meta.db_table} d
-            JOIN {RemoteEvent._meta.db_table} e ON e.delivery_id = d.id
+            CROSS JOIN LATERAL (
+                SELECT e.event_date FROM {RemoteEvent._meta.db_table} e WHERE e.delivery_id = d.id OFFSET 0
+            ) e
             WHERE d.received_at >= %s AND d.callback_id = ANY(%s)
             GROUP BY d.callback_id
         """  # noqa: S608 — table names from the models, values bound
+        # The window's deliveries first (received_at index), then each one's events through the
+        # delivery_id index: OFFSET 0 keeps the planner from flattening it into a hash join over
+        # every event ever received (measured at 1,000,000 events: 60-110 ms against 340-390 ms,
+        # and this way the cost follows the window's traffic, not the history's size).
         with connection.cursor() as cursor:
             cursor.execute(sql, [since, ids])
             return {pk: (dt.timedelta(seconds=float(median)), n) for pk, median, n in cursor.fetchall()}
