@@ -256,6 +256,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "fleetportal.logs.RequestLogMiddleware",  # one log line per request, timing everything after it
+    # Stellantis' POSTs go straight to the webhook's view: none of what follows serves them (remotes.middleware).
+    "remotes.middleware.WebhookFastPath",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",

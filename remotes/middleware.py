@@ -1,0 +1,44 @@
+"""The Stellantis webhook skips the middleware that serves people (issue 14, "Keep the webhook's margin").
+
+Every delivery is one POST from the vendor's notification system: no session, no signed-in
+person, no CSRF token, no message, no htmx, no page to frame or to protect with a
+Content-Security-Policy (django-csp built its policy for every answer, exempt or not), no
+login for django-axes to watch, no audit entry (the webhook records none: its record is the
+raw delivery row), no Idempotency-Key (only under /api/). Each of those middlewares cost a
+little on every delivery; together a fifth of the portal's CPU per single-event delivery
+(docs/benchmarks.md). This middleware sits right after SecurityMiddleware (HTTPS redirect,
+HSTS, nosniff) and the request log, and hands a POST to the webhook's URL straight to its
+view. What the view needs from the rest is done here: the host is checked against
+ALLOWED_HOSTS as CommonMiddleware would, and the request carries its resolver match (the log
+line of an error names the view). The view authenticates the delivery itself (its secret)
+and opts out of ATOMIC_REQUESTS by its own decorator, which the handler would read: this
+path runs no request transaction either. Anything else (another method, another path) goes
+down the whole chain as before.
+"""
+
+from __future__ import annotations
+
+from django.urls import resolve, reverse
+
+WEBHOOK_URL_NAME = "stellantis-webhook"
+
+
+class WebhookFastPath:
+    def __init__(self, get_response):
+        self.get_response = get_response
+        self._path = None
+        self._match = None
+
+    def _resolve(self):
+        # Once per process, at the first request (the URLconf is loaded by then).
+        self._path = reverse(WEBHOOK_URL_NAME)
+        self._match = resolve(self._path)
+
+    def __call__(self, request):
+        if self._path is None:
+            self._resolve()
+        if request.path_info != self._path or request.method != "POST":
+            return self.get_response(request)
+        request.get_host()  # DisallowedHost (400) for a host not in ALLOWED_HOSTS, as CommonMiddleware does
+        request.resolver_match = self._match
+        return self._match.func(request, *self._match.args, **self._match.kwargs)
