@@ -5,19 +5,25 @@ import json
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
 
 from accounts.models import Membership, Organisation, PartnerToken, Role, Scope
 from callbacks.models import Callback
 from callbacks.services import create_callback
+from simulator.models import SimVehicle
 from simulator.seeding import seed_world
+from simulator.wire import onboard_capabilities
 from stellantis.errors import RateLimited, StellantisError, VendorUnavailable
 from stellantis.vocabulary import CallbackStatus, RemoteType
-from vehicles.models import Vehicle
+from vehicles.models import Fleet, Vehicle
 from vehicles.services import import_fleet
 
 DEMO_FLEET = "Demo fleet"
 OTHER_FLEET = "Other fleet"
 OTHER_FLEET_VEHICLES = 12
+# Up to this many vehicles the demo fleet is imported through the Stellantis client (one call per
+# vehicle for its capabilities); beyond, the fleet is grown in bulk (`Command._grow`).
+IMPORT_OVER_HTTP_UP_TO = 50
 DEFAULT_CALLBACK_LABEL = "Default — every remote type"
 DEMO_ORG = ("Demo Logistics", "demo")
 OTHER_ORG = ("Other Rentals", "other")
@@ -38,7 +44,10 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--json", action="store_true", help="Print exactly one JSON object and nothing else.")
-        parser.add_argument("--vehicles", type=int, default=50)
+        parser.add_argument(
+            "--vehicles", type=int, default=50,
+            help="Grow the demo fleet to this many simulated vehicles, imported into the portal (10,000 take seconds). Idempotent.",
+        )
 
     def handle(self, *args, **options):
         if not settings.SIMULATOR_ENABLED:
@@ -95,9 +104,14 @@ class Command(BaseCommand):
         return Organisation.objects.get_or_create(slug=slug, defaults={"name": name})[0]
 
     def _fleet(self, name, vehicle_count, organisation):
-        sim_fleet = seed_world(fleet_name=name, vehicle_count=vehicle_count, seed=settings.SIMULATOR_SEED)
+        # A large demo fleet is seeded in two steps: the usual fleet, imported through the client
+        # like any other, then grown (see _grow). The first vehicles are the same either way:
+        # seeding draws them in the same order.
+        sim_fleet = seed_world(fleet_name=name, vehicle_count=min(vehicle_count, IMPORT_OVER_HTTP_UP_TO), seed=settings.SIMULATOR_SEED)
         try:
-            fleet = import_fleet(fleet_id=sim_fleet.id, organisation=organisation).fleet
+            fleet = Fleet.objects.filter(external_id=sim_fleet.id).first()
+            if fleet is None or fleet.vehicles.count() <= IMPORT_OVER_HTTP_UP_TO:  # a grown one is not read again one by one
+                fleet = import_fleet(fleet_id=sim_fleet.id, organisation=organisation).fleet
             callback = Callback.objects.filter(fleet=fleet, label=DEFAULT_CALLBACK_LABEL).exclude(external_id="").first()
             if callback is None:
                 callback = create_callback(fleet=fleet, remote_types=list(RemoteType.values), label=DEFAULT_CALLBACK_LABEL)
@@ -112,7 +126,28 @@ class Command(BaseCommand):
             raise CommandError(f"Stellantis (simulated) refused: {exc}") from exc
         if callback.status != CallbackStatus.RUNNING:
             self.stderr.write(f"Note: the default callback of {fleet} is {callback.status}.")
+        if vehicle_count > IMPORT_OVER_HTTP_UP_TO:
+            self._grow(fleet, name, vehicle_count)
         return fleet, callback
+
+    def _grow(self, fleet, name, vehicle_count):
+        """Grow the simulated fleet to `vehicle_count` and bring the new vehicles into the portal.
+
+        One capabilities call per vehicle over HTTP took minutes for 10,000; here the simulator's
+        own rows are copied with the capabilities its API would answer (`onboard_capabilities`),
+        in bulk. Idempotent: vehicles already in the portal are left alone."""
+        sim_fleet = seed_world(fleet_name=name, vehicle_count=vehicle_count, seed=settings.SIMULATOR_SEED)
+        known = set(Vehicle.objects.filter(fleet=fleet).values_list("vin", flat=True))
+        new = [
+            Vehicle(
+                fleet=fleet, vin=sv.vin, external_id=sv.id, brand=sv.brand, motorization=sv.motorization,
+                capabilities=onboard_capabilities(sv),
+            )
+            for sv in SimVehicle.objects.filter(fleet=sim_fleet).order_by("vin").iterator(chunk_size=2000)
+            if sv.vin not in known
+        ]
+        Vehicle.objects.bulk_create(new, batch_size=1000, ignore_conflicts=True)
+        Fleet.objects.filter(pk=fleet.pk).update(last_synced_at=timezone.now())
 
     def _person(self, username, organisation, role, *, superuser=False):
         """A demo person with `role`; (user, the demo password while it still works, else None).
