@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run test lint bench bench-api bench-simulator bench-history clean
+.PHONY: run test lint bench bench-api bench-simulator bench-list bench-history clean
 
 $(VENV)/.installed: requirements.txt
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is needed"'
@@ -40,6 +40,10 @@ bench-simulator: $(VENV)/.installed-dev
 # Admin history lists at 1,000,000 rows (docs/benchmarks.md): queries and time per page, its own database.
 bench-history: $(VENV)/.installed-dev
 	$(PY) bench/history.py
+
+# The portal's vehicle list at 50,000 vehicles (docs/benchmarks.md): first, deep and last pages, its own database.
+bench-list: $(VENV)/.installed-dev
+	$(PY) bench/vehicle_list.py --write
 
 clean:
 	rm -rf $(VENV) db.sqlite3* .test-db*.sqlite3* staticfiles

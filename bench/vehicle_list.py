@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 DB_URL = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/fleetportal_bench_list")
 VEHICLES, OTHER, ACTIONS = 50_000, 1_000, 20_000
-REPEAT = int(os.environ.get("BENCH_REPEAT", "5"))
+REPEAT = int(os.environ.get("BENCH_REPEAT", "7"))
 DOC = ROOT / "docs" / "benchmarks.md"
 START, END = "<!-- bench-list:start -->", "<!-- bench-list:end -->"
 
@@ -177,7 +177,7 @@ def client_for(slug: str) -> tuple[Client, User]:
     return client, user
 
 
-def measure(client: Client, url: str) -> tuple[int, int, float, float]:
+def measure(client: Client, url: str) -> tuple[int, int, float, float, float]:
     first = client.get(url)  # warm: session, caches, plans
     assert first.status_code == 200, (url, first.status_code, first.content[:300])
     queries, db_ms, total_ms = [], [], []
@@ -189,7 +189,8 @@ def measure(client: Client, url: str) -> tuple[int, int, float, float]:
         assert response.status_code == 200
         queries.append(len(ctx.captured_queries))
         db_ms.append(sum(float(q["time"]) for q in ctx.captured_queries) * 1000)
-    return max(queries), response.content.count(b"<tr data-vin="), statistics.median(db_ms), statistics.median(total_ms)
+    rows = response.content.count(b"<tr data-vin=")
+    return max(queries), rows, statistics.median(db_ms), min(db_ms), statistics.median(total_ms)
 
 
 def deep_cursor(user, query: str, before_end: int = 100) -> str:
@@ -225,12 +226,14 @@ def main() -> None:
     call_command("migrate", verbosity=0)
     seed(args.reseed)
     client, user = client_for("big")
+    load = os.getloadavg()[0]
     lines = [
         f"PostgreSQL {connection.cursor().connection.info.server_version}, {VEHICLES:,} vehicles (+ {OTHER:,} of another "
-        f"organisation), {ACTIONS:,} actions; median of {REPEAT}; page of {listing.PAGE_SIZE}",
+        f"organisation), {ACTIONS:,} actions; {REPEAT} runs each; page of {listing.PAGE_SIZE}; "
+        f"{time.strftime('%Y-%m-%d %H:%M', time.gmtime())} UTC, load average {load:.1f} on {os.cpu_count()} cores at the start",
         "",
-        "| list | matching | page | queries | rows | DB ms | request ms |",
-        "| --- | ---: | --- | ---: | ---: | ---: | ---: |",
+        "| list | matching | page | queries | rows | DB ms median | DB ms best | request ms median |",
+        "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: |",
     ]
     counts, worst_last = set(), 0.0
     for label, query in CASES:
@@ -238,13 +241,15 @@ def main() -> None:
         base = f"/vehicles/?{query}" if query else "/vehicles/?"
         pages = [("first", base), ("deep (next)", f"{base}&cursor={deep_cursor(user, query)}"), ("last", f"{base}&cursor=last")]
         for name, url in pages:
-            q, rows, db_ms, total_ms = measure(client, url)
+            q, rows, db_ms, db_best, total_ms = measure(client, url)
             counts.add(q)
             if name == "last":
                 worst_last = max(worst_last, db_ms)
-            lines.append(f"| {label if name == 'first' else ''} | {total if name == 'first' else ''} | {name} | {q} | {rows} | {db_ms:.1f} | {total_ms:.1f} |")
+            lines.append(f"| {label if name == 'first' else ''} | {total if name == 'first' else ''} | {name} | {q} | {rows} | "
+                         f"{db_ms:.0f} | {db_best:.0f} | {total_ms:.0f} |")
             print(lines[-1], flush=True)
-    lines += ["", f"Queries per page: {', '.join(map(str, sorted(counts)))}; slowest last page: {worst_last:.1f} ms of database time."]
+    lines += ["", f"Queries per page: {', '.join(map(str, sorted(counts)))}; slowest last page (median): {worst_last:.0f} ms of "
+              f"database time; load average {os.getloadavg()[0]:.1f} at the end."]
     print(lines[-1])
     if args.write:
         text = DOC.read_text()

@@ -222,6 +222,7 @@ def vehicle_list(request):
         "rows": rows,
         "now": now,
         "total": total,
+        "total_words": f"{total:,}",
         "has_any": has_any,
         "notes": notes,
         "filters": filters,

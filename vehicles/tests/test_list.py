@@ -334,6 +334,14 @@ def test_an_operator_sets_a_label_and_plate_audited_then_finds_the_vehicle_by_th
     assert vins_on(client.get("/vehicles/?q=van 7")) == [car.vin]
 
 
+def test_the_list_links_each_row_to_its_label_form_and_back(client, manager, make_vehicle):
+    car = make_vehicle()
+    page = client.get("/vehicles/?q=VF3").content.decode()
+    assert f'href="/vehicles/{car.vin}/label/?next=/vehicles/%3Fq%3DVF3"' in page
+    r = client.post(f"/vehicles/{car.vin}/label/", {"label": "Van 9", "plate": "", "next": "/vehicles/?q=VF3"})
+    assert r["Location"] == "/vehicles/?q=VF3" and "Van 9" in client.get(r["Location"]).content.decode()
+
+
 def test_a_viewer_may_not_set_a_label(client, make_member, make_vehicle):
     car = make_vehicle()
     client.force_login(make_member("vera", Role.VIEWER))
