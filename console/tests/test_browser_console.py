@@ -45,6 +45,8 @@ def test_the_overview_shows_the_numbers_and_each_opens_its_filtered_list(live_se
     from playwright.sync_api import expect
 
     page.route(TILES, lambda route: route.abort())
+    messages = []
+    page.on("console", lambda m: messages.append(m.text))
     log_in(page, live_server.url, viewer)
 
     expect(page.locator("h1")).to_have_text("Overview")
@@ -59,6 +61,7 @@ def test_the_overview_shows_the_numbers_and_each_opens_its_filtered_list(live_se
     # The charts are drawn (Chart.js sizes its canvas) and labelled for screen readers.
     expect(page.locator("#chart-per-hour")).to_have_attribute("aria-label", "Commands per hour over the last 24 hours, stacked by outcome; the same numbers are in the table below.")
     assert page.eval_on_selector("#chart-per-hour", "c => c.width") > 0
+    assert [m for m in messages if "Content Security Policy" in m] == []  # charts drawn under script-src 'self'
 
     page.click("#n-stolen")
     page.wait_for_url(f"{live_server.url}/vehicles/?state=stolen")
@@ -89,6 +92,8 @@ def test_the_map_shows_a_marker_per_vehicle_and_a_popup_leads_to_its_page(live_s
     from playwright.sync_api import expect
 
     page.route(TILES, lambda route: route.fulfill(status=200, content_type="image/png", body=PNG))
+    messages = []
+    page.on("console", lambda m: messages.append(m.text))
     log_in(page, live_server.url, viewer)
     page.goto(f"{live_server.url}/map/")
 
@@ -96,6 +101,7 @@ def test_the_map_shows_a_marker_per_vehicle_and_a_popup_leads_to_its_page(live_s
     expect(page.locator(".leaflet-marker-icon.vehicle-marker")).to_have_count(3)
     expect(page.locator(".leaflet-control-attribution")).to_contain_text("OpenStreetMap")
     expect(page.locator("#tiles-note")).to_be_hidden()
+    assert [m for m in messages if "Content Security Policy" in m] == []  # tiles from OSM allowed by img-src
     stolen = fleet_world["vehicles"][1]
     page.locator(f".vehicle-marker[title^='{stolen.vin}']").click()
     link = page.locator(".leaflet-popup .popup-open")
