@@ -372,3 +372,18 @@ def test_the_bulk_controls_are_only_for_people_who_may_command(client, make_memb
     client.force_login(make_member("vera", Role.VIEWER))
     page = client.get("/vehicles/").content.decode()
     assert 'name="vin"' not in page and "bulk-from-filter" not in page
+
+
+def test_the_bulk_controls_carry_the_selection_and_the_current_filters(client, manager, make_vehicle):
+    from django.urls import NoReverseMatch, reverse
+
+    try:
+        bulk_url = reverse("bulk-new")
+    except NoReverseMatch:
+        pytest.skip("no bulk page yet (bulk-new)")
+    a, b = make_vehicle(), make_vehicle(brand="Opel")
+    page = client.get("/vehicles/?brand=Peugeot&state=unknown&sort=-energy").content.decode()
+    assert f'action="{bulk_url}"' in page and 'name="selection" value="vins"' in page
+    assert f'name="vin" value="{a.vin}"' in page and f"Select {a.vin}</label>" in page and b.vin not in page
+    # The saved filter, without the sort or the page: the bulk request selects what the list shows.
+    assert f'id="bulk-from-filter" href="{bulk_url}?selection=filter&amp;brand=Peugeot&amp;state=unknown">Send a command to all 1 matching' in page
