@@ -227,8 +227,9 @@ def main() -> None:
     seed(args.reseed)
     client, user = client_for("big")
     load = os.getloadavg()[0]
+    pg = connection.cursor().connection.info.server_version
     lines = [
-        f"PostgreSQL {connection.cursor().connection.info.server_version}, {VEHICLES:,} vehicles (+ {OTHER:,} of another "
+        f"PostgreSQL {pg // 10000}.{pg % 100}, {VEHICLES:,} vehicles (+ {OTHER:,} of another "
         f"organisation), {ACTIONS:,} actions; {REPEAT} runs each; page of {listing.PAGE_SIZE}; "
         f"{time.strftime('%Y-%m-%d %H:%M', time.gmtime())} UTC, load average {load:.1f} on {os.cpu_count()} cores at the start",
         "",
