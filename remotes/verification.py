@@ -71,8 +71,8 @@ class _Charging(Expectation):
         if not status:
             return None, "the status does not report charging"
         charging = status == "InProgress"
-        words = "charging" if charging else f"not charging ({status.lower()})"
-        return charging == (self.wanted == "charging"), words
+        words = "charging in progress" if charging else f"charging {status.lower()}"
+        return charging == (self.wanted == "charging in progress"), words
 
 
 class _Preconditioning(Expectation):
@@ -81,7 +81,7 @@ class _Preconditioning(Expectation):
         if not status:
             return None, "the status does not report preconditioning"
         on = status == "Enabled"
-        return on == (self.wanted == "on"), "on" if on else "off"
+        return on == (self.wanted == "preconditioning on"), "preconditioning on" if on else "preconditioning off"
 
 
 class _Immobilized(Expectation):
@@ -102,11 +102,11 @@ def expectation(action) -> Expectation | None:
     if member == "door" and body.get("state") in ("Locked", "Unlocked"):
         return _Doors("the doors", body["state"])
     if member == "charging" and isinstance(body.get("immediate"), bool) and "schedule" not in body:
-        return _Charging("the vehicle", "charging" if body["immediate"] else "not charging")
+        return _Charging("the vehicle", "charging in progress" if body["immediate"] else "charging stopped")
     if member == "preconditioning":
         immediate = (body.get("airConditioning") or {}).get("immediate")
         if isinstance(immediate, bool):
-            return _Preconditioning("preconditioning", "on" if immediate else "off")
+            return _Preconditioning("the vehicle", "preconditioning on" if immediate else "preconditioning off")
     immobilization = body if member == "immobilization" else (body.get("immobilization") if member == "stolen" else None)
     if isinstance(immobilization, dict) and immobilization.get("activate") is True:
         return _Immobilized("the vehicle", "stopped")
