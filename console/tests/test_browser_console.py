@@ -60,7 +60,7 @@ def test_the_overview_shows_the_numbers_and_each_opens_its_filtered_list(live_se
     expect(page.locator("#quiet-warning")).to_contain_text(fleet_world["callback"].label)
     # The charts are drawn (Chart.js sizes its canvas) and labelled for screen readers.
     expect(page.locator("#chart-per-hour")).to_have_attribute("aria-label", "Commands per hour over the last 24 hours, stacked by outcome; the same numbers are in the table below.")
-    assert page.eval_on_selector("#chart-per-hour", "c => c.width") > 0
+    page.wait_for_function("!!Chart.getChart(document.getElementById('chart-per-hour')) && !!Chart.getChart(document.getElementById('chart-causes'))")
     assert [m for m in messages if "Content Security Policy" in m] == []  # charts drawn under script-src 'self'
 
     page.click("#n-stolen")
@@ -85,6 +85,22 @@ def test_the_overview_shows_the_numbers_and_each_opens_its_filtered_list(live_se
     page.goto(f"{live_server.url}/")
     page.click("#failure-causes a >> nth=0")
     expect(page.locator("#actions tbody tr[data-action]")).to_have_count(1)
+
+
+@browser
+def test_the_overview_refreshes_itself_in_place(live_server, page, fleet_world, viewer, action):
+    from playwright.sync_api import expect
+
+    log_in(page, live_server.url, viewer)
+    expect(page.locator("#today-failed .num")).to_have_text("2")
+    assert page.get_attribute("#overview-live", "hx-trigger") == "every 60s"
+    action(fleet_world["vehicles"][0], fleet_world["callback"], status=ActionStatus.FAILED, failure_cause="DoorsOpen")
+    # What the minute's poll does, now rather than in a minute.
+    page.evaluate("htmx.ajax('GET', '/', {target: '#overview-live', select: '#overview-live', swap: 'outerHTML'})")
+    expect(page.locator("#today-failed .num")).to_have_text("3")
+    expect(page.locator("#failure-causes tr[data-cause=DoorsOpen] a")).to_have_text("2")
+    expect(page.locator("#overview-live")).to_have_count(1)
+    page.wait_for_function("!!Chart.getChart(document.getElementById('chart-per-hour'))")  # drawn again on the new canvas
 
 
 @browser

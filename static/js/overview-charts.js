@@ -1,9 +1,13 @@
 // Overview charts (templates/console/overview.html). Data comes from the json_script element
 // #overview-charts-data (CSP: no inline script); Chart.js is the vendored UMD build. Every
 // chart's numbers are also in a table beside it, so nothing here is the only way to read them.
+// htmx swaps #overview-live every minute: the charts are drawn again from the new data.
 (function () {
   "use strict";
+  var charts = [];
   function draw() {
+    charts.forEach(function (c) { c.destroy(); });
+    charts = [];
     var source = document.getElementById("overview-charts-data");
     if (!source || typeof window.Chart === "undefined") return;
     var data = JSON.parse(source.textContent);
@@ -14,7 +18,7 @@
     };
     var perHour = document.getElementById("chart-per-hour");
     if (perHour) {
-      new window.Chart(perHour, {
+      charts.push(new window.Chart(perHour, {
         type: "bar",
         data: {
           labels: data.perHour.labels,
@@ -27,11 +31,11 @@
           scales: { x: { stacked: true }, y: { stacked: true, beginAtZero: true, ticks: { precision: 0 } } },
           plugins: { legend: { position: "bottom" } }
         }
-      });
+      }));
     }
     var causes = document.getElementById("chart-causes");
     if (causes && data.causes.data.length) {
-      new window.Chart(causes, {
+      charts.push(new window.Chart(causes, {
         type: "bar",
         data: { labels: data.causes.labels, datasets: [{ label: "Failed commands", data: data.causes.data, backgroundColor: "#b42318" }] },
         options: {
@@ -39,9 +43,14 @@
           scales: { x: { beginAtZero: true, ticks: { precision: 0 } } },
           plugins: { legend: { display: false } }
         }
-      });
+      }));
     }
   }
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", draw);
   else draw();
+  // htmx:load fires on each element htmx puts in the page (the new #overview-live after a swap).
+  document.addEventListener("htmx:load", function (e) {
+    var el = e.target;
+    if (el && el.id === "overview-live") draw();
+  });
 })();
