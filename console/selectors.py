@@ -266,8 +266,9 @@ def action_page(actions, cursor: str = "", size: int = PAGE_SIZE) -> tuple[list[
 # --- the map ---------------------------------------------------------------------------------
 
 
-def positions(user, now: dt.datetime | None = None, fleet: str = "") -> list[list]:
-    """[vin, lat, lon, label, state] of every visible vehicle with a known position (one query)."""
+def positions(user, now: dt.datetime | None = None, fleet: str = "", states=()) -> list[list]:
+    """[vin, lat, lon, label, state] of every visible vehicle with a known position (one query),
+    only those in `states` (connectivity values) when given."""
     now = now or timezone.now()
     vehicles = Vehicle.objects.visible_to(user).filter(status_snapshot__latitude__isnull=False, status_snapshot__longitude__isnull=False)
     if fleet:
@@ -280,7 +281,10 @@ def positions(user, now: dt.datetime | None = None, fleet: str = "") -> list[lis
     for row in vehicles.order_by("vin").values_list(*fields):
         vin, lat, lon, captured, brand = row[:5]
         label = (row[5] if has_label else "") or brand
-        out.append([vin, round(lat, 6), round(lon, 6), label, str(connectivity(captured, now))])
+        state = str(connectivity(captured, now))
+        if states and state not in states:
+            continue
+        out.append([vin, round(lat, 6), round(lon, 6), label, state])
     return out
 
 

@@ -60,12 +60,21 @@ def action_list(request):
 @login_required
 def fleet_map(request):
     fleets = Fleet.objects.visible_to(request.user).order_by("name")
-    return render(request, "console/map.html", {"fleets": fleets, "fleet": request.GET.get("fleet", "")})
+    params = request.GET.copy()
+    for key in list(params):
+        if key not in ("fleet", "state"):
+            del params[key]
+    context = {
+        "fleets": fleets, "fleet": request.GET.get("fleet", ""), "states": selectors.STATE_WORDS.items(),
+        "chosen_states": request.GET.getlist("state"), "query": params.urlencode(),
+    }
+    return render(request, "console/map.html", context)
 
 
 @login_required
 def map_positions(request):
     """The map's markers: [vin, lat, lon, label, state] for each visible vehicle with a position."""
-    rows = selectors.positions(request.user, fleet=request.GET.get("fleet", ""))
+    states = [s for s in request.GET.getlist("state") if s in selectors.STATE_WORDS]
+    rows = selectors.positions(request.user, fleet=request.GET.get("fleet", ""), states=states)
     return JsonResponse({"columns": ["vin", "lat", "lon", "label", "state"], "vehicles": rows, "states": selectors.STATE_WORDS})
 

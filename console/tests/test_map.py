@@ -23,6 +23,8 @@ def test_positions_are_the_visible_vehicles_with_a_known_position(client, viewer
     assert data["states"]["asleep"] == "Asleep"
     assert client.get(f"/map/positions.json?fleet={fleet.external_id}").json()["vehicles"]
     assert client.get("/map/positions.json?fleet=fleet-b").json()["vehicles"] == []
+    assert [r[0] for r in client.get("/map/positions.json?state=asleep").json()["vehicles"]] == [asleep.vin]
+    assert len(client.get("/map/positions.json?state=asleep&state=online").json()["vehicles"]) == 2
 
 
 def test_positions_take_the_same_queries_for_many_vehicles(client, viewer, make_fleet, make_vehicle, snapshot):
@@ -43,5 +45,7 @@ def test_the_map_page_names_its_parts_for_everyone(client, viewer):
     html = client.get("/map/").content.decode()
     assert 'aria-label="Map of the vehicles\' latest known positions"' in html
     assert 'data-positions-url="/map/positions.json"' in html
+    filtered = client.get("/map/?state=offline&fleet=x&junk=1").content.decode()
+    assert 'data-positions-url="/map/positions.json?state=offline&amp;fleet=x"' in filtered
     assert "vendor/leaflet-markercluster/leaflet.markercluster.js" in html
     assert 'id="tiles-note" hidden' in html
