@@ -256,15 +256,15 @@ def measure(client: Client, url: str, explain: bool) -> tuple[int, float, str]:
 CASES = [
     ("events, first page", "/admin/remotes/remoteevent/"),
     ("events ?status=Failed", "/admin/remotes/remoteevent/?status=Failed"),
-    ("events sorted by date (oldest first)", "/admin/remotes/remoteevent/?o=1"),
+    ("events oldest first (date column)", "/admin/remotes/remoteevent/?o=0"),
     ("events, page 40", "/admin/remotes/remoteevent/?p=40"),
     ("actions, first page", "/admin/remotes/remoteaction/"),
     ("actions ?status=failed", "/admin/remotes/remoteaction/?status__exact=failed"),
     ("actions ?failure_cause=DoorsOpen", "/admin/remotes/remoteaction/?failure_cause=DoorsOpen"),
-    ("actions sorted by date (oldest first)", "/admin/remotes/remoteaction/?o=1"),
+    ("actions oldest first (date column)", "/admin/remotes/remoteaction/?o=0"),
     ("deliveries, first page", "/admin/remotes/webhookdelivery/"),
     ("deliveries ?outcome=failed", "/admin/remotes/webhookdelivery/?outcome__exact=failed"),
-    ("deliveries sorted by date (oldest first)", "/admin/remotes/webhookdelivery/?o=2"),
+    ("deliveries oldest first (date column)", "/admin/remotes/webhookdelivery/?o=2"),
     ("audit, first page", "/admin/audit/auditentry/"),
     ("audit ?action=callback.changed", "/admin/audit/auditentry/?action=callback.changed"),
 ]

@@ -35,10 +35,6 @@ class Migration(migrations.Migration):
         ),
         AddIndexConcurrently(
             model_name="remoteevent",
-            index=models.Index(fields=["event_date"], name="remote_event_date"),
-        ),
-        AddIndexConcurrently(
-            model_name="remoteevent",
-            index=models.Index(fields=["status", "event_date"], name="remote_event_status_date"),
+            index=models.Index(fields=["status", "id"], name="remote_event_status"),
         ),
     ]

@@ -141,11 +141,13 @@ def test_the_filters_still_narrow_the_lists(client, history, superuser):
     assert "?action=remote.requested" in client.get(LISTS["audit"]).content.decode()
 
 
-def test_the_newest_events_come_first(client, history, superuser):
+def test_the_last_received_events_come_first_and_the_date_column_sorts_both_ways(client, history, superuser):
     client.force_login(superuser)
     history(5)
-    dates = [e.event_date for e in client.get(LISTS["events"]).context["cl"].result_list]
-    assert dates == sorted(dates, reverse=True)
+    latest = RemoteEvent.objects.latest("pk")
+    newest_first = list(client.get(LISTS["events"]).context["cl"].result_list)
+    oldest_first = list(client.get(LISTS["events"] + "?o=0").context["cl"].result_list)  # o=0: the date column
+    assert newest_first[0] == latest and oldest_first[-1] == latest and oldest_first == newest_first[::-1]
 
 
 def test_a_member_still_sees_only_their_organisations_history(client, history, make_organisation, make_member, make_fleet,
