@@ -129,7 +129,9 @@ def verdict_of(action, entries) -> dict | None:
     """The verdict's timeline step, for the action page's banner: kind, title and sentence."""
     for entry in reversed(entries):
         if entry.origin == "portal" and entry.kind in (VERIFIED, NOT_CONFIRMED, UNVERIFIED):
-            return {"kind": entry.kind, "title": entry.title, "detail": entry.detail, "at": entry.at}
+            # The banner shows the title as a badge: the sentence without it ("the doors report Locked.").
+            detail = entry.detail.removeprefix(f"{entry.title}: ")
+            return {"kind": entry.kind, "title": entry.title, "detail": detail[:1].upper() + detail[1:], "at": entry.at}
     return None
 
 

@@ -142,7 +142,7 @@ def test_the_live_timeline_appends_new_steps_announces_them_and_shows_the_verifi
     expect(page.locator("#action-title")).to_contain_text("Lock doors")
     expect(timeline).to_contain_text("Done · Success", timeout=60_000)
     expect(page.locator("#action-status")).to_have_text("Success")
-    expect(page.locator("#verification")).to_contain_text("Verified: the doors report Locked.", timeout=60_000)
+    expect(page.locator("#verification")).to_contain_text("✓ Verified The doors report Locked.", timeout=60_000)
     expect(timeline).to_contain_text("Verified")
     # New steps were appended to the live region, not redrawn (what was there stays the same node).
     assert page.evaluate("document.querySelector('#timeline li') === window.firstStep")
