@@ -12,7 +12,7 @@ import datetime as dt
 from django import forms
 from django.utils import timezone
 
-from stellantis.remotes import DAYS, MAY_BE_DANGEROUS, CommandInvalid, check_not_past, is_dangerous, parse_remote
+from stellantis.remotes import DAYS, MAY_BE_DANGEROUS, CommandInvalid, is_dangerous, parse_remote, past_dates
 
 DAY_CHOICES = [(d, d) for d in DAYS]
 SLOTS = (1, 2, 3, 4)
@@ -56,7 +56,12 @@ class FeatureForm(forms.Form):
         if self.errors:
             return data
         try:
-            self.command = check_not_past(parse_remote({self.member: self.body()}))
+            self.command = parse_remote({self.member: self.body()})
+            past = past_dates(self.command)
+            if past:
+                # In the person's words and zone, on the field they typed it in.
+                zone = timezone.get_current_timezone_name()
+                raise CommandInvalid({path: f"is in the past ({zone}): choose a time still to come" for path in past})
         except CommandInvalid as exc:
             for path, message in exc.errors.items():
                 field = self.field_for_path.get(path) or next(
