@@ -9,7 +9,8 @@ that fails is logged by Django and never undoes nor breaks the change that was m
   (a webhook delivery, a read-back, an adoption) and may have moved them. On PostgreSQL the
   webhook's one statement (`pg_ingest`) does not say which actions moved nor to what, and asking
   would cost the hot path; a listener reads the actions again if it cares. Sent once per delivery.
-  `succeeded` names those whose events include a Done · Success/AlreadyDone (None: not known).
+  `succeeded` maps those whose events include a Done · Success/AlreadyDone to their remote type
+  (None: not known).
 
 One more is sent AT ONCE, not after commit, because it reports an answer, not a change:
 - `delivery_received(outcome, event_dates, received_at)`: the webhook answered one delivery
@@ -36,20 +37,20 @@ def status_changed_on_commit(action_id, status: str) -> None:
 
 
 def events_applied_on_commit(*, callback_id, remote_action_ids, succeeded=None) -> None:
-    """`succeeded`: the ids among them that got a Done · Success or AlreadyDone in these events
-    (the webhook knows it from the events it parsed, at no SQL cost), or None when the caller
-    does not know; outcome verification (remotes.verification) reads only those."""
+    """`succeeded`: {remote action id: remote type} of those that got a Done · Success or
+    AlreadyDone in these events (the webhook knows it from the events it parsed, at no SQL
+    cost), or None when the caller does not know; outcome verification reads only those."""
     rids = sorted(set(remote_action_ids))
-    done = None if succeeded is None else sorted(set(succeeded))
+    done = None if succeeded is None else dict(succeeded)
     if rids and events_applied.has_listeners():
         transaction.on_commit(
             lambda: events_applied.send_robust(sender=None, callback_id=callback_id, remote_action_ids=rids, succeeded=done), robust=True
         )
 
 
-def succeeded_ids(events) -> list[str]:
-    """The remote action ids of parsed events that say Done · Success or AlreadyDone (a pure filter)."""
-    return [e.remote_action_id for e in events if e.event_type == "Done" and e.status in ("Success", "AlreadyDone")]
+def succeeded_ids(events) -> dict[str, str]:
+    """{remote action id: remote type} of parsed events that say Done · Success or AlreadyDone (a pure filter)."""
+    return {e.remote_action_id: e.remote_type for e in events if e.event_type == "Done" and e.status in ("Success", "AlreadyDone")}
 
 
 def delivery_received_now(*, outcome: str, event_dates=(), received_at: float | None = None) -> None:

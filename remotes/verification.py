@@ -8,9 +8,9 @@ action `verified` or `not_confirmed`, with a timeline step in words.
 
 Triggered after commit by `remotes.signals`: `events_applied` (every webhook delivery, both
 database paths, reconciliation, adoption) and `action_status_changed`. The webhook names the
-actions its events say succeeded (a filter over the events it parsed): a delivery without a
-Done · Success costs nothing more; one with it costs one indexed SELECT by `remote_action_id`
-and a q2 task for an action of a verifiable kind never checked. The task claims the action
+actions its events say succeeded, with their remote type (a filter over the events it parsed):
+a delivery without a Done · Success of a verifiable kind costs nothing more; one with it costs
+one indexed SELECT by `remote_action_id` and a q2 task for an action never checked. The task claims the action
 with a conditional UPDATE (`verified_at`), so a duplicate trigger does nothing.
 
 What the vendor's status cannot tell: it has no immobilization field. An immobilization is
@@ -161,7 +161,10 @@ def on_events_applied(sender, *, remote_action_ids, succeeded=None, **kwargs):
     """After a delivery (or read-back) committed. The webhook says which actions got a Done ·
     Success (`succeeded`, filtered from its parsed events): a delivery without one costs no SQL;
     one with one costs an indexed SELECT and a task. Other callers (None) are not hot paths."""
-    wanted = remote_action_ids if succeeded is None else succeeded
+    if succeeded is None:
+        wanted = remote_action_ids
+    else:  # a horn's or a light's Success costs nothing here
+        wanted = [rid for rid, remote_type in succeeded.items() if remote_type in VERIFIABLE_TYPES or not remote_type]
     if not wanted:
         return
     ids = list(_candidates(RemoteAction.objects.filter(remote_action_id__in=wanted)).values_list("pk", flat=True))

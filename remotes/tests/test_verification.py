@@ -101,6 +101,20 @@ def test_a_failed_status_read_is_retried_then_left_unverified_with_a_step(succee
     assert kind == "unverified" and detail.startswith("Could not read the vehicle's status after 3 tries")
 
 
+@pytest.mark.django_db
+def test_the_webhooks_trigger_costs_no_query_unless_a_verifiable_command_succeeded(succeeded, monkeypatch, django_assert_num_queries):
+    enqueued = []
+    monkeypatch.setattr(verification, "enqueue", lambda ids, **kw: enqueued.extend(ids))
+    lock = succeeded({"door": {"state": "Locked"}})
+    RemoteAction.objects.filter(pk=lock.pk).update(remote_action_id="rid-lock")
+    with django_assert_num_queries(0):
+        verification.on_events_applied(None, remote_action_ids=["rid-horn"], succeeded={})  # Pending steps only
+        verification.on_events_applied(None, remote_action_ids=["rid-horn"], succeeded={"rid-horn": "Horn"})
+    with django_assert_num_queries(1):
+        verification.on_events_applied(None, remote_action_ids=["rid-lock", "rid-horn"], succeeded={"rid-lock": "Doors", "rid-horn": "Horn"})
+    assert enqueued == [lock.pk]
+
+
 # --- over the real stack: portal, q2 worker, simulator, webhook --------------------------------------
 
 
