@@ -226,6 +226,12 @@ def _request_fields(request, response, duration_ms: float) -> dict:
     return fields
 
 
+# A request marked `request.log_quiet = True` (the Stellantis webhook, remotes.middleware) gets
+# its line only when it failed (4xx, 5xx) or was slow: each of its deliveries is already a
+# row (the raw inbox), and the line was a few percent of its CPU.
+QUIET_UNLESS_SLOWER_MS = 250.0
+
+
 class RequestLogMiddleware:
     """One line per request, right after SecurityMiddleware so that it times the rest.
 
@@ -240,6 +246,8 @@ class RequestLogMiddleware:
         response = self.get_response(request)
         if request_log.isEnabledFor(logging.INFO):
             duration_ms = round((time.perf_counter() - started) * 1000, 1)
+            if response.status_code < 400 and duration_ms < QUIET_UNLESS_SLOWER_MS and getattr(request, "log_quiet", False):
+                return response
             fields = _request_fields(request, response, duration_ms)
             request_log.info(
                 "%s %s %s %.1fms", fields["method"], fields["path"], fields["status"], duration_ms, extra=fields

@@ -10,7 +10,9 @@ little on every delivery; together a fifth of the portal's CPU per single-event 
 HSTS, nosniff) and the request log, and hands a POST to the webhook's URL straight to its
 view. What the view needs from the rest is done here: the host is checked against
 ALLOWED_HOSTS as CommonMiddleware would, and the request carries its resolver match (the log
-line of an error names the view). The view authenticates the delivery itself (its secret)
+line of an error names the view). A delivery stored and answered 200 in time writes no
+request line (`log_quiet`): its row in the inbox is its record; a refusal, an error or a slow
+answer still does. The view authenticates the delivery itself (its secret)
 and opts out of ATOMIC_REQUESTS by its own decorator, which the handler would read: this
 path runs no request transaction either. Anything else (another method, another path) goes
 down the whole chain as before.
@@ -41,4 +43,5 @@ class WebhookFastPath:
             return self.get_response(request)
         request.get_host()  # DisallowedHost (400) for a host not in ALLOWED_HOSTS, as CommonMiddleware does
         request.resolver_match = self._match
+        request.log_quiet = True  # a log line only for a refused, failed or slow delivery (fleetportal.logs)
         return self._match.func(request, *self._match.args, **self._match.kwargs)

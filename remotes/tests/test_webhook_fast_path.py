@@ -59,6 +59,17 @@ def test_a_refused_delivery_still_gets_its_request_log_line(client, delivery, ca
     assert [(rec.path, rec.status, rec.view) for rec in lines] == [(URL, 401, "stellantis-webhook")]
 
 
+def test_a_stored_delivery_writes_no_request_line_unless_it_was_slow(client, delivery, caplog, monkeypatch):
+    from fleetportal import logs
+
+    with caplog.at_level(logging.INFO, logger="fleetportal.request"):
+        assert delivery(client).status_code == 200
+        assert not [rec for rec in caplog.records if rec.name == "fleetportal.request"]
+        monkeypatch.setattr(logs, "QUIET_UNLESS_SLOWER_MS", 0.0)
+        assert delivery(client).status_code == 200
+    assert [rec.status for rec in caplog.records if rec.name == "fleetportal.request"] == [200]
+
+
 def test_other_methods_on_the_webhooks_address_go_through_the_whole_chain(client, delivery):
     r = client.get(URL)
     assert r.status_code == 405 and r.headers["X-Frame-Options"] == "DENY"
