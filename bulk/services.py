@@ -471,38 +471,46 @@ def expand(bulk: BulkRequest, *, deadline: float) -> bool:
     return False
 
 
-def _submit_all(action_ids: list, client: FleetClient, workers: int) -> Counter:
-    """Submit each action once, `workers` at a time, through the one shared client. Each thread
-    closes its own database connection when it is done."""
-    todo: queue.SimpleQueue = queue.SimpleQueue()
-    for pk in action_ids:
-        todo.put(pk)
-    outcomes: Counter = Counter()
-    lock = threading.Lock()
+class Submitter:
+    """`workers` threads submitting actions as they are handed over, through one shared client,
+    while the dispatcher creates the next ones: the vendor's latency hides the portal's own work.
 
-    def work():
+    The hand-over queue is short (a few per thread), so a created action waits seconds, not the
+    30 s after which the remotes sweep would enqueue it too (harmless: the claim decides, but
+    wasted). Each thread closes its own database connection when it is done.
+    """
+
+    def __init__(self, client: FleetClient, workers: int):
+        self.client = client
+        self.todo: queue.Queue = queue.Queue(maxsize=max(4, workers * 4))
+        self.outcomes: Counter = Counter()
+        self._lock = threading.Lock()
+        self.threads = [threading.Thread(target=self._work, name=f"bulk-submit-{n}", daemon=True) for n in range(workers)]
+        for t in self.threads:
+            t.start()
+
+    def put(self, action_id) -> None:
+        self.todo.put(action_id)
+
+    def _work(self) -> None:
         try:
-            while True:
+            while (pk := self.todo.get()) is not None:
                 try:
-                    pk = todo.get_nowait()
-                except queue.Empty:
-                    return
-                try:
-                    outcome = remotes.submit_remote_action(action_id=pk, client=client)
+                    outcome = remotes.submit_remote_action(action_id=pk, client=self.client)
                 except Exception:  # one action's failure must not stop the others; the sweep retries it
                     log.exception("bulk: submitting action %s failed", pk)
                     outcome = "crashed"
-                with lock:
-                    outcomes[outcome] += 1
+                with self._lock:
+                    self.outcomes[outcome] += 1
         finally:
             connection.close()
 
-    threads = [threading.Thread(target=work, name=f"bulk-submit-{n}", daemon=True) for n in range(min(workers, len(action_ids)))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return outcomes
+    def close(self) -> Counter:
+        for _ in self.threads:
+            self.todo.put(None)
+        for t in self.threads:
+            t.join()
+        return self.outcomes
 
 
 def _client(workers: int) -> FleetClient:
@@ -515,52 +523,75 @@ def _client(workers: int) -> FleetClient:
     return client
 
 
+def _create_batch(bulk: BulkRequest, ids: list, *, command: Command, by) -> list:
+    """Claim these waiting items and create their actions in one transaction; the queued ones' ids."""
+    queued = []
+    with transaction.atomic():
+        # The claim: a cancel that got there first keeps its items (it waits for this commit, then finds them dispatched).
+        BulkItem.objects.filter(pk__in=ids, state=ItemState.WAITING).update(state=ItemState.DISPATCHED)
+        items = list(
+            BulkItem.objects.filter(pk__in=ids, state=ItemState.DISPATCHED, action__isnull=True)
+            .select_related("vehicle__fleet__organisation", "callback")
+        )
+        refused, sendable = [], []
+        for item in items:
+            if item.callback is None or item.callback.deleted_at is not None:
+                item.state, item.cause, item.reason = ItemState.REFUSED, "no_callback", CAUSES["no_callback"]
+                refused.append(item)
+            else:
+                sendable.append(item)
+        actions = remotes.create_remote_actions(
+            targets=[(i.vehicle, i.callback) for i in sendable], command=command, by=by, source=bulk.source,
+            reason=bulk.reason, expires_at=bulk.not_after, enqueue=False,
+        ) if sendable else []
+        for item, action in zip(sendable, actions, strict=True):
+            item.action = action
+            if action.status == ActionStatus.QUEUED:
+                queued.append(action.pk)
+        BulkItem.objects.bulk_update(sendable, ["action"], batch_size=500)
+        BulkItem.objects.bulk_update(refused, ["state", "cause", "reason"], batch_size=500)
+    return queued
+
+
 def dispatch(bulk: BulkRequest, *, deadline: float, client: FleetClient | None = None, chunks: int | None = None) -> bool:
-    """Create and submit the waiting items' actions, chunk by chunk (at most `chunks`); True once none waits."""
+    """Create and submit the waiting items' actions, chunk by chunk (at most `chunks`); True once none waits.
+
+    Actions are created in small transactions and handed to the submitting threads as each
+    commits, so creating the next ones overlaps the vendor's answers to the previous ones."""
     by = requester_of(bulk) if (bulk.requested_by_id or bulk.requested_by_token_id) else None
     command = Command.from_dict(bulk.command)
     workers = concurrency()
     client = client or _client(workers)
+    submitter = None
     done = 0
-    while time.monotonic() < deadline and (chunks is None or done < chunks):
-        done += 1
-        now = timezone.now()
-        current = BulkRequest.objects.filter(pk=bulk.pk).values_list("status", flat=True).first()
-        if current != BulkStatus.DISPATCHING:
-            return True
-        if now >= bulk.not_after:
-            bulk.items.filter(state=ItemState.WAITING).update(state=ItemState.REFUSED, cause="window_closed", reason=CAUSES["window_closed"])
-        ids = list(bulk.items.filter(state=ItemState.WAITING).order_by("pk").values_list("pk", flat=True)[: settings.BULK_DISPATCH_CHUNK])
-        if not ids:
-            if BulkRequest.objects.filter(pk=bulk.pk, status=BulkStatus.DISPATCHING).update(status=BulkStatus.SENT, sent_at=now):
-                log.info("bulk %s: every command handed over", bulk.pk)
-            return True
-        queued = []
-        with transaction.atomic():
-            # The claim: a cancel that got there first keeps its items (it waits for this commit, then finds them dispatched).
-            BulkItem.objects.filter(pk__in=ids, state=ItemState.WAITING).update(state=ItemState.DISPATCHED)
-            items = list(
-                BulkItem.objects.filter(pk__in=ids, state=ItemState.DISPATCHED, action__isnull=True)
-                .select_related("vehicle__fleet__organisation", "callback")
-            )
-            refused = []
-            for item in items:
-                if item.callback is None or item.callback.deleted_at is not None:
-                    item.state, item.cause, item.reason = ItemState.REFUSED, "no_callback", CAUSES["no_callback"]
-                    refused.append(item)
-                    continue
-                action = remotes.create_remote_action(
-                    vehicle=item.vehicle, command=command, callback=item.callback, by=by, source=bulk.source,
-                    reason=bulk.reason, expires_at=bulk.not_after, enqueue=False,
-                )
-                item.action = action
-                if action.status == ActionStatus.QUEUED:
-                    queued.append(action.pk)
-            BulkItem.objects.bulk_update([i for i in items if i.action_id], ["action"], batch_size=500)
-            BulkItem.objects.bulk_update(refused, ["state", "cause", "reason"], batch_size=500)
-        if queued:
-            _submit_all(queued, client, workers)
-        BulkRequest.objects.filter(pk=bulk.pk).update(worked_at=timezone.now())
+    try:
+        while time.monotonic() < deadline and (chunks is None or done < chunks):
+            done += 1
+            now = timezone.now()
+            current = BulkRequest.objects.filter(pk=bulk.pk).values_list("status", flat=True).first()
+            if current != BulkStatus.DISPATCHING:
+                return True
+            if now >= bulk.not_after:
+                bulk.items.filter(state=ItemState.WAITING).update(state=ItemState.REFUSED, cause="window_closed", reason=CAUSES["window_closed"])
+            ids = list(bulk.items.filter(state=ItemState.WAITING).order_by("pk").values_list("pk", flat=True)[: settings.BULK_DISPATCH_CHUNK])
+            if not ids:
+                if submitter is not None:
+                    submitter.close()  # every hand-over answered before the bulk says "sent"
+                    submitter = None
+                if BulkRequest.objects.filter(pk=bulk.pk, status=BulkStatus.DISPATCHING).update(status=BulkStatus.SENT, sent_at=now):
+                    log.info("bulk %s: every command handed over", bulk.pk)
+                return True
+            batch = settings.BULK_CREATE_BATCH
+            for start in range(0, len(ids), batch):
+                queued = _create_batch(bulk, ids[start : start + batch], command=command, by=by)
+                if queued and submitter is None:
+                    submitter = Submitter(client, workers)
+                for pk in queued:
+                    submitter.put(pk)
+            BulkRequest.objects.filter(pk=bulk.pk).update(worked_at=timezone.now())
+    finally:
+        if submitter is not None:
+            submitter.close()
     return False
 
 

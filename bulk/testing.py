@@ -10,11 +10,24 @@ from . import services
 from .models import OPEN_STATUSES, BulkRequest
 
 
+class Holding:
+    """A stand-in for `services.Submitter` that submits nothing: the actions stay queued, unclaimed."""
+
+    def __init__(self, client=None, workers=1):
+        self.ids = []
+
+    def put(self, action_id) -> None:
+        self.ids.append(action_id)
+
+    def close(self) -> Counter:
+        return Counter()
+
+
 def run_now(*, send: bool = True) -> list[BulkRequest]:
     """Expand and dispatch every open bulk request in this thread. `send=False`: the actions are
     created (queued, or awaiting approval) but not submitted — for tests with no vendor to reach."""
     done = []
-    patch = mock.patch.object(services, "_submit_all", lambda *a, **kw: Counter()) if not send else mock.MagicMock()
+    patch = mock.patch.object(services, "Submitter", Holding) if not send else mock.MagicMock()
     with patch:
         for pk in BulkRequest.objects.filter(status__in=OPEN_STATUSES).values_list("pk", flat=True):
             end = time.monotonic() + 120

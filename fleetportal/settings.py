@@ -498,6 +498,8 @@ REMOTE_LOOKUP_WINDOW = env_int("REMOTE_LOOKUP_WINDOW", 180, minimum=0)
 BULK_CONCURRENCY = env_int("BULK_CONCURRENCY", 16, minimum=1, maximum=256)
 BULK_CHUNK = env_int("BULK_CHUNK", 500, minimum=1)
 BULK_DISPATCH_CHUNK = env_int("BULK_DISPATCH_CHUNK", 200, minimum=1)
+# Actions created per transaction, each handed to the submitting threads as it commits.
+BULK_CREATE_BATCH = env_int("BULK_CREATE_BATCH", 20, minimum=1)
 BULK_SLICE_SECONDS = env_float("BULK_SLICE_SECONDS", 30.0, above=0)
 # The vendor's limits as the dry run and the dispatcher assume them (0: unknown). The embedded
 # simulator's own limits by default; the real vendor's from its contract.

@@ -141,17 +141,30 @@ def create_remote_action(
     *, vehicle, command: Command, callback, by=None, source: str = Source.SYSTEM, reason: str = "",
     expires_at: dt.datetime | None = None, enqueue: bool = True,
 ) -> RemoteAction:
-    """The write half of `request_remote`, for callers that ran its checks themselves (bulk
-    requests check a whole chunk at once). `enqueue=False`: the caller submits it itself, soon
-    (the sweep re-enqueues a queued action nobody claimed within 30 s). `expires_at` may only
-    shorten the time to live (a bulk request's sending window)."""
-    organisation = vehicle.fleet.organisation
-    awaiting = is_dangerous(command) and organisation is not None and organisation.needs_approval(command.member)
+    """The write half of `request_remote`, for callers that ran its checks themselves. `enqueue=False`:
+    the caller submits it itself, soon (the sweep re-enqueues a queued action nobody claimed
+    within 30 s). `expires_at` may only shorten the time to live (a bulk request's sending window)."""
+    return create_remote_actions(
+        targets=[(vehicle, callback)], command=command, by=by, source=source, reason=reason, expires_at=expires_at, enqueue=enqueue
+    )[0]
+
+
+def create_remote_actions(
+    *, targets: list, command: Command, by=None, source: str = Source.SYSTEM, reason: str = "",
+    expires_at: dt.datetime | None = None, enqueue: bool = True,
+) -> list[RemoteAction]:
+    """`create_remote_action` for many (vehicle, callback) pairs in one transaction: one INSERT for
+    the actions and one for their first steps (a bulk request creates its actions by the batch;
+    one command is a batch of one, with the same statements as ever)."""
     now = timezone.now()
     ttl_end = now + dt.timedelta(seconds=settings.REMOTE_ACTION_TTL)
     who = f" by {audit.actor_name(by)}" if by is not None else ""
-    with transaction.atomic():
-        action = RemoteAction.objects.create(
+    detail = (f"Requested from {Source(source).label}{who}" + (f" · reason: {reason}" if reason else ""))[:500]
+    actions, awaiting_ids = [], []
+    for vehicle, callback in targets:
+        organisation = vehicle.fleet.organisation
+        awaiting = is_dangerous(command) and organisation is not None and organisation.needs_approval(command.member)
+        actions.append(RemoteAction(
             vehicle=vehicle,
             callback=callback,
             remote_type=command.remote_type,
@@ -163,16 +176,20 @@ def create_remote_action(
             reason=reason,
             expires_at=min(ttl_end, expires_at) if expires_at else ttl_end,
             approval_expires_at=now + dt.timedelta(minutes=organisation.approval_ttl_minutes) if awaiting else None,
-        )
-        detail = f"Requested from {Source(source).label}{who}" + (f" · reason: {reason}" if reason else "")
-        ActionStep.objects.create(action=action, status=action.status, at=now, detail=detail[:500])
-        audit.record("remote.requested", actor=by, organisation=organisation, obj=action, reason=reason)
-        status_changed_on_commit(action.pk, action.status)  # partners' push (pushes app listens), after commit
-        if awaiting:
-            transaction.on_commit(lambda: async_task(NOTIFY_TASK, str(action.pk), task_name=f"notify-approvers-{action.pk}"))
-        elif enqueue:
-            transaction.on_commit(lambda: enqueue_submit(action.pk))
-    return action
+        ))
+    with transaction.atomic():
+        RemoteAction.objects.bulk_create(actions)
+        ActionStep.objects.bulk_create([ActionStep(action=a, status=a.status, at=now, detail=detail) for a in actions])
+        for action in actions:
+            audit.record("remote.requested", actor=by, organisation=action.vehicle.fleet.organisation, obj=action, reason=reason)
+            status_changed_on_commit(action.pk, action.status)  # partners' push (pushes app listens), after commit
+            if action.status == ActionStatus.AWAITING_APPROVAL:
+                awaiting_ids.append(action.pk)
+            elif enqueue:
+                transaction.on_commit(lambda pk=action.pk: enqueue_submit(pk))
+        for pk in awaiting_ids:
+            transaction.on_commit(lambda pk=pk: async_task(NOTIFY_TASK, str(pk), task_name=f"notify-approvers-{pk}"))
+    return actions
 
 
 def enqueue_submit(action_id, *, delay: float = 0) -> None:

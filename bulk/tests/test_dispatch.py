@@ -11,6 +11,7 @@ from django.utils import timezone
 from accounts.models import Role
 from bulk import services
 from bulk.models import BulkRequest, BulkStatus, ItemState, Selection
+from bulk.testing import Holding
 from remotes.models import ActionStatus, RemoteAction, Source
 from simulator.models import SimRemoteAction, SimVehicle
 from stellantis.vocabulary import FailureCause, RemoteType
@@ -118,7 +119,7 @@ def test_cancel_stops_what_was_not_sent(sim_fleet, operator, settings, monkeypat
     assert bulk.status == BulkStatus.DISPATCHING
     # First chunk: created and sent. Second: created, not yet claimed by a submitting thread.
     services.dispatch(bulk, deadline=time.monotonic() + 30, chunks=1)
-    monkeypatch.setattr(services, "_submit_all", lambda *a, **kw: Counter())
+    monkeypatch.setattr(services, "Submitter", Holding)
     services.dispatch(bulk, deadline=time.monotonic() + 30, chunks=1)
     sent_before = labels_at_simulator(fleet)
     assert len(sent_before) == 10

@@ -1,0 +1,276 @@
+"""Bulk dispatch against a raw client (issue 14): N horn commands through the portal's bulk request
+vs a plain `requests` client posting the same bodies to the same simulator, same concurrency C.
+
+`make bench-bulk` or `.venv/bin/python bench/bulk.py [--vehicles N] [--concurrency C]`. Needs
+PostgreSQL at BENCH_BULK_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/fleetportal_bulkbench;
+dropped and created again on every run, so its name must contain "bench").
+
+For each simulated latency (300 ms, then 0):
+1. gunicorn serves the portal with the simulator mounted (SIMULATOR_LATENCY_MS), 2 gthread workers;
+   `seed_demo --vehicles N` grows the demo fleet to N vehicles (first run only);
+2. raw client: C threads, one `requests.Session` each, POST one horn per vehicle straight to the
+   simulator's remote endpoint; the time until the last answer;
+3. portal: `POST /api/v1/bulk/` {"command": horn, "fleet": <fleet_id>} with the demo partner token
+   (its answer time is reported: the < 1 s target), then the bulk's background work — the same
+   `bulk.services.run` a q2 task calls, slice after slice, in a child process with
+   BULK_CONCURRENCY=C — until every command is submitted; the time from the POST to the last
+   submission, the dispatcher's CPU and its SQL statements per command.
+No q2 cluster runs: q2's pickup delay (poll 0.2 s) is not in the portal's time, and the
+simulator's notification pump waits in the queue for both sides alike. Saves
+bench/results/<UTC time>-bulk.txt and .json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import socket
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import requests
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+PY = str(ROOT / ".venv" / "bin" / "python")
+GUNICORN = str(ROOT / ".venv" / "bin" / "gunicorn")
+PATH = "simulator/connectedcar/v3"
+CREDENTIALS = ("bench", "bench-only-not-a-secret")
+CLIENT_ID = "fleetportal-demo"
+HORN = {"horn": {"state": "Activated"}}
+TARGETS = {300: 0.8, 0: 0.7}  # portal ÷ raw client, per latency (ms)
+
+
+# --- in a child process, with Django ---------------------------------------------------------------
+
+
+def dispatch() -> None:
+    """Set up Django (a warm worker, as a q2 one is), then read a bulk id on stdin and run its
+    background work to the end; print seconds, CPU and transactions."""
+    sys.path.insert(0, str(ROOT))
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "fleetportal.settings")
+    import django
+
+    django.setup()
+    from django.db import connection
+
+    import bulk.services  # noqa: F401 - imported before the clock starts, as in a running worker
+
+    print("ready", flush=True)
+    bulk_id = sys.stdin.readline().strip()
+
+    from bulk import services
+    from bulk.models import OPEN_STATUSES, BulkRequest
+    from remotes.models import ActionStatus, RemoteAction
+
+    def statements() -> int:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = current_database()")
+            return cursor.fetchone()[0]
+
+    profiler = None
+    if os.environ.get("BENCH_BULK_PROFILE"):  # where the dispatcher's own thread spends (creating actions)
+        import cProfile
+
+        profiler = cProfile.Profile()
+        profiler.enable()
+    before_cpu = resource.getrusage(resource.RUSAGE_SELF)
+    started = time.perf_counter()
+    while BulkRequest.objects.filter(pk=bulk_id, status__in=OPEN_STATUSES).exists():
+        services.run(bulk_id)
+    seconds = time.perf_counter() - started
+    if profiler is not None:
+        import pstats
+
+        profiler.disable()
+        with open(os.environ["BENCH_BULK_PROFILE"], "w") as out:
+            pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(45)
+    after_cpu = resource.getrusage(resource.RUSAGE_SELF)
+    bulk = BulkRequest.objects.get(pk=bulk_id)
+    actions = RemoteAction.objects.filter(bulk_item__bulk=bulk)
+    print(json.dumps({
+        "seconds": seconds,
+        "cpu": (after_cpu.ru_utime + after_cpu.ru_stime) - (before_cpu.ru_utime + before_cpu.ru_stime),
+        "actions": actions.count(),
+        "submitted": actions.exclude(status__in=(ActionStatus.QUEUED, ActionStatus.SUBMITTING)).exclude(submitted_at=None).count(),
+        "last_submitted": max(actions.values_list("submitted_at", flat=True), default=None).timestamp() if actions.exists() else None,
+        "refused": bulk.items.filter(state="refused").count(),
+        "transactions": statements(),
+    }))
+
+
+# --- the bench ---------------------------------------------------------------------------------------
+
+
+class Server:
+    def __init__(self, env: dict, *, log: Path, workers: int = 2, threads: int = 24):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.env = {**env, "PORTAL_PUBLIC_URL": self.base, "STELLANTIS_API_BASE": f"{self.base}/{PATH}"}
+        self.log = log.open("w")
+        self.process = subprocess.Popen(
+            [GUNICORN, "fleetportal.wsgi:application", "--workers", str(workers), "--worker-class", "gthread",
+             "--threads", str(threads), "--log-level", "warning", "--bind", f"127.0.0.1:{self.port}"],
+            cwd=ROOT, env=self.env, stdout=self.log, stderr=subprocess.STDOUT,
+        )
+        for _ in range(150):
+            if self.process.poll() is not None:
+                raise SystemExit(f"gunicorn exited; see {log}")
+            try:
+                if requests.get(f"{self.base}/healthz", timeout=2).status_code == 200:
+                    return
+            except requests.RequestException:
+                pass
+            time.sleep(0.2)
+        self.stop()
+        raise SystemExit(f"gunicorn not answering after 30 s; see {log}")
+
+    def stop(self):
+        if self.process.poll() is None:
+            self.process.send_signal(2)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+        self.log.close()
+
+
+def raw_client(base: str, world: dict, *, concurrency: int, tag: str) -> dict:
+    local = threading.local()
+    url = f"{base}/{PATH}/fleets/{world['fleet_id']}/vehicles/{{vid}}/callbacks/{world['callback']}/remotes"
+
+    def one(n_vid):
+        n, vid = n_vid
+        session = getattr(local, "session", None) or requests.Session()
+        local.session = session
+        r = session.post(url.format(vid=vid), params={"client_id": CLIENT_ID}, json={"label": f"raw-{tag}-{n:06d}", **HORN},
+                         auth=CREDENTIALS, timeout=60)
+        return r.status_code
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=concurrency) as pool:
+        statuses = list(pool.map(one, enumerate(world["vehicle_ids"])))
+    seconds = time.perf_counter() - started
+    return {"seconds": seconds, "rate": len(statuses) / seconds, "statuses": {str(s): statuses.count(s) for s in set(statuses)}}
+
+
+def world_of(env: dict) -> dict:
+    """The demo fleet's vendor ids, its callback at the simulator and its vehicles' ids."""
+    code = (
+        "import json; from vehicles.models import Fleet; from callbacks.models import Callback;"
+        "f = Fleet.objects.get(name='Demo fleet');"
+        "cb = Callback.objects.filter(fleet=f).exclude(external_id='').order_by('created_at').first();"
+        "print(json.dumps({'fleet_id': f.external_id, 'callback': cb.external_id,"
+        " 'vehicle_ids': list(f.vehicles.order_by('vin').values_list('external_id', flat=True))}))"
+    )
+    out = subprocess.run([PY, "manage.py", "shell", "-c", code], cwd=ROOT, env=env, check=True, capture_output=True, text=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--vehicles", type=int, default=int(os.environ.get("BENCH_BULK_VEHICLES", 1000)))
+    parser.add_argument("--concurrency", type=int, default=int(os.environ.get("BENCH_BULK_CONCURRENCY", 16)))
+    parser.add_argument("--latencies", default=os.environ.get("BENCH_BULK_LATENCIES", "300,0"))
+    parser.add_argument("--dispatch", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.dispatch:
+        dispatch()
+        return
+
+    db_url = os.environ.get("BENCH_BULK_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/fleetportal_bulkbench")
+    parts = urlsplit(db_url)
+    db_name = parts.path.lstrip("/")
+    if "bench" not in db_name:
+        sys.exit(f"bench: the database name must contain 'bench' (it is dropped): {db_name}")
+    import psycopg
+
+    admin = urlunsplit(parts._replace(path="/postgres", scheme="postgresql"))
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{db_name}"')
+
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    results = HERE / "results"
+    logs = results / f"{stamp}-bulk-logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    env = {
+        **os.environ, "DATABASE_URL": db_url, "DEBUG": "0", "SECURE_SSL_REDIRECT": "0", "SECRET_KEY": "bench-only-not-a-secret", "ALLOWED_HOSTS": "127.0.0.1",
+        "SIMULATOR_ENABLED": "1", "CONN_MAX_AGE": "600", "SIMULATOR_CREDENTIALS": ":".join(CREDENTIALS),
+        "STELLANTIS_USER": CREDENTIALS[0], "STELLANTIS_PASSWORD": CREDENTIALS[1], "STELLANTIS_CLIENT_ID": CLIENT_ID,
+        "SIMULATOR_RATE_LIMIT_PER_SECOND": "0", "SIMULATOR_RATE_LIMIT_PER_DAY": "0", "API_THROTTLE_RATE": "off",
+        "BULK_CONCURRENCY": str(args.concurrency), "PYTHONWARNINGS": "ignore",
+    }
+    subprocess.run([PY, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
+    lines, report = [], {"stamp": stamp, "args": vars(args), "runs": {}}
+
+    def say(text=""):
+        print(text, flush=True)
+        lines.append(text)
+
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    say(f"bulk dispatch benchmark, {stamp}, commit {commit}; {os.cpu_count()} CPU, Python {platform.python_version()}, "
+        f"load average before: {os.getloadavg()[0]:.2f}")
+    say(f"{args.vehicles} horn commands, concurrency C = {args.concurrency}")
+    seeded = None
+    for latency in [int(x) for x in args.latencies.split(",") if x.strip()]:
+        server = Server({**env, "SIMULATOR_LATENCY_MS": str(latency)}, log=logs / f"latency{latency}.log")
+        try:
+            if seeded is None:
+                t = time.perf_counter()
+                out = subprocess.run([PY, "manage.py", "seed_demo", "--json", "--vehicles", str(args.vehicles)], cwd=ROOT,
+                                     env=server.env, check=True, capture_output=True, text=True)
+                seeded = json.loads(out.stdout)
+                say(f"seed_demo --vehicles {args.vehicles}: {time.perf_counter() - t:.1f} s")
+            world = world_of(server.env)
+            raw = raw_client(server.base, world, concurrency=args.concurrency, tag=str(latency))
+            session = requests.Session()
+            session.headers["Authorization"] = f"Token {seeded['api_token']}"
+            worker = subprocess.Popen([PY, str(Path(__file__).resolve()), "--dispatch"], cwd=ROOT, env=server.env,
+                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+            while worker.stdout.readline().strip() != "ready":
+                if worker.poll() is not None:
+                    sys.exit("bench: the dispatcher process did not start")
+            started = time.time()
+            answer = session.post(f"{server.base}/api/v1/bulk/", json={"command": HORN, "fleet": world["fleet_id"]}, timeout=60)
+            answered = time.time() - started
+            if answer.status_code != 202:
+                worker.kill()
+                sys.exit(f"bench: POST /api/v1/bulk/ answered {answer.status_code}: {answer.text[:500]}")
+            out, _ = worker.communicate(answer.json()["id"] + "\n", timeout=3600)
+            portal = json.loads(out.strip().splitlines()[-1])
+            portal["answer_seconds"] = answered
+            portal["seconds_to_all_submitted"] = portal["last_submitted"] - started
+            sent = portal["submitted"]
+            portal["rate"] = sent / portal["seconds_to_all_submitted"]
+            ratio = portal["rate"] / raw["rate"]
+            report["runs"][latency] = {"raw": raw, "portal": portal, "ratio": ratio}
+            say()
+            say(f"latency {latency} ms:")
+            say(f"  raw client      {len(world['vehicle_ids'])} POSTs in {raw['seconds']:6.1f} s = {raw['rate']:6.1f}/s  {raw['statuses']}")
+            say(f"  portal bulk     POST /api/v1/bulk/ answered in {answered * 1000:.0f} ms; {sent} submitted "
+                f"({portal['refused']} refused before sending) {portal['seconds_to_all_submitted']:6.1f} s after it = {portal['rate']:6.1f}/s")
+            say(f"  dispatcher CPU  {1000 * portal['cpu'] / max(sent, 1):.2f} ms per command (in its process; the web server's "
+                f"simulator side is in both runs)")
+            target = TARGETS.get(latency)
+            say(f"  portal ÷ raw    {ratio:.2f}" + (f" (target ≥ {target}: {'met' if ratio >= target else 'NOT met'})" if target else ""))
+        finally:
+            server.stop()
+    report["text"] = lines
+    (results / f"{stamp}-bulk.json").write_text(json.dumps(report, indent=2, default=str))
+    (results / f"{stamp}-bulk.txt").write_text("\n".join(lines) + "\n")
+    print(f"\nbench: saved bench/results/{stamp}-bulk.txt and .json")
+
+
+if __name__ == "__main__":
+    main()
