@@ -85,3 +85,13 @@ def test_keyset_pages_cover_every_action_once_in_constant_queries(client, viewer
         url = f"/actions/?since=24h&cursor={response.context['next_cursor']}" if response.context["next_cursor"] else ""
     assert len(seen) == 120 and set(seen) == {str(a.pk) for a in made}
     assert len(counts) == 3 and len(set(counts)) == 1
+
+
+def test_the_verification_filter_lists_commands_whose_outcome_was_read_back(client, viewer, actions):
+    RemoteAction.objects.filter(pk=actions["horn_ok"].pk).update(verification="not_confirmed")
+    client.force_login(viewer)
+    assert listed(client, "verification=not_confirmed") == ids(actions, "horn_ok")
+    assert listed(client, "verification=verified") == []
+    html = client.get("/actions/?verification=not_confirmed").content.decode()
+    assert '<option value="not_confirmed" selected>Not confirmed</option>' in html
+    assert "· not confirmed</span>" in html  # the status says the read-back did not confirm it
