@@ -154,3 +154,8 @@ def test_each_vehicle_number_equals_what_the_list_it_links_to_selects(world, vie
     action(v, world["callback"], remote_type="Stolen", command={"stolen": {"immobilization": {"activate": True}}}, ago=2 * D)
     counts = selectors.vehicle_counts(viewer, timezone.now())
     assert counts[state] == matching(viewer, QueryDict(f"state={state}")).count()
+
+
+def test_every_status_has_an_outcome_on_the_overview():
+    # A status added later must be placed in a group here, or the overview would fail on it.
+    assert set(selectors.OUTCOME_OF) == set(ActionStatus.values)
