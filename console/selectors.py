@@ -180,6 +180,7 @@ def overview(user, now: dt.datetime | None = None) -> dict:
 # --- the portal's action list ------------------------------------------------------------------
 
 PAGE_SIZE = 50
+VERIFICATIONS = ("verified", "not_confirmed")  # RemoteAction.verification once the outcome was read back
 
 
 class BadFilter(ValueError):
@@ -197,10 +198,6 @@ def parse_since(value: str, now: dt.datetime) -> dt.datetime | None:
     if parsed is None:
         raise BadFilter(f"since: “{value}” is not a date and time (use today, 24h or e.g. 2026-11-27T08:00).")
     return parsed if timezone.is_aware(parsed) else timezone.make_aware(parsed)
-
-
-def has_verification() -> bool:
-    return any(f.name == "verification" for f in RemoteAction._meta.get_fields())
 
 
 def filter_actions(user, params, now: dt.datetime | None = None):
@@ -231,7 +228,9 @@ def filter_actions(user, params, now: dt.datetime | None = None):
     if vin:
         actions = actions.filter(vehicle__vin=vin.upper())
     verification = params.get("verification")
-    if verification is not None and verification != "" and has_verification():
+    if verification:
+        if verification not in VERIFICATIONS:
+            raise BadFilter(f"verification: “{verification}” is not one of {', '.join(VERIFICATIONS)}.")
         actions = actions.filter(verification=verification)
     return actions
 

@@ -51,7 +51,6 @@ def action_list(request):
         "remote_types": RemoteType.choices,
         "causes": FailureCause.choices,
         "fleets": Fleet.objects.visible_to(request.user).order_by("name"),
-        "has_verification": selectors.has_verification(),
         "q": request.GET,
     }
     return render(request, "console/action_list.html", context, status=400 if error else 200)

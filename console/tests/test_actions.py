@@ -66,6 +66,7 @@ def test_a_bad_filter_says_which_and_lists_nothing(client, viewer, actions):
     assert "status: “exploded” is not a status." in response.content.decode()
     assert client.get("/actions/?since=yesterday-ish").status_code == 400
     assert client.get("/actions/?cursor=%%%").status_code == 400
+    assert client.get("/actions/?verification=maybe").status_code == 400
 
 
 def test_keyset_pages_cover_every_action_once_in_constant_queries(client, viewer, make_vehicle, make_callback, action):
