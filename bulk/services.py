@@ -442,9 +442,8 @@ def expand(bulk: BulkRequest, *, deadline: float) -> bool:
     command = Command.from_dict(bulk.command)
     checker = Checker(command=command, by=by if bulk.requested_by_id or bulk.requested_by_token_id else None)
     if day_limit():
-        already = bulk.items.filter(state__in=(ItemState.WAITING, ItemState.DISPATCHED)).count()
-        left = day_budget_left(exclude_bulk=bulk.pk)
-        checker.budget = max(0, left - already + bulk.items.filter(state=ItemState.WAITING).count())
+        # Commands already created count in `day_budget_left`; this bulk's waiting items will be.
+        checker.budget = max(0, day_budget_left(exclude_bulk=bulk.pk) - bulk.items.filter(state=ItemState.WAITING).count())
     qs = selected(bulk, by).select_related("fleet").order_by("pk")
     last = bulk.items.order_by("-vehicle_id").values_list("vehicle_id", flat=True).first() or 0
     while time.monotonic() < deadline:
