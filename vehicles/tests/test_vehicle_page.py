@@ -130,3 +130,20 @@ def test_the_api_refuses_a_past_date_with_a_400_naming_the_field(vehicle, operat
     assert r.status_code == 400
     assert r.json()["errors"]["charging.schedule.nextDelayedTime"].startswith("is in the past")
     assert RemoteAction.objects.count() == 0
+
+
+def test_the_vehicle_page_costs_the_same_queries_whatever_its_history(signed_in, vehicle):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def cost():
+        with CaptureQueriesContext(connection) as ctx:
+            assert signed_in.get(f"/vehicles/{vehicle.vin}/").status_code == 200
+        return len(ctx.captured_queries)
+
+    _done(vehicle, {"door": {"state": "Locked"}})
+    before = cost()
+    for _ in range(20):
+        _done(vehicle, {"stolen": {"stolen": True}}, reason="theft")
+        _done(vehicle, {"charging": {"immediate": True}}, status=ActionStatus.FAILED, failure_cause="VehicleInUse")
+    assert cost() == before
