@@ -1,7 +1,7 @@
 """Bulk dispatch against a raw client (issue 14): N horn commands through the portal's bulk request
 vs a plain `requests` client posting the same bodies to the same simulator, same concurrency C.
 
-`make bench-bulk` or `.venv/bin/python bench/bulk.py [--vehicles N] [--concurrency C]`. Needs
+`.venv/bin/python bench/bulk.py [--vehicles N] [--concurrency C] [--latencies 300,0]`. Needs
 PostgreSQL at BENCH_BULK_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/fleetportal_bulkbench;
 dropped and created again on every run, so its name must contain "bench").
 
@@ -64,17 +64,25 @@ def dispatch() -> None:
 
     import bulk.services  # noqa: F401 - imported before the clock starts, as in a running worker
 
+    # Every SQL statement of the dispatcher, its submitting threads included (each thread opens its own connection).
+    executed = [0]
+    lock = threading.Lock()
+
+    def count(execute, sql, params, many, context):
+        with lock:
+            executed[0] += 1
+        return execute(sql, params, many, context)
+
+    from django.db.backends.signals import connection_created
+
+    connection_created.connect(lambda sender, connection, **kw: connection.execute_wrappers.append(count), weak=False)
+    connection.close()
     print("ready", flush=True)
     bulk_id = sys.stdin.readline().strip()
 
     from bulk import services
     from bulk.models import OPEN_STATUSES, BulkRequest
     from remotes.models import ActionStatus, RemoteAction
-
-    def statements() -> int:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = current_database()")
-            return cursor.fetchone()[0]
 
     profiler = None
     if os.environ.get("BENCH_BULK_PROFILE"):  # where the dispatcher's own thread spends (creating actions)
@@ -103,7 +111,7 @@ def dispatch() -> None:
         "submitted": actions.exclude(status__in=(ActionStatus.QUEUED, ActionStatus.SUBMITTING)).exclude(submitted_at=None).count(),
         "last_submitted": max(actions.values_list("submitted_at", flat=True), default=None).timestamp() if actions.exists() else None,
         "refused": bulk.items.filter(state="refused").count(),
-        "transactions": statements(),
+        "statements": executed[0],
     }))
 
 
@@ -260,8 +268,8 @@ def main() -> None:
             say(f"  raw client      {len(world['vehicle_ids'])} POSTs in {raw['seconds']:6.1f} s = {raw['rate']:6.1f}/s  {raw['statuses']}")
             say(f"  portal bulk     POST /api/v1/bulk/ answered in {answered * 1000:.0f} ms; {sent} submitted "
                 f"({portal['refused']} refused before sending) {portal['seconds_to_all_submitted']:6.1f} s after it = {portal['rate']:6.1f}/s")
-            say(f"  dispatcher CPU  {1000 * portal['cpu'] / max(sent, 1):.2f} ms per command (in its process; the web server's "
-                f"simulator side is in both runs)")
+            say(f"  dispatcher      {1000 * portal['cpu'] / max(sent, 1):.2f} ms CPU and {portal['statements'] / max(sent, 1):.1f} SQL "
+                "statements per command (in its process, submitting threads included; the simulator's side is in both runs)")
             target = TARGETS.get(latency)
             say(f"  portal ÷ raw    {ratio:.2f}" + (f" (target ≥ {target}: {'met' if ratio >= target else 'NOT met'})" if target else ""))
         finally:
