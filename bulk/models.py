@@ -77,6 +77,9 @@ class BulkRequest(models.Model):
     sent_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     notified_at = models.DateTimeField(null=True, blank=True, help_text="When the requester was told it finished.")
+    approvers_notified_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the approvers were told (once) that its commands wait for them (four-eyes)."
+    )
     seen_at = models.DateTimeField(null=True, blank=True, help_text="When the requester saw the finished notice in the portal.")
 
     objects = BulkRequestQuerySet.as_manager()

@@ -24,7 +24,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.core.mail import send_mail
+from django.core.mail import send_mail, send_mass_mail
 from django.db import connection, transaction
 from django.db.models import Count, Q
 from django.http import QueryDict
@@ -39,6 +39,7 @@ from audit import services as audit
 from callbacks.models import Callback
 from core.errors import ServiceError
 from remotes import services as remotes
+from remotes.approvals import approvers_to_tell
 from remotes.capabilities import availability
 from remotes.models import FINAL_STATUSES, ActionStatus, ActionStep, RemoteAction, Source
 from remotes.signals import status_changed_on_commit
@@ -57,6 +58,7 @@ RUN_TASK = "bulk.tasks.run"
 # Members Stellantis still takes from a vehicle reported stolen (the simulator's scenario says the same).
 ALLOWED_WHILE_STOLEN = frozenset({"stolen", "immobilization"})
 NOTIFY_TASK = "bulk.tasks.notify_finished"
+APPROVERS_TASK = "bulk.tasks.notify_approvers"
 
 # Why a vehicle of the selection gets nothing, in the words people read (dry run, progress page, API).
 CAUSES = {
@@ -541,8 +543,13 @@ def _create_batch(bulk: BulkRequest, ids: list, *, command: Command, by) -> list
                 sendable.append(item)
         actions = remotes.create_remote_actions(
             targets=[(i.vehicle, i.callback) for i in sendable], command=command, by=by, source=bulk.source,
-            reason=bulk.reason, expires_at=bulk.not_after, enqueue=False,
+            reason=bulk.reason, expires_at=bulk.not_after, enqueue=False, notify_approvers=False,
         ) if sendable else []
+        if any(a.status == ActionStatus.AWAITING_APPROVAL for a in actions) and BulkRequest.objects.filter(
+            pk=bulk.pk, approvers_notified_at__isnull=True
+        ).update(approvers_notified_at=timezone.now()):
+            # One e-mail per approver for the whole bulk request, not one per vehicle.
+            transaction.on_commit(lambda: async_task(APPROVERS_TASK, str(bulk.pk), task_name=f"bulk-approvers-{bulk.pk}"))
         for item, action in zip(sendable, actions, strict=True):
             item.action = action
             if action.status == ActionStatus.QUEUED:
@@ -767,6 +774,24 @@ def notify_finished(bulk_id) -> int:
         f"Details, and a button to retry the failed ones:\n{url}\n"
     )
     return send_mail(f"Bulk request {verb}: {title}", body, None, [person.email], fail_silently=False)
+
+
+def notify_approvers(bulk_id) -> int:
+    """One e-mail per approver: this bulk request's commands wait for a second person (four-eyes)."""
+    bulk = BulkRequest.objects.select_related("requested_by").get(pk=bulk_id)
+    waiting = RemoteAction.objects.filter(bulk_item__bulk=bulk, status=ActionStatus.AWAITING_APPROVAL)
+    first = waiting.select_related("vehicle__fleet").first()
+    if first is None:
+        return 0
+    recipients = approvers_to_tell(first)
+    url = settings.PORTAL_PUBLIC_URL.rstrip("/") + reverse("actions-awaiting")
+    who = bulk.requested_by.get_username() if bulk.requested_by else "a partner token"
+    subject = f"Approval needed: {summary_title(bulk)} for {bulk.total} vehicle(s)"
+    body = (
+        f"{who} asks for {summary_title(bulk)} on {bulk.total} vehicle(s) (one bulk request).\nReason: {bulk.reason}\n\n"
+        f"Each command waits for another approver and expires unsent if nobody decides in time:\n{url}\n"
+    )
+    return send_mass_mail([(subject, body, None, [r]) for r in recipients], fail_silently=False)
 
 
 def summary_title(bulk: BulkRequest) -> str:

@@ -13,3 +13,7 @@ def sweep() -> dict:
 
 def notify_finished(bulk_id: str) -> int:
     return services.notify_finished(bulk_id)
+
+
+def notify_approvers(bulk_id: str) -> int:
+    return services.notify_approvers(bulk_id)

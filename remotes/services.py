@@ -151,11 +151,12 @@ def create_remote_action(
 
 def create_remote_actions(
     *, targets: list, command: Command, by=None, source: str = Source.SYSTEM, reason: str = "",
-    expires_at: dt.datetime | None = None, enqueue: bool = True,
+    expires_at: dt.datetime | None = None, enqueue: bool = True, notify_approvers: bool = True,
 ) -> list[RemoteAction]:
     """`create_remote_action` for many (vehicle, callback) pairs in one transaction: one INSERT for
     the actions and one for their first steps (a bulk request creates its actions by the batch;
-    one command is a batch of one, with the same statements as ever)."""
+    one command is a batch of one, with the same statements as ever). `notify_approvers=False`:
+    the caller tells the approvers itself (a bulk request sends one e-mail, not one per vehicle)."""
     now = timezone.now()
     ttl_end = now + dt.timedelta(seconds=settings.REMOTE_ACTION_TTL)
     who = f" by {audit.actor_name(by)}" if by is not None else ""
@@ -184,7 +185,8 @@ def create_remote_actions(
             audit.record("remote.requested", actor=by, organisation=action.vehicle.fleet.organisation, obj=action, reason=reason)
             status_changed_on_commit(action.pk, action.status)  # partners' push (pushes app listens), after commit
             if action.status == ActionStatus.AWAITING_APPROVAL:
-                awaiting_ids.append(action.pk)
+                if notify_approvers:
+                    awaiting_ids.append(action.pk)
             elif enqueue:
                 transaction.on_commit(lambda pk=action.pk: enqueue_submit(pk))
         for pk in awaiting_ids:

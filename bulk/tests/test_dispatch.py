@@ -182,3 +182,24 @@ def test_a_finished_bulk_tells_its_requester_by_mail_once(sim_fleet, make_member
     assert mail.outbox[-1].to == ["mia@example.com"]
     assert f"/bulk/{bulk.pk}/" in mail.outbox[-1].body and "Success: 4" in mail.outbox[-1].body
     assert list(services.unseen_notices(person)) == [BulkRequest.objects.get(pk=bulk.pk)]
+
+
+def test_a_bulk_under_four_eyes_waits_for_approval_and_tells_each_approver_once(sim_fleet, operator, make_member, drive, organisation):
+    organisation.approval_required_for = ["immobilization"]
+    organisation.save()
+    fleet = sim_fleet("Four eyes", 5, seed=37)
+    make_member("ann", Role.APPROVER, email="ann@example.com")
+    operator.email = "op@example.com"
+    operator.save()
+    command = {"immobilization": {"activate": True}}
+
+    _, bulk = new_bulk(operator, fleet, command, reason="rentals overdue")
+    bulk = drive(bulk)
+
+    numbers = services.counts(bulk)
+    assert numbers["awaiting_approval"] == 5 and numbers["queued"] == 0 and numbers["submitted"] == 0
+    assert not SimRemoteAction.objects.filter(fleet_id=fleet.external_id).exists()  # nothing sent before approval
+    assert bulk.approvers_notified_at is not None
+    mail.outbox.clear()
+    assert services.notify_approvers(bulk.pk) == 1  # one e-mail for the five commands, to the other approver
+    assert mail.outbox[0].to == ["ann@example.com"] and "5 vehicle(s)" in mail.outbox[0].subject
