@@ -40,6 +40,19 @@ def test_positions_take_the_same_queries_for_many_vehicles(client, viewer, make_
     assert len(many.captured_queries) == len(one.captured_queries)
 
 
+def test_positions_travel_compressed(client, viewer, make_fleet, make_vehicle, snapshot):
+    import gzip
+    import json
+
+    fleet = make_fleet()
+    for i in range(300):
+        snapshot(make_vehicle(fleet=fleet), latitude=45 + i / 1000, longitude=4.0)
+    client.force_login(viewer)
+    response = client.get("/map/positions.json", HTTP_ACCEPT_ENCODING="gzip")
+    assert response["Content-Encoding"] == "gzip"
+    assert len(json.loads(gzip.decompress(response.content))["vehicles"]) == 300
+
+
 def test_the_map_page_names_its_parts_for_everyone(client, viewer):
     client.force_login(viewer)
     html = client.get("/map/").content.decode()
