@@ -151,7 +151,11 @@ def detail(request, pk):
     if bulk.status in (BulkStatus.FINISHED, BulkStatus.CANCELLED) and bulk.seen_at is None and bulk.requested_by_id == request.user.pk:
         BulkRequest.objects.filter(pk=bulk.pk).update(seen_at=timezone.now())
     show = request.GET.get("show") if request.GET.get("show") in SHOWS else "all"
-    items = bulk.items.filter(**SHOWS[show]).select_related("vehicle", "action").order_by("pk")
+    # A bulk request across fleets is seen by members of its organisation; each sees the rows of their own fleets.
+    items = (
+        bulk.items.filter(vehicle__fleet__in=Fleet.objects.visible_to(request.user), **SHOWS[show])
+        .select_related("vehicle", "action").order_by("pk")
+    )
     cause = request.GET.get("cause", "")
     if cause:
         items = items.filter(cause=cause)
