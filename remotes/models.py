@@ -37,6 +37,10 @@ FINAL_STATUSES = (
     ActionStatus.UNKNOWN,
     ActionStatus.CANCELLED,
 )
+# Finals a person looks for (the history lists' status filter has an index of its own for them).
+ENDED_BADLY = (
+    ActionStatus.FAILED, ActionStatus.REJECTED, ActionStatus.EXPIRED, ActionStatus.ERROR, ActionStatus.UNKNOWN, ActionStatus.CANCELLED,
+)
 # Final for the portal (nothing more is done by itself), but not knowledge of the outcome:
 # a late Done from the vendor is the truth and still moves them (events._derive, pg_ingest).
 CORRECTABLE_FINAL_STATUSES = (ActionStatus.ERROR, ActionStatus.UNKNOWN)
@@ -139,8 +143,14 @@ class RemoteAction(models.Model):
                 condition=~models.Q(status__in=[str(s) for s in FINAL_STATUSES]),
             ),
             # The history lists (admin, portal): a status filter newest first, and a failure
-            # cause's (partial: only failed actions carry one, so successes never write it).
-            models.Index(fields=["status", "created_at"], name="remote_action_status_created"),
+            # cause's. Both partial, so that the webhook's updates (to pending, success) never
+            # write them: an update that changes an indexed column writes every index whose
+            # condition the new row meets. The open statuses have remote_action_open; success
+            # and already-done are most rows, found at once on created_at's index.
+            models.Index(
+                fields=["status", "created_at"], name="remote_action_ended_badly",
+                condition=models.Q(status__in=[str(s) for s in ENDED_BADLY]),
+            ),
             models.Index(fields=["failure_cause", "created_at"], name="remote_action_cause_created", condition=~models.Q(failure_cause="")),
         ]
 

@@ -15,7 +15,11 @@ class Migration(migrations.Migration):
     operations = [
         AddIndexConcurrently(
             model_name="remoteaction",
-            index=models.Index(fields=["status", "created_at"], name="remote_action_status_created"),
+            index=models.Index(
+                condition=models.Q(("status__in", ["failed", "rejected", "expired", "error", "unknown", "cancelled"])),
+                fields=["status", "created_at"],
+                name="remote_action_ended_badly",
+            ),
         ),
         AddIndexConcurrently(
             model_name="remoteaction",
