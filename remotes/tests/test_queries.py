@@ -71,7 +71,8 @@ def test_the_callback_list_costs_the_same_for_1_or_12_callbacks(client, make_fle
     one = cost(lambda: client.get("/callbacks/"))
     for _ in range(11):
         make_callback(fleet)
-    assert cost(lambda: client.get("/callbacks/")) == one <= 8
+    # 10: the page, its callbacks, their health (one read for all) and the header's counts.
+    assert cost(lambda: client.get("/callbacks/")) == one <= 10
 
 
 @pytest.mark.django_db(transaction=True)  # as in production: no transaction around the request, so no savepoint

@@ -18,9 +18,10 @@ def test_pressing_horn_shows_the_timeline_reaching_success(demo_fleet, q2_cluste
 
     vin = demo_fleet.vehicles.order_by("vin").first().vin
     log_in(page, stack.url, operator)
+    page.click("nav >> text=Vehicles")  # the login lands on the overview
     expect(page.locator("#vehicles tbody tr")).to_have_count(demo_fleet.vehicles.count())
 
-    page.click(f"text={vin}")
+    page.click(f"#vehicles a[href='/vehicles/{vin}/']")
     page.click("button[data-remote=horn]")
 
     expect(page.locator("#timeline")).to_contain_text("Done · Success", timeout=60_000)
