@@ -39,6 +39,10 @@ class Migration(migrations.Migration):
         ),
         AddIndexConcurrently(
             model_name="remoteevent",
-            index=models.Index(fields=["status", "id"], name="remote_event_status"),
+            index=models.Index(
+                condition=models.Q(("status__in", ["Failed", "VehicleBatteryChargeTooLow", "TooManyWakeUpsOverMonth"])),
+                fields=["status", "id"],
+                name="remote_event_notable",
+            ),
         ),
     ]
