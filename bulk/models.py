@@ -119,3 +119,18 @@ class BulkItem(models.Model):
 
     def __str__(self):
         return f"{self.vehicle_id} in {self.bulk_id} ({self.state})"
+
+
+class BulkLane(models.Model):
+    """One more dispatcher of a bulk beside its own run, under its own lease (bulk.services.open_lanes):
+    with several q2 workers or clusters, up to BULK_LANES of them hand one bulk's commands over at once."""
+
+    bulk = models.ForeignKey(BulkRequest, on_delete=models.CASCADE, related_name="lanes")
+    number = models.PositiveSmallIntegerField()
+    lease_until = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["bulk", "number"], name="bulk_lane_once")]
+
+    def __str__(self):
+        return f"{self.bulk_id} lane {self.number}"

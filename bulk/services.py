@@ -50,11 +50,12 @@ from vehicles.filters import with_stolen
 from vehicles.listing import matching
 from vehicles.models import Fleet, Vehicle
 
-from .models import OPEN_STATUSES, BulkItem, BulkRequest, BulkStatus, ItemState, Selection
+from .models import OPEN_STATUSES, BulkItem, BulkLane, BulkRequest, BulkStatus, ItemState, Selection
 
 log = logging.getLogger(__name__)
 
 RUN_TASK = "bulk.tasks.run"
+LANE_TASK = "bulk.tasks.run_lane"
 # Members Stellantis still takes from a vehicle reported stolen (the simulator's scenario says the same).
 ALLOWED_WHILE_STOLEN = frozenset({"stolen", "immobilization"})
 NOTIFY_TASK = "bulk.tasks.notify_finished"
@@ -265,10 +266,11 @@ def duration_words(seconds: float) -> str:
 
 
 def concurrency() -> int:
-    """Submissions in flight at once: BULK_CONCURRENCY, never above the vendor's burst limit."""
+    """Submissions in flight at once per dispatcher (lane): BULK_CONCURRENCY, and all the lanes of
+    a bulk together never above the vendor's burst limit."""
     limit = settings.BULK_CONCURRENCY
     burst = settings.BULK_VENDOR_BURST_LIMIT
-    return max(1, min(limit, burst) if burst else limit)
+    return max(1, min(limit, burst // max(settings.BULK_LANES, 1)) if burst else limit)
 
 
 def estimated_seconds(count: int) -> float:
@@ -424,6 +426,8 @@ def run(bulk_id, *, slice_seconds: float | None = None, client: FleetClient | No
         if bulk.status == BulkStatus.EXPANDING:
             again = not expand(bulk, deadline=deadline)
             bulk.refresh_from_db()
+            if bulk.status == BulkStatus.DISPATCHING:
+                open_lanes(bulk.pk, at=bulk.not_before)
         if bulk.status == BulkStatus.DISPATCHING and not again:
             if timezone.now() < bulk.not_before:
                 at = bulk.not_before
@@ -524,11 +528,19 @@ def _client(workers: int) -> FleetClient:
     return client
 
 
-def _create_batch(bulk: BulkRequest, ids: list, *, command: Command, by) -> list:
-    """Claim these waiting items and create their actions in one transaction; the queued ones' ids."""
+def _create_batch(bulk: BulkRequest, limit: int, *, command: Command, by) -> tuple[int, list]:
+    """Claim up to `limit` waiting items and create their actions in one transaction: (claimed, queued ids)."""
     queued = []
     with transaction.atomic():
-        # The claim: a cancel that got there first keeps its items (it waits for this commit, then finds them dispatched).
+        # The claim. FOR UPDATE SKIP LOCKED (PostgreSQL): several dispatchers of one bulk (its
+        # lanes) each take other items instead of queueing behind each other's locks; a cancel
+        # that got there first keeps its items, one that comes later waits for this commit and
+        # finds them dispatched. (SQLite has one writer at a time and ignores the clause.)
+        ids = list(
+            bulk.items.select_for_update(skip_locked=True).filter(state=ItemState.WAITING).order_by("pk").values_list("pk", flat=True)[:limit]
+        )
+        if not ids:
+            return 0, []
         BulkItem.objects.filter(pk__in=ids, state=ItemState.WAITING).update(state=ItemState.DISPATCHED)
         items = list(
             BulkItem.objects.filter(pk__in=ids, state=ItemState.DISPATCHED, action__isnull=True)
@@ -556,14 +568,15 @@ def _create_batch(bulk: BulkRequest, ids: list, *, command: Command, by) -> list
                 queued.append(action.pk)
         BulkItem.objects.bulk_update(sendable, ["action"], batch_size=500)
         BulkItem.objects.bulk_update(refused, ["state", "cause", "reason"], batch_size=500)
-    return queued
+    return len(ids), queued
 
 
 def dispatch(bulk: BulkRequest, *, deadline: float, client: FleetClient | None = None, chunks: int | None = None) -> bool:
     """Create and submit the waiting items' actions, chunk by chunk (at most `chunks`); True once none waits.
 
     Actions are created in small transactions and handed to the submitting threads as each
-    commits, so creating the next ones overlaps the vendor's answers to the previous ones."""
+    commits, so creating the next ones overlaps the vendor's answers to the previous ones.
+    Several dispatchers (lanes) may run this for one bulk at once: each claims other items."""
     by = requester_of(bulk) if (bulk.requested_by_id or bulk.requested_by_token_id) else None
     command = Command.from_dict(bulk.command)
     workers = concurrency()
@@ -579,26 +592,85 @@ def dispatch(bulk: BulkRequest, *, deadline: float, client: FleetClient | None =
                 return True
             if now >= bulk.not_after:
                 bulk.items.filter(state=ItemState.WAITING).update(state=ItemState.REFUSED, cause="window_closed", reason=CAUSES["window_closed"])
-            ids = list(bulk.items.filter(state=ItemState.WAITING).order_by("pk").values_list("pk", flat=True)[: settings.BULK_DISPATCH_CHUNK])
-            if not ids:
+            taken = 0
+            while taken < settings.BULK_DISPATCH_CHUNK:
+                claimed, queued = _create_batch(
+                    bulk, min(settings.BULK_CREATE_BATCH, settings.BULK_DISPATCH_CHUNK - taken), command=command, by=by
+                )
+                if not claimed:
+                    break
+                taken += claimed
+                if queued and submitter is None:
+                    submitter = Submitter(client, workers)
+                for pk in queued:
+                    submitter.put(pk)
+            if not taken:
+                if bulk.items.filter(state=ItemState.WAITING).exists():
+                    time.sleep(0.05)  # another lane holds the last ones: they are about to be dispatched
+                    continue
                 if submitter is not None:
                     submitter.close()  # every hand-over answered before the bulk says "sent"
                     submitter = None
                 if BulkRequest.objects.filter(pk=bulk.pk, status=BulkStatus.DISPATCHING).update(status=BulkStatus.SENT, sent_at=now):
                     log.info("bulk %s: every command handed over", bulk.pk)
                 return True
-            batch = settings.BULK_CREATE_BATCH
-            for start in range(0, len(ids), batch):
-                queued = _create_batch(bulk, ids[start : start + batch], command=command, by=by)
-                if queued and submitter is None:
-                    submitter = Submitter(client, workers)
-                for pk in queued:
-                    submitter.put(pk)
             BulkRequest.objects.filter(pk=bulk.pk).update(worked_at=timezone.now())
     finally:
         if submitter is not None:
             submitter.close()
     return False
+
+
+# --- lanes: more dispatchers for one bulk when more workers are there ---------------------------
+
+
+def open_lanes(bulk_id, *, at: dt.datetime | None = None) -> None:
+    """Give a bulk that starts dispatching BULK_LANES - 1 more dispatchers beside its own run.
+
+    Each lane is a q2 task under its own lease (a `BulkLane` row), so it runs on whichever
+    worker is free — another q2 cluster's included: that is what makes a second cluster add
+    throughput to one bulk. A lane that dies only costs speed: the bulk's own run (and the
+    sweep behind it) dispatches everything anyway."""
+    numbers = range(1, settings.BULK_LANES)
+    if not numbers:
+        return
+    BulkLane.objects.bulk_create([BulkLane(bulk_id=bulk_id, number=n) for n in numbers], ignore_conflicts=True)
+    for n in numbers:
+        arm_lane(bulk_id, n, at=at)
+
+
+def arm_lane(bulk_id, number: int, *, at: dt.datetime | None = None) -> None:
+    if at is None or at <= timezone.now():
+        async_task(LANE_TASK, str(bulk_id), number, task_name=f"bulk-{bulk_id}-lane{number}-{time.monotonic_ns()}")
+        return
+    Schedule.objects.create(
+        name=f"bulk-{bulk_id}-lane{number}-{at.timestamp():.0f}", func=LANE_TASK, args=f"{str(bulk_id)!r}, {number}",
+        schedule_type=Schedule.ONCE, repeats=1, next_run=at,
+    )
+
+
+def run_lane(bulk_id, number: int, *, slice_seconds: float | None = None, client: FleetClient | None = None) -> str:
+    """One bounded slice of dispatch by lane `number` of a bulk, under the lane's lease; re-armed while items wait."""
+    slice_seconds = settings.BULK_SLICE_SECONDS if slice_seconds is None else slice_seconds
+    now = timezone.now()
+    lease = BulkLane.objects.filter(bulk_id=bulk_id, number=number).filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
+    if not lease.update(lease_until=now + dt.timedelta(seconds=slice_seconds + 60)):
+        return "not claimed"
+    again, at = False, None
+    try:
+        bulk = BulkRequest.objects.select_related("requested_by", "requested_by_token__user").get(pk=bulk_id)
+        if bulk.status != BulkStatus.DISPATCHING:
+            return "nothing to dispatch"
+        if timezone.now() < bulk.not_before:
+            at = bulk.not_before
+        else:
+            again = not dispatch(bulk, deadline=time.monotonic() + slice_seconds, client=client)
+    finally:
+        BulkLane.objects.filter(bulk_id=bulk_id, number=number).update(lease_until=None)
+    if again or at:
+        arm_lane(bulk_id, number, at=at)
+        return "re-armed"
+    return "done"
 
 
 def settle(bulk_id) -> bool:

@@ -7,6 +7,10 @@ def run(bulk_id: str) -> str:
     return services.run(bulk_id)
 
 
+def run_lane(bulk_id: str, number: int) -> str:
+    return services.run_lane(bulk_id, number)
+
+
 def sweep() -> dict:
     return services.sweep()
 

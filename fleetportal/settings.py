@@ -501,6 +501,10 @@ BULK_DISPATCH_CHUNK = env_int("BULK_DISPATCH_CHUNK", 200, minimum=1)
 # Actions created per transaction, each handed to the submitting threads as it commits.
 BULK_CREATE_BATCH = env_int("BULK_CREATE_BATCH", 20, minimum=1)
 BULK_SLICE_SECONDS = env_float("BULK_SLICE_SECONDS", 30.0, above=0)
+# Dispatchers that may work one bulk at once, each with BULK_CONCURRENCY submissions in flight, on
+# whichever q2 workers are free (a second cluster's included: docs/operations.md, "Scaling out").
+# With a known burst limit, the lanes of a bulk share it.
+BULK_LANES = env_int("BULK_LANES", 2, minimum=1, maximum=16)
 # The vendor's limits as the dry run and the dispatcher assume them (0: unknown). The embedded
 # simulator's own limits by default; the real vendor's from its contract.
 BULK_VENDOR_BURST_LIMIT = env_int("BULK_VENDOR_BURST_LIMIT", 0 if USING_REAL_API else env_int("SIMULATOR_RATE_LIMIT_PER_SECOND", 0), minimum=0)

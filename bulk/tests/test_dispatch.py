@@ -203,3 +203,62 @@ def test_a_bulk_under_four_eyes_waits_for_approval_and_tells_each_approver_once(
     mail.outbox.clear()
     assert services.notify_approvers(bulk.pk) == 1  # one e-mail for the five commands, to the other approver
     assert mail.outbox[0].to == ["ann@example.com"] and "5 vehicle(s)" in mail.outbox[0].subject
+
+
+def test_two_dispatchers_of_one_bulk_share_it_and_send_each_command_once(sim_fleet, operator, settings):
+    """A bulk's own run and one of its lanes (what a second q2 worker or cluster runs) dispatch at
+    the same time, in two threads with their own database connections: each vehicle gets its
+    command exactly once, and both dispatchers did part of the work."""
+    import threading
+
+    from django.db import connection
+
+    from bulk.models import BulkLane
+
+    settings.BULK_LANES = 2
+    settings.BULK_CREATE_BATCH = 5
+    settings.BULK_DISPATCH_CHUNK = 20
+    fleet = sim_fleet("Two lanes", 120, seed=21)
+    _, bulk = new_bulk(operator, fleet, HORN)
+    while BulkRequest.objects.get(pk=bulk.pk).status == BulkStatus.EXPANDING:  # expansion opens the lane
+        services.expand(BulkRequest.objects.get(pk=bulk.pk), deadline=time.monotonic() + 20)
+    services.open_lanes(bulk.pk)
+    assert list(BulkLane.objects.filter(bulk=bulk).values_list("number", flat=True)) == [1]
+
+    claimed_by: dict[str, set] = {}
+    real_create = services._create_batch
+
+    def spying_create(bulk_, limit, **kw):
+        claimed, queued = real_create(bulk_, limit, **kw)
+        claimed_by.setdefault(threading.current_thread().name, set()).update(queued)
+        return claimed, queued
+
+    services._create_batch = spying_create
+    errors = []
+
+    def work(fn):
+        try:
+            for _ in range(20):
+                if fn() in ("done", "nothing to dispatch"):
+                    break
+        except Exception as exc:  # surfaced below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    try:
+        main = threading.Thread(target=work, args=(lambda: services.run(bulk.pk, slice_seconds=20),), name="main")
+        lane = threading.Thread(target=work, args=(lambda: services.run_lane(bulk.pk, 1, slice_seconds=20),), name="lane")
+        main.start(), lane.start()
+        main.join(120), lane.join(120)
+    finally:
+        services._create_batch = real_create
+    assert not errors
+
+    bulk = BulkRequest.objects.get(pk=bulk.pk)
+    sent = list(bulk.items.filter(state=ItemState.DISPATCHED).values_list("action_id", flat=True))
+    labels = labels_at_simulator(fleet)
+    assert set(labels) == {str(a) for a in sent} and set(labels.values()) == {1}  # each exactly once
+    assert not claimed_by.get("main", set()) & claimed_by.get("lane", set())
+    if connection.vendor == "postgresql":  # SKIP LOCKED: both take their share (SQLite has one writer at a time)
+        assert claimed_by.get("main") and claimed_by.get("lane")
