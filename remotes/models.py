@@ -152,6 +152,13 @@ class RemoteAction(models.Model):
                 condition=models.Q(status__in=[str(s) for s in ENDED_BADLY]),
             ),
             models.Index(fields=["failure_cause", "created_at"], name="remote_action_cause_created", condition=~models.Q(failure_cause="")),
+            # Stolen / immobilized (the vehicle list's state filter and badges, the overview's counts, the
+            # vehicle page): the latest successful declaration per vehicle, found among a few rows instead
+            # of every action. Partial on the rare types, so a horn's or a lock's Success never writes it.
+            models.Index(
+                fields=["vehicle", "created_at"], name="remote_action_theft",
+                condition=models.Q(remote_type__in=[RemoteType.STOLEN, RemoteType.IMMOBILIZATION], status__in=["success", "already_done"]),
+            ),
         ]
 
     def __str__(self):

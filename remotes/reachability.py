@@ -123,7 +123,7 @@ def wakeups_this_month(vehicle, now: dt.datetime | None = None) -> tuple[int, bo
     events = RemoteEvent.objects.filter(
         action__vehicle=vehicle, action__created_at__gte=month_start(now), status__in=(PendingStatus.WAKING_UP_VEHICLE, TOO_MANY_WAKE_UPS),
     )
-    used = events.filter(status=PendingStatus.WAKING_UP_VEHICLE).values("action").distinct().count()
+    used = events.filter(status=PendingStatus.WAKING_UP_VEHICLE).order_by().values("action").distinct().count()
     spent = events.filter(status=TOO_MANY_WAKE_UPS).exists() or _month_actions([vehicle.pk], now).filter(failure_cause=TOO_MANY_WAKE_UPS).exists()
     return used, spent
 
@@ -190,8 +190,8 @@ def summarise(vehicles, now: dt.datetime | None = None) -> Summary:
     )
     ids = vehicles.order_by().values("pk")
     events = RemoteEvent.objects.filter(action__vehicle__in=ids, action__created_at__gte=month_start(now))
-    spent = set(events.filter(status=TOO_MANY_WAKE_UPS).values_list("action__vehicle", flat=True).distinct())
-    spent |= set(_month_actions(ids, now).filter(failure_cause=TOO_MANY_WAKE_UPS).values_list("vehicle", flat=True).distinct())
+    spent = set(events.filter(status=TOO_MANY_WAKE_UPS).order_by().values_list("action__vehicle", flat=True).distinct())
+    spent |= set(_month_actions(ids, now).filter(failure_cause=TOO_MANY_WAKE_UPS).order_by().values_list("vehicle", flat=True).distinct())
     spent |= set(
         events.filter(status=PendingStatus.WAKING_UP_VEHICLE)
         .values("action__vehicle")

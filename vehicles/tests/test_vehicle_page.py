@@ -147,3 +147,16 @@ def test_the_vehicle_page_costs_the_same_queries_whatever_its_history(signed_in,
         _done(vehicle, {"stolen": {"stolen": True}}, reason="theft")
         _done(vehicle, {"charging": {"immediate": True}}, status=ActionStatus.FAILED, failure_cause="VehicleInUse")
     assert cost() == before
+
+
+def test_the_vehicle_page_shows_its_label_and_leads_to_the_label_form_for_who_may_set_it(signed_in, client, vehicle, make_member):
+    from accounts.models import Role
+
+    vehicle.label, vehicle.plate = "Van 12 (Lyon)", "AB-123-CD"
+    vehicle.save()
+    html = signed_in.get(f"/vehicles/{vehicle.vin}/").content.decode()
+    assert "Van 12 (Lyon) · AB-123-CD" in html and f'href="/vehicles/{vehicle.vin}/label/" id="edit-label"' in html
+
+    client.force_login(make_member("vera", Role.VIEWER))
+    html = client.get(f"/vehicles/{vehicle.vin}/").content.decode()
+    assert "Van 12 (Lyon)" in html and 'id="edit-label"' not in html
