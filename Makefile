@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run test lint bench bench-api bench-simulator bench-list bench-history clean
+.PHONY: run test lint bench bench-api bench-simulator bench-list bench-history bench-bulk bench-scaleout clean
 
 $(VENV)/.installed: requirements.txt
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is needed"'
@@ -45,5 +45,12 @@ bench-history: $(VENV)/.installed-dev
 bench-list: $(VENV)/.installed-dev
 	$(PY) bench/vehicle_list.py --write
 
-clean:
+# Bulk dispatch against a raw client at 300 ms and 0 of simulated latency (docs/benchmarks.md), its own database.
+bench-bulk: $(VENV)/.installed-dev
+	$(PY) bench/bulk.py
+
+# Two web processes and two q2 clusters on Redis against one of each (docs/benchmarks.md, docs/operations.md).
+bench-scaleout: $(VENV)/.installed-dev
+	$(PY) bench/scaleout.py
+
 	rm -rf $(VENV) db.sqlite3* .test-db*.sqlite3* staticfiles
