@@ -20,7 +20,8 @@ down the whole chain as before.
 
 from __future__ import annotations
 
-from django.urls import resolve, reverse
+from django.conf import settings
+from django.urls import NoReverseMatch, resolve, reverse
 
 WEBHOOK_URL_NAME = "stellantis-webhook"
 
@@ -28,20 +29,27 @@ WEBHOOK_URL_NAME = "stellantis-webhook"
 class WebhookFastPath:
     def __init__(self, get_response):
         self.get_response = get_response
-        self._path = None
-        self._match = None
+        self._routes = {}  # URLconf -> (path, match), or (None, None) where it has no webhook
 
-    def _resolve(self):
-        # Once per process, at the first request (the URLconf is loaded by then).
-        self._path = reverse(WEBHOOK_URL_NAME)
-        self._match = resolve(self._path)
+    def _route(self, urlconf):
+        # Once per process and URLconf, at the first request (the URLconf is loaded by then). Keyed
+        # by URLconf so that a test's override (a simulator-only URLconf, say) is not misread.
+        route = self._routes.get(urlconf)
+        if route is None:
+            try:
+                path = reverse(WEBHOOK_URL_NAME, urlconf=urlconf)
+            except NoReverseMatch:
+                route = (None, None)
+            else:
+                route = (path, resolve(path, urlconf=urlconf))
+            self._routes[urlconf] = route
+        return route
 
     def __call__(self, request):
-        if self._path is None:
-            self._resolve()
-        if request.path_info != self._path or request.method != "POST":
+        path, match = self._route(getattr(request, "urlconf", None) or settings.ROOT_URLCONF)
+        if path is None or request.path_info != path or request.method != "POST":
             return self.get_response(request)
         request.get_host()  # DisallowedHost (400) for a host not in ALLOWED_HOSTS, as CommonMiddleware does
-        request.resolver_match = self._match
+        request.resolver_match = match
         request.log_quiet = True  # a log line only for a refused, failed or slow delivery (fleetportal.logs)
-        return self._match.func(request, *self._match.args, **self._match.kwargs)
+        return match.func(request, *match.args, **match.kwargs)

@@ -171,9 +171,20 @@ _LIGHTS = [("Left", "Front"), ("Right", "Front"), ("Left", "Rear"), ("Right", "R
 DRIVING_SPEED = 50.0  # km/h, shown while the vehicle is in use
 
 
+def last_report(vehicle: SimVehicle):
+    reported = vehicle.updated_at
+    if (not vehicle.online or vehicle.is_asleep()) and vehicle.last_driven_at is not None:
+        return min(reported, vehicle.last_driven_at)
+    return reported
+
+
 def status_body(links: Links, vehicle: SimVehicle) -> dict:
-    """The vehicle's latest status, as its telematics box would report it."""
-    at = rfc3339(vehicle.updated_at)
+    """The vehicle's latest status, as its telematics box would report it.
+
+    A box that sleeps or is out of coverage sends nothing new: its status is the one it sent
+    before (at the end of its last trip at the latest), which is what tells a fleet manager how
+    long it has been silent."""
+    at = rfc3339(last_report(vehicle))
     electrified = vehicle.motorization in ELECTRIFIED
     if electrified:
         charging = {

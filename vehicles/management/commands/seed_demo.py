@@ -16,7 +16,7 @@ from simulator.wire import onboard_capabilities
 from stellantis.errors import RateLimited, StellantisError, VendorUnavailable
 from stellantis.vocabulary import CallbackStatus, RemoteType
 from vehicles.models import Fleet, Vehicle
-from vehicles.services import import_fleet
+from vehicles.services import import_fleet, refresh_status
 
 DEMO_FLEET = "Demo fleet"
 OTHER_FLEET = "Other fleet"
@@ -126,9 +126,20 @@ class Command(BaseCommand):
             raise CommandError(f"Stellantis (simulated) refused: {exc}") from exc
         if callback.status != CallbackStatus.RUNNING:
             self.stderr.write(f"Note: the default callback of {fleet} is {callback.status}.")
+        self._read_statuses(fleet)
         if vehicle_count > IMPORT_OVER_HTTP_UP_TO:
             self._grow(fleet, name, vehicle_count)
         return fleet, callback
+
+    def _read_statuses(self, fleet):
+        """Read the latest status of the imported vehicles that have none yet, as a first State refresh
+        would: the console (overview, list, map) then shows where they are and how they are doing.
+        Idempotent; a vehicle whose status cannot be read is left without one (the page says "never seen")."""
+        for vehicle in fleet.vehicles.filter(status_snapshot__isnull=True).select_related("fleet").order_by("vin")[:IMPORT_OVER_HTTP_UP_TO]:
+            try:
+                refresh_status(vehicle=vehicle)
+            except StellantisError as exc:
+                self.stderr.write(f"Note: no status for {vehicle.vin} ({exc}).")
 
     def _grow(self, fleet, name, vehicle_count):
         """Grow the simulated fleet to `vehicle_count` and bring the new vehicles into the portal.
