@@ -172,10 +172,11 @@ DRIVING_SPEED = 50.0  # km/h, shown while the vehicle is in use
 
 
 def last_report(vehicle: SimVehicle):
-    reported = vehicle.updated_at
-    if (not vehicle.online or vehicle.is_asleep()) and vehicle.last_driven_at is not None:
-        return min(reported, vehicle.last_driven_at)
-    return reported
+    if vehicle.online and not vehicle.is_asleep():
+        return timezone.now()  # awake and in coverage: the box answers with what it reads now
+    if vehicle.last_driven_at is not None:
+        return min(vehicle.updated_at, vehicle.last_driven_at)
+    return vehicle.updated_at
 
 
 def status_body(links: Links, vehicle: SimVehicle) -> dict:
