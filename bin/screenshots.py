@@ -32,7 +32,7 @@ def main() -> None:
     with sync_playwright() as p:
         browser = p.chromium.launch(
             executable_path="/usr/bin/chromium", headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"],
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-quic"],
         )
         context = browser.new_context(viewport=VIEWPORTS["desktop"], timezone_id="Europe/Paris")
         page = context.new_page()
@@ -40,7 +40,7 @@ def main() -> None:
         page.fill("input[name=username]", args.user)
         page.fill("input[name=password]", args.password)
         page.click("button[type=submit], input[type=submit]")
-        page.wait_for_load_state("networkidle")
+        page.wait_for_load_state("load")
 
         page.goto(f"{base}/vehicles/")
         vin = page.locator("a[href^='/vehicles/']").filter(has_text=re.compile(r"^[A-Z0-9]{17}$")).first.inner_text().strip()
@@ -63,7 +63,7 @@ def main() -> None:
             page.set_viewport_size(viewport)
             for name, url in pages.items():
                 page.goto(url)
-                page.wait_for_load_state("networkidle")
+                page.wait_for_load_state("load")
                 time.sleep(1.0)  # charts and map markers draw after load
                 path = OUT / f"{name}-{device}.png"
                 page.screenshot(path=str(path), full_page=device == "desktop")
