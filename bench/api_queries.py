@@ -19,11 +19,8 @@ import os
 import statistics
 import sys
 import time
-import warnings
 from pathlib import Path
-from urllib.parse import urlencode, urlsplit, urlunsplit
-
-import psycopg
+from urllib.parse import urlencode
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -32,26 +29,9 @@ VEHICLES, ACTIONS, EVENTS_PER_ACTION, SMALL = 10_000, 100_000, 10, 10
 REPEAT = int(os.environ.get("BENCH_API_REPEAT", "7"))
 
 
-def ensure_database() -> None:
-    parts = urlsplit(DB_URL)
-    name = parts.path.lstrip("/")
-    if "bench" not in name:
-        sys.exit(f"bench-api: the database name must contain 'bench' (it may be emptied): {name}")
-    with psycopg.connect(urlunsplit(parts._replace(path="/postgres")), autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
-            print(f"bench-api: creating database {name}", file=sys.stderr)
-            conn.execute(f'CREATE DATABASE "{name}"')
+from bench_db import setup_django  # noqa: E402  (bench/ is the script's own folder, first on sys.path)
 
-
-ensure_database()
-os.environ.update(DATABASE_URL=DB_URL, DEBUG="0", SECRET_KEY="bench-only-not-a-secret", ALLOWED_HOSTS="testserver",
-                  SECURE_SSL_REDIRECT="0", SIMULATOR_ENABLED="0")
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "fleetportal.settings")
-
-import django  # noqa: E402
-
-warnings.filterwarnings("ignore", message="No directory at")  # whitenoise: no collectstatic here
-django.setup()
+setup_django(DB_URL, "bench-api")
 
 from django.conf import settings  # noqa: E402
 from django.contrib.auth.models import User  # noqa: E402

@@ -27,7 +27,6 @@ import json
 import os
 import platform
 import resource
-import socket
 import subprocess
 import sys
 import threading
@@ -37,11 +36,13 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import requests
+from gunicorn_server import (
+    Server as _Server,  # bench/gunicorn_server.py (bench/ is the script's own folder, first on sys.path)
+)
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 PY = str(ROOT / ".venv" / "bin" / "python")
-GUNICORN = str(ROOT / ".venv" / "bin" / "gunicorn")
 PATH = "simulator/connectedcar/v3"
 CREDENTIALS = ("bench", "bench-only-not-a-secret")
 CLIENT_ID = "fleetportal-demo"
@@ -118,39 +119,8 @@ def dispatch() -> None:
 # --- the bench ---------------------------------------------------------------------------------------
 
 
-class Server:
-    def __init__(self, env: dict, *, log: Path, workers: int = 2, threads: int = 24):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
-        self.base = f"http://127.0.0.1:{self.port}"
-        self.env = {**env, "PORTAL_PUBLIC_URL": self.base, "STELLANTIS_API_BASE": f"{self.base}/{PATH}"}
-        self.log = log.open("w")
-        self.process = subprocess.Popen(
-            [GUNICORN, "fleetportal.wsgi:application", "--workers", str(workers), "--worker-class", "gthread",
-             "--threads", str(threads), "--log-level", "warning", "--bind", f"127.0.0.1:{self.port}"],
-            cwd=ROOT, env=self.env, stdout=self.log, stderr=subprocess.STDOUT,
-        )
-        for _ in range(150):
-            if self.process.poll() is not None:
-                raise SystemExit(f"gunicorn exited; see {log}")
-            try:
-                if requests.get(f"{self.base}/healthz", timeout=2).status_code == 200:
-                    return
-            except requests.RequestException:
-                pass
-            time.sleep(0.2)
-        self.stop()
-        raise SystemExit(f"gunicorn not answering after 30 s; see {log}")
-
-    def stop(self):
-        if self.process.poll() is None:
-            self.process.send_signal(2)
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-        self.log.close()
+def Server(env: dict, *, log: Path, workers: int = 2, threads: int = 24):  # noqa: N802 (bench/simulator.py's, set up for the portal to call itself)
+    return _Server(env, workers=workers, threads=threads, log=log, public=True)
 
 
 def raw_client(base: str, world: dict, *, concurrency: int, tag: str) -> dict:

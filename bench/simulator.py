@@ -26,8 +26,6 @@ import json
 import os
 import platform
 import resource
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -38,11 +36,11 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import requests
+from gunicorn_server import Server  # bench/gunicorn_server.py (bench/ is the script's own folder, first on sys.path)
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 PY = str(ROOT / ".venv" / "bin" / "python")
-GUNICORN = str(ROOT / ".venv" / "bin" / "gunicorn")
 PATH = "simulator/connectedcar/v3"
 CREDENTIALS = ("bench", "bench-only-not-a-secret")
 CLIENT_ID = "bench"
@@ -184,44 +182,6 @@ def _tree_cpu(pid: int) -> float:
         except (OSError, ValueError):
             pass
     return total / 1e9
-
-
-class Server:
-    """gunicorn serving the portal with the simulator mounted, on a free port of 127.0.0.1."""
-
-    def __init__(self, env: dict, *, workers: int, threads: int, log: Path):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
-        self.base = f"http://127.0.0.1:{self.port}"
-        options = ["--workers", str(workers), "--log-level", "warning", "--graceful-timeout", "5"]
-        options += ["--worker-class", "gthread", "--threads", str(threads)] if threads > 1 else ["--worker-class", "sync"]
-        self.log = log.open("w")
-        self.process = subprocess.Popen(
-            [GUNICORN, "fleetportal.wsgi:application", *options, "--bind", f"127.0.0.1:{self.port}"],
-            cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT,
-        )
-        for _ in range(150):
-            if self.process.poll() is not None:
-                raise SystemExit(f"gunicorn exited; see {log}")
-            try:
-                if requests.get(f"{self.base}/healthz", timeout=2).status_code == 200:
-                    return
-            except requests.RequestException:
-                pass
-            time.sleep(0.2)
-        self.stop()
-        raise SystemExit(f"gunicorn not answering /healthz after 30 s; see {log}")
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)  # gunicorn: the quick shutdown
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self.log.close()
 
 
 def _requests(base: str, world: dict, count: int, start: int) -> list[tuple[str, dict]]:
