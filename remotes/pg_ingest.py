@@ -35,6 +35,7 @@ newest row), so the rules above hold across deliveries too.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 
 import psycopg
@@ -160,6 +161,33 @@ SELECT (SELECT id FROM d),
 """  # noqa: S608
 
 
+def _compact(sql: str) -> str:
+    """The statement as sent: comments and indentation off, one line (less to send and to hash for
+    the prepared-statement cache). The commented text above stays the one to read and change."""
+    lines = (line.split("--", 1)[0].strip() for line in sql.splitlines())
+    one_line = " ".join(line for line in lines if line)
+    # Outside string literals only (even pieces of the split), no space around punctuation.
+    pieces = re.split(r"('(?:[^']|'')*')", one_line)
+    return "".join(re.sub(r"\s*([(),=<>+|])\s*", r"\1", piece) if n % 2 == 0 else piece for n, piece in enumerate(pieces))
+
+
+def _positional(sql: str) -> tuple[str, list[str]]:
+    """`%(name)s` placeholders as PostgreSQL's own `$n`, and the names in that order: the statement
+    then goes to the server as it is (psycopg's RawCursor), with no conversion on each delivery."""
+    names: list[str] = []
+
+    def number(match: re.Match) -> str:
+        if match.group(1) not in names:
+            names.append(match.group(1))
+        return f"${names.index(match.group(1)) + 1}"
+
+    # %% was psycopg's escape for a literal % (format()'s %s); sent as it is, it is one % again.
+    return re.sub(r"%\((\w+)\)s", number, sql).replace("%%", "%"), names
+
+
+STATEMENT, _PARAMETERS = _positional(_compact(STATEMENT))
+
+
 def _prepared_cursor():
     """A Django cursor over a server-side-binding psycopg cursor.
 
@@ -174,7 +202,11 @@ def _prepared_cursor():
     if connection.connection.prepare_threshold is None:
         connection.connection.prepare_threshold = 5
         connection.connection.execute("SET plan_cache_mode = force_generic_plan")
-    raw = psycopg.Cursor(connection.connection)
+    # RawCursor: the statement already has PostgreSQL's $n placeholders (`_positional`). psycopg's
+    # Cursor turns %(name)s into them on every execute, and caches that only for texts under 4 KB;
+    # this one is longer, so each delivery paid the conversion again (~0.15 ms of CPU, about a
+    # sixth of the webhook's in-process time).
+    raw = psycopg.RawCursor(connection.connection)
     return connection.make_debug_cursor(raw) if connection.queries_logged else connection.make_cursor(raw)
 
 
@@ -210,7 +242,7 @@ def store_and_apply(*, delivery: dict, events: list[ParsedEvent], positions: lis
         "bad_events": json.dumps(delivery.get("bad_events") or []),
     }
     with _prepared_cursor() as cursor:
-        cursor.execute(STATEMENT, params)
+        cursor.execute(STATEMENT, [params[name] for name in _PARAMETERS])
         delivery_id, new_events, orphans, refreshed, refused = cursor.fetchone()
     if delivery_id is None:
         return None
