@@ -43,6 +43,7 @@ from remotes.approvals import approvers_to_tell
 from remotes.capabilities import availability
 from remotes.models import FINAL_STATUSES, ActionStatus, ActionStep, RemoteAction, Source
 from remotes.signals import status_changed_on_commit
+from stellantis import behaviour
 from stellantis.client import FleetClient
 from stellantis.remotes import Command, describe, is_dangerous
 from stellantis.vocabulary import FailureCause
@@ -56,8 +57,6 @@ log = logging.getLogger(__name__)
 
 RUN_TASK = "bulk.tasks.run"
 LANE_TASK = "bulk.tasks.run_lane"
-# Members Stellantis still takes from a vehicle reported stolen (the simulator's scenario says the same).
-ALLOWED_WHILE_STOLEN = frozenset({"stolen", "immobilization"})
 NOTIFY_TASK = "bulk.tasks.notify_finished"
 APPROVERS_TASK = "bulk.tasks.notify_approvers"
 
@@ -162,7 +161,7 @@ class Checker:
         ids = [v.pk for v in vehicles]
         member = self.command.member
         stolen = set()
-        if member not in ALLOWED_WHILE_STOLEN:
+        if member not in behaviour.ALLOWED_WHILE_STOLEN:
             stolen = set(with_stolen(Vehicle.objects.filter(pk__in=ids)).filter(stolen=True).values_list("pk", flat=True))
         spent = set(
             RemoteAction.objects.filter(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from stellantis import behaviour
 from stellantis.capabilities import RemoteSupport, remote_support
 from stellantis.remotes import MAY_BE_DANGEROUS
 from stellantis.vocabulary import ELECTRIFIED, RemoteType
@@ -69,8 +70,8 @@ def all_availability(vehicle) -> list[Availability]:
 # --- what the vehicle's state allows now (stolen, immobilized) -------------------------------
 
 # Members Stellantis still takes from a vehicle reported stolen (NotPossibleDueToVehicleStolenState
-# for every other; the simulator's scenario.ALLOWED_WHILE_STOLEN mirrors the vendor's rule).
-ALLOWED_WHILE_STOLEN = frozenset({"stolen", "immobilization"})
+# for every other): the vendor's rule, in stellantis.behaviour.
+ALLOWED_WHILE_STOLEN = behaviour.ALLOWED_WHILE_STOLEN
 
 
 @dataclass(frozen=True)

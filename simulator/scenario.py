@@ -51,8 +51,7 @@ DAY_LIMIT = 100  # remotes a vehicle takes within DAY_WINDOW; the next is TooMan
 
 LOW_BATTERY_LEVEL = 15.0  # percent: below it an electrified vehicle refuses preconditioning
 
-# Members the vendor still takes from a vehicle reported stolen.
-ALLOWED_WHILE_STOLEN = frozenset({"stolen", "immobilization"})
+ALLOWED_WHILE_STOLEN = behaviour.ALLOWED_WHILE_STOLEN  # members the vendor still takes from a stolen vehicle
 
 # Where a forced cause (SimVehicle.next_failure) ends the command:
 # "vendor": right after Accepted, the vendor's own refusal, nothing sent to the vehicle;

@@ -20,6 +20,9 @@ DEEP_SLEEP_AFTER = dt.timedelta(days=14)
 WAKE_UP_BUDGET_PER_MONTH = 20
 # How long waking a sleeping vehicle usually takes before the command reaches it.
 WAKE_UP_TAKES = dt.timedelta(minutes=2)
+# Members the vendor still takes from a vehicle reported stolen; any other fails with
+# NotPossibleDueToVehicleStolenState (the pages, the bulk checks and the simulator all read this).
+ALLOWED_WHILE_STOLEN = frozenset({"stolen", "immobilization"})
 
 
 class Connectivity(enum.StrEnum):
