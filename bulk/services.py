@@ -42,6 +42,7 @@ from remotes import services as remotes
 from remotes.approvals import approvers_to_tell
 from remotes.capabilities import availability
 from remotes.models import FINAL_STATUSES, ActionStatus, ActionStep, RemoteAction, Source
+from remotes.reachability import month_start
 from remotes.signals import status_changed_on_commit
 from stellantis import behaviour
 from stellantis.client import FleetClient
@@ -103,10 +104,6 @@ def requester_of(bulk: BulkRequest):
 
 
 # --- the per-vehicle checks ---------------------------------------------------------------
-
-
-def month_start(now: dt.datetime) -> dt.datetime:
-    return now.astimezone(dt.UTC).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
 
 
 def day_limit() -> int:
