@@ -7,13 +7,11 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db import DatabaseError, transaction
 from django.http import Http404, HttpResponse, JsonResponse
+from django.http.request import HttpHeaders
 from django.shortcuts import redirect, render
+from django.views import View
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
-from rest_framework import status
-from rest_framework.negotiation import BaseContentNegotiation
-from rest_framework.permissions import AllowAny
-from rest_framework.renderers import JSONRenderer
-from rest_framework.views import APIView
 
 from . import approvals, inbox, verification
 from .models import ActionStatus, RemoteAction
@@ -147,18 +145,30 @@ cancel = _decision_view(approvals.cancel, "Cancelled: the command will not be se
 # --- the Stellantis webhook ----------------------------------------------------------------
 
 
-class _JSONOnly(BaseContentNegotiation):
-    """The vendor reads only our status code: answer JSON without parsing its Accept header."""
-
-    def select_parser(self, request, parsers):
-        return parsers[0] if parsers else None
-
-    def select_renderer(self, request, renderers, format_suffix=None):
-        return renderers[0], renderers[0].media_type
-
-
 class BodyNotReceived(Exception):
     """The request's body did not reach us whole: we hold nothing, the sender must retry."""
+
+
+# META key -> header name, as HttpRequest.headers spells it ("HTTP_X_FLEETPORTAL_SECRET" ->
+# "X-Fleetportal-Secret"). Building `request.headers` title-cased every key of META on every
+# delivery; the names a vendor sends are few and always the same. Bounded: a sender writes
+# whatever names it likes.
+_HEADER_NAMES: dict[str, str | None] = {}
+
+
+def _headers(meta) -> dict[str, str]:
+    """The request's headers as `request.headers` has them (same names, same order), cheaper."""
+    names, headers = _HEADER_NAMES, {}
+    for key, value in meta.items():
+        name = names.get(key, False)
+        if name is False:
+            name = HttpHeaders.parse_header_name(key)
+            if len(names) > 1000:
+                names.clear()
+            names[key] = name
+        if name:
+            headers[name] = value
+    return headers
 
 
 def _read_body(http) -> tuple[bytes, bool]:
@@ -196,7 +206,7 @@ def _read_body(http) -> tuple[bytes, bool]:
     return (data[:limit], True) if size > limit else (data, False)
 
 
-class StellantisWebhook(APIView):
+class StellantisWebhook(View):
     """Where Stellantis POSTs RemoteEvents.
 
     What we answer. The vendor's notification system knows two answers — 200: received,
@@ -223,41 +233,38 @@ class StellantisWebhook(APIView):
     Never inside ATOMIC_REQUESTS (`webhook` below says so explicitly): the inbox owns its
     transaction, and a rolled-back request must not take the raw delivery with it.
 
-    The portal's hottest endpoint (docs/benchmarks.md), so DRF is kept to its dispatch: no
-    parsers (the body is stored raw), throttles or Accept parsing, and the answers are
-    plain JsonResponses read from the underlying HttpRequest (DRF's Request proxies every
-    attribute, and a Response goes through a renderer: together a fifth of the CPU).
+    The portal's hottest endpoint (docs/benchmarks.md), so a plain Django view (STYLE.md:
+    DRF buys nothing here): the body is stored raw, the secret is its authentication, and
+    the answers are JsonResponses the vendor reads only the status of. DRF's dispatch
+    (its Request, authenticators, permissions, negotiation) was still ~0.04 ms a delivery.
     """
 
-    authentication_classes = []
-    permission_classes = [AllowAny]
-    parser_classes = []
+    http_method_names = ["post"]  # anything else: 405 (through the pages' whole chain)
+    # Never throttled: a delivery refused for its rate would be retried by the vendor for days
+    # (fleetportal/tests/test_security.py). A plain view has no throttle; said here all the same.
     throttle_classes = []
-    renderer_classes = [JSONRenderer]
-    content_negotiation_class = _JSONOnly
 
-    def post(self, request):
-        http = request._request
+    def post(self, http):
         meta = http.META
         try:
             body, over_limit = _read_body(http)
         except BodyNotReceived as exc:
             log.error("webhook delivery not received from %s: %s", meta.get("REMOTE_ADDR"), exc)
-            return JsonResponse({"detail": "Body not received; please retry."}, status=status.HTTP_500_INTERNAL_SERVER_ERROR)
+            return JsonResponse({"detail": "Body not received; please retry."}, status=500)
         try:
             receipt = inbox.receive_delivery(
                 body=body,
                 over_limit=over_limit,
-                headers=http.headers,
+                headers=_headers(meta),
                 query=meta.get("QUERY_STRING", ""),
                 remote_addr=meta.get("REMOTE_ADDR"),
             )
         except inbox.WebhookUnauthorized as exc:
             log.warning("webhook refused from %s: %s", meta.get("REMOTE_ADDR"), exc)
-            return JsonResponse({"detail": "Invalid or missing webhook secret."}, status=status.HTTP_401_UNAUTHORIZED)
+            return JsonResponse({"detail": "Invalid or missing webhook secret."}, status=401)
         except DatabaseError:
             log.exception("webhook delivery could not be stored")
-            return JsonResponse({"detail": "Not stored; please retry."}, status=status.HTTP_500_INTERNAL_SERVER_ERROR)
+            return JsonResponse({"detail": "Not stored; please retry."}, status=500)
         return JsonResponse(
             {"received": receipt.delivery_id, "outcome": receipt.outcome, "events": receipt.events, "new": receipt.new_events, "refused": receipt.refused}
         )
@@ -266,4 +273,4 @@ class StellantisWebhook(APIView):
 # Whatever ATOMIC_REQUESTS says, the inbox owns its transaction (see the class docstring).
 # No Content-Security-Policy on its JSON answers: the vendor renders nothing, and building the
 # header cost about a tenth of the hot path's CPU (docs/benchmarks.md).
-webhook = csp_exempt()(transaction.non_atomic_requests(StellantisWebhook.as_view()))
+webhook = csp_exempt()(csrf_exempt(transaction.non_atomic_requests(StellantisWebhook.as_view())))
