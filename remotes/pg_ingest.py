@@ -188,25 +188,37 @@ def _positional(sql: str) -> tuple[str, list[str]]:
 STATEMENT, _PARAMETERS = _positional(_compact(STATEMENT))
 
 
+# (psycopg connection, its RawCursor): the one cursor the webhook runs its statement on, kept
+# for the life of the connection. A new cursor each delivery built psycopg's adapters
+# (Transformer) anew; a kept one re-uses them while the statement is the same object.
+_CURSOR: tuple = (None, None)
+
+
 def _prepared_cursor():
     """A Django cursor over a server-side-binding psycopg cursor.
 
     Django binds parameters on the client, so PostgreSQL would parse and plan this large
     statement on every delivery; psycopg prepares a statement it has run a few times on a
     connection, when the values travel apart from the text. Wrapped by Django so the
-    statement is logged, counted and its errors translated like any other.
+    statement is logged, counted and its errors translated like any other. Not to be
+    closed by the caller: the psycopg cursor is kept for the next delivery (`_CURSOR`).
     """
+    global _CURSOR
     connection.ensure_connection()
-    # Django leaves preparing off (its own cursors bind on the client and never prepare);
-    # turning it on for the connection only affects server-side-binding cursors like this one.
-    if connection.connection.prepare_threshold is None:
-        connection.connection.prepare_threshold = 5
-        connection.connection.execute("SET plan_cache_mode = force_generic_plan")
-    # RawCursor: the statement already has PostgreSQL's $n placeholders (`_positional`). psycopg's
-    # Cursor turns %(name)s into them on every execute, and caches that only for texts under 4 KB;
-    # this one is longer, so each delivery paid the conversion again (~0.15 ms of CPU, about a
-    # sixth of the webhook's in-process time).
-    raw = psycopg.RawCursor(connection.connection)
+    pg = connection.connection
+    owner, raw = _CURSOR
+    if owner is not pg or raw.closed:
+        # Django leaves preparing off (its own cursors bind on the client and never prepare);
+        # turning it on for the connection only affects server-side-binding cursors like this one.
+        if pg.prepare_threshold is None:
+            pg.prepare_threshold = 5
+            pg.execute("SET plan_cache_mode = force_generic_plan")
+        # RawCursor: the statement already has PostgreSQL's $n placeholders (`_positional`). psycopg's
+        # Cursor turns %(name)s into them on every execute, and caches that only for texts under 4 KB;
+        # this one is longer, so each delivery paid the conversion again (~0.15 ms of CPU, about a
+        # sixth of the webhook's in-process time).
+        raw = psycopg.RawCursor(pg)
+        _CURSOR = (pg, raw)
     return connection.make_debug_cursor(raw) if connection.queries_logged else connection.make_cursor(raw)
 
 
@@ -241,9 +253,9 @@ def store_and_apply(*, delivery: dict, events: list[ParsedEvent], positions: lis
         "error": delivery.get("error", ""),
         "bad_events": json.dumps(delivery.get("bad_events") or []),
     }
-    with _prepared_cursor() as cursor:
-        cursor.execute(STATEMENT, [params[name] for name in _PARAMETERS])
-        delivery_id, new_events, orphans, refreshed, refused = cursor.fetchone()
+    cursor = _prepared_cursor()
+    cursor.execute(STATEMENT, [params[name] for name in _PARAMETERS])
+    delivery_id, new_events, orphans, refreshed, refused = cursor.fetchone()
     if delivery_id is None:
         return None
     # jsonb comes back as text on Django's connections (JSONField decodes it itself); NULL: none refused.
