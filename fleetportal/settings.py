@@ -275,6 +275,9 @@ MIDDLEWARE = [
     # Last, as django-axes asks: it turns a lock-out raised during authentication into its answer.
     "axes.middleware.AxesMiddleware",
 ]
+# The simulator's remote POST goes straight to its view too, when it is mounted (simulator.middleware).
+if SIMULATOR_ENABLED:
+    MIDDLEWARE.insert(MIDDLEWARE.index("remotes.middleware.WebhookFastPath") + 1, "simulator.middleware.SimulatorFastPath")
 
 ROOT_URLCONF = "fleetportal.urls"
 WSGI_APPLICATION = "fleetportal.wsgi.application"
