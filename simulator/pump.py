@@ -69,12 +69,24 @@ def enqueue_pump() -> None:
     *before* `_follow_up` looks for work, and this looks at the lease *after* the post
     committed, so either this sees the lease free, or the pump's last look sees the post.
     """
-    now = timezone.now()
-    at = connection.ops.adapt_datetimefield_value(now)
+    sql, params = pump_busy_statement(timezone.now())
     with connection.cursor() as cursor:  # SQL, not the ORM: this runs after every remote
-        cursor.execute(_BUSY, [at, at])
+        cursor.execute(sql, params)
         if cursor.fetchone():
             return
+    arm_pump()
+
+
+def pump_busy_statement(now: dt.datetime) -> tuple[str, list]:
+    """The read `enqueue_pump` starts with: a row when a pump runs or waits. `vendor` sends it
+    right after a remote's COMMIT, in the same round trip, then calls `arm_pump` if it found none."""
+    at = connection.ops.adapt_datetimefield_value(now)
+    return _BUSY, [at, at]
+
+
+def arm_pump() -> None:
+    """Enqueue a pump task, unless a pump started or was armed since the caller found none."""
+    now = timezone.now()
     SimPumpLease.objects.get_or_create(pk=1, defaults={"leased_until": LEASE_EPOCH})
     # Conditional: of posts committing together, one arms the pump and enqueues.
     armed = (

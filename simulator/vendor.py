@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import logging
 import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -29,7 +30,9 @@ from stellantis.vocabulary import (
 
 from . import dispatch, scenario
 from .models import SimCallback, SimEvent, SimFleet, SimRemoteAction, SimVehicle, current_month, new_id
-from .pump import enqueue_pump
+from .pump import arm_pump, enqueue_pump, pump_busy_statement
+
+log = logging.getLogger(__name__)
 
 
 class SimError(Exception):
@@ -243,26 +246,38 @@ def delete_callback(*, fleet_id: str, callback_id: str) -> None:
 def send_remote(*, fleet_id: str, vehicle_id: str, callback_id: str, body) -> SimRemoteAction:
     """Accept a Remote body, book its scenario as events and wake the pump after commit.
 
-    The hot path of a load test: three statements and a commit. The callback is read with a
-    share lock, not an exclusive one, so remotes through one callback run side by side; only
-    remotes to the same vehicle wait for each other.
+    The hot path of a load test: its statements are written in SQL, and on PostgreSQL in a
+    request they travel in two round trips (`_Booking`). The callback is read with a share
+    lock, not an exclusive one, so remotes through one callback run side by side; only remotes
+    to the same vehicle wait for each other.
     """
-    with transaction.atomic():
-        vehicle, callback = _lock(fleet_id=fleet_id, vehicle_id=vehicle_id, callback_id=callback_id)
+    try:
+        command, invalid = _parse_remote(body), None
+    except SimInvalid as exc:
+        # Said after the lookups, in the order the vendor checks: fleet, vehicle, callback, body.
+        command, invalid = None, exc
+    with _Booking() as booking:
+        vehicle, callback, (in_short_time, today, busy) = booking.lock_and_load(
+            fleet_id=fleet_id,
+            vehicle_id=vehicle_id,
+            callback_id=callback_id,
+            remote_type=command.remote_type if command else "",
+            now=timezone.now(),
+        )
         if callback is None or vehicle is None:
             # Say which, in the order the vendor checks: fleet, vehicle, callback.
             get_vehicle(fleet_id=fleet_id, vehicle_id=vehicle_id)
             get_callback(fleet_id=fleet_id, callback_id=callback_id)
             raise SimNotFound(f"No remote callback {callback_id} in fleet {fleet_id}.")
-        command = _parse_remote(body)
+        if invalid is not None:
+            raise invalid
         if callback.status != CallbackStatus.RUNNING:
             raise SimInvalid(f"The callback is {callback.status}; only a Running callback takes remote actions.")
         if command.remote_type not in callback.remote_types:
             raise SimInvalid(
                 f"The callback does not serve {command.remote_type}; it serves {', '.join(callback.remote_types)}."
             )
-        now = timezone.now()
-        in_short_time, today, busy = _vehicle_load(vehicle=vehicle, remote_type=command.remote_type, now=now)
+        now = timezone.now()  # once the vehicle is ours, as its plan and its events are
         plan = scenario.plan(
             member=command.member,
             body=command.body,
@@ -286,27 +301,29 @@ def send_remote(*, fleet_id: str, vehicle_id: str, callback_id: str, body) -> Si
         for seq, step in enumerate(plan.steps):
             due_at += dispatch.scaled(step.after)
             events.append((seq, step, due_at))
-        _insert(action, events)
-        # Booked now rather than when the events are raised, so the next remote sees them.
-        changed = []
-        if vehicle.next_failure:
-            # Spent by this command, whatever it is.
-            vehicle.next_failure = ""
-            changed.append("next_failure")
-        if plan.wakes:
-            month = current_month(now)
-            vehicle.wake_ups_used = (vehicle.wake_ups_used if vehicle.wake_up_month == month else 0) + 1
-            vehicle.wake_up_month = month
-            changed += ["wake_ups_used", "wake_up_month"]
-        if plan.reached_after is not None:
-            awake_until = now + dispatch.scaled(plan.reached_after + scenario.AWAKE_FOR)
-            if vehicle.awake_until is None or vehicle.awake_until < awake_until:
-                vehicle.awake_until = awake_until
-                changed.append("awake_until")
-        if changed:
-            SimVehicle.objects.filter(pk=vehicle.pk).update(**{f: getattr(vehicle, f) for f in changed})
-        transaction.on_commit(enqueue_pump, robust=True)
+        booking.book(action, events, vehicle, _spend_on_vehicle(vehicle, plan, now))
     return action
+
+
+def _spend_on_vehicle(vehicle: SimVehicle, plan: scenario.Plan, now: dt.datetime) -> list[str]:
+    """What the remote changes on the vehicle, booked now rather than when its events are raised, so
+    that the next remote sees it; the names of the fields it changed."""
+    changed = []
+    if vehicle.next_failure:
+        # Spent by this command, whatever it is.
+        vehicle.next_failure = ""
+        changed.append("next_failure")
+    if plan.wakes:
+        month = current_month(now)
+        vehicle.wake_ups_used = (vehicle.wake_ups_used if vehicle.wake_up_month == month else 0) + 1
+        vehicle.wake_up_month = month
+        changed += ["wake_ups_used", "wake_up_month"]
+    if plan.reached_after is not None:
+        awake_until = now + dispatch.scaled(plan.reached_after + scenario.AWAKE_FOR)
+        if vehicle.awake_until is None or vehicle.awake_until < awake_until:
+            vehicle.awake_until = awake_until
+            changed.append("awake_until")
+    return changed
 
 
 def _parse_remote(body):
@@ -321,6 +338,95 @@ def _parse_remote(body):
     if unstorable:
         raise SimInvalid("Invalid Remote: " + "; ".join(f"{k}: {v}" for k, v in unstorable.items()))
     return command
+
+
+class _Booking:
+    """The transaction of one remote: its lock and load, then its writes, COMMIT and the pump's check.
+
+    On PostgreSQL outside any transaction (a request: ATOMIC_REQUESTS is off) the statements
+    travel in two round trips, "BEGIN; lock; load" and "insert; update; COMMIT; pump check",
+    where the ORM's way took six or seven (BEGIN and COMMIT each one of their own): each round
+    trip cost CPU in the app and in PostgreSQL (bench/simulator.py, docs/benchmarks.md). That is
+    as safe as one statement after the other: PostgreSQL runs the statements of one query string
+    in order, each with its own snapshot (READ COMMITTED), so the load starts once the vehicle's
+    lock is granted and sees what a concurrent remote to the same vehicle committed; and the
+    pump's check runs after COMMIT, as `pump.enqueue_pump` requires. Whatever interrupts the
+    booking (a refusal, an error) rolls it back.
+
+    Elsewhere (SQLite, or inside a caller's transaction: tests, the admin) the same statements
+    run one by one in `transaction.atomic`, and the pump is enqueued on commit.
+    """
+
+    def __enter__(self) -> _Booking:
+        self.conn = connections[DEFAULT_DB_ALIAS]  # once: each access to `connection` goes through a thread-local
+        self.batched = (
+            self.conn.vendor == "postgresql" and self.conn.get_autocommit() and not self.conn.in_atomic_block
+        )
+        self.pump_busy = True
+        if not self.batched:
+            self.atomic = transaction.atomic()
+            self.atomic.__enter__()
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        if not self.batched:
+            if exc_type is None:
+                transaction.on_commit(enqueue_pump, robust=True)
+            return self.atomic.__exit__(exc_type, exc, tb)
+        if exc_type is not None:
+            self._rollback()
+        elif not self.pump_busy:
+            try:
+                arm_pump()
+            except Exception:  # as on_commit(robust=True): the remote is booked, the safety net runs the pump
+                log.exception("simulator: cannot arm the pump after a remote")
+        return False
+
+    def _rollback(self) -> None:
+        try:
+            with self.conn.cursor() as cursor:
+                cursor.execute("ROLLBACK")  # a notice only if the transaction never began
+        except Exception:
+            # The connection is broken or lost: drop it rather than leave a transaction open on it.
+            self.conn.close()
+
+    def lock_and_load(
+        self, *, fleet_id: str, vehicle_id: str, callback_id: str, remote_type: str, now: dt.datetime
+    ) -> tuple[SimVehicle | None, SimCallback | None, tuple[int, int, bool]]:
+        """The vehicle and the callback, locked (`_lock`), and the vehicle's load (`_vehicle_load`)."""
+        lock_params = [vehicle_id, fleet_id, callback_id, fleet_id]
+        if not self.batched:
+            vehicle, callback = _lock(fleet_id=fleet_id, vehicle_id=vehicle_id, callback_id=callback_id)
+            if vehicle is None:
+                return None, None, (0, 0, False)
+            return vehicle, callback, _vehicle_load(vehicle=vehicle, remote_type=remote_type, now=now)
+        sql = f"BEGIN; {_lock_sql(self.conn.vendor)}; {_LOAD}"
+        with self.conn.cursor() as cursor:
+            cursor.execute(sql, lock_params + _load_params(vehicle_id, remote_type, now))
+            cursor.nextset()
+            row = cursor.fetchone()
+            cursor.nextset()
+            in_short_time, today, busy = cursor.fetchone()
+        if row is None:
+            return None, None, (0, 0, False)
+        return *_instances(self.conn, row), (in_short_time, today, bool(busy))
+
+    def book(self, action: SimRemoteAction, events, vehicle: SimVehicle, changed: list[str]) -> None:
+        """Insert the action and its events, write what it changed on the vehicle; in a batch, COMMIT too."""
+        statements = _insert_statements(action, events, self.conn.vendor)
+        if changed:
+            statements.append(_vehicle_update(vehicle, changed))
+        if not self.batched:
+            with self.conn.cursor() as cursor:
+                for sql, params in statements:
+                    cursor.execute(sql, params)
+            return
+        statements += [("COMMIT", []), pump_busy_statement(timezone.now())]
+        with self.conn.cursor() as cursor:
+            cursor.execute("; ".join(sql for sql, _ in statements), [p for _, params in statements for p in params])
+            while cursor.nextset():
+                pass
+            self.pump_busy = cursor.fetchone() is not None
 
 
 # The hot path's reads are written in SQL: building them with the ORM cost more CPU than
@@ -339,21 +445,31 @@ def _lock(*, fleet_id: str, vehicle_id: str, callback_id: str) -> tuple[SimVehic
     SQLite has no row locks; its writers take turns anyway.
     """
     conn = connections[DEFAULT_DB_ALIAS]  # once: each access to `connection` goes through a thread-local
-    vehicle_read, callback_read = _reader(SimVehicle, conn.vendor), _reader(SimCallback, conn.vendor)
-    columns = f"{vehicle_read.columns('v')}, {callback_read.columns('c')}"  # names from the models
-    sql = f"SELECT {columns} FROM simulator_simvehicle v, simulator_simcallback c {_LOCK_WHERE}"  # noqa: S608
-    if conn.vendor == "postgresql":
-        sql += " FOR UPDATE OF v FOR SHARE OF c"
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [vehicle_id, fleet_id, callback_id, fleet_id])
+    with conn.cursor() as cursor:
+        cursor.execute(_lock_sql(conn.vendor), [vehicle_id, fleet_id, callback_id, fleet_id])
         row = cursor.fetchone()
     if row is None:
         return None, None
-    width = len(vehicle_read.names)
-    return vehicle_read.instance(conn, row[:width]), callback_read.instance(conn, row[width:])
+    return _instances(conn, row)
+
+
+@functools.cache
+def _lock_sql(vendor: str) -> str:
+    vehicle_read, callback_read = _reader(SimVehicle, vendor), _reader(SimCallback, vendor)
+    columns = f"{vehicle_read.columns('v')}, {callback_read.columns('c')}"  # names from the models
+    sql = f"SELECT {columns} FROM simulator_simvehicle v, simulator_simcallback c {_LOCK_WHERE}"  # noqa: S608
+    if vendor == "postgresql":
+        sql += " FOR UPDATE OF v FOR SHARE OF c"
+    return sql
 
 
 _LOCK_WHERE = "WHERE v.id = %s AND v.fleet_id = %s AND c.id = %s AND c.fleet_id = %s"
+
+
+def _instances(conn, row) -> tuple[SimVehicle, SimCallback]:
+    vehicle_read, callback_read = _reader(SimVehicle, conn.vendor), _reader(SimCallback, conn.vendor)
+    width = len(vehicle_read.names)
+    return vehicle_read.instance(conn, row[:width]), callback_read.instance(conn, row[width:])
 
 
 @dataclass(frozen=True)
@@ -405,21 +521,26 @@ SELECT
 """  # noqa: S608 - placeholders only
 
 
+def _load_params(vehicle_id: str, remote_type: str, now: dt.datetime) -> list:
+    at = connection.ops.adapt_datetimefield_value
+    short = at(now - dt.timedelta(seconds=scenario.SHORT_TIME_WINDOW))
+    day = at(now - dt.timedelta(seconds=scenario.DAY_WINDOW))
+    return [vehicle_id, short, vehicle_id, day, vehicle_id, remote_type, EventType.DONE, *_REFUSED_BY_VENDOR]
+
+
 def _vehicle_load(*, vehicle: SimVehicle, remote_type: str, now) -> tuple[int, int, bool]:
     """In one query: remotes posted to the vehicle within the vendor's short window and within
     the day (refused ones too), and whether another action of this type on it still waits
     for its Done event.
 
     Run after the vehicle's row lock is taken: a statement started before it would not see
-    the action a concurrent post just committed.
+    the action a concurrent post just committed. (`_Booking` sends it in the lock's round trip,
+    as the next statement: the windows then end when the remote arrived, before the lock, not
+    when the lock was granted — later by as long as a concurrent remote to the same vehicle
+    held it, a few milliseconds; remotes that fell out of a window meanwhile still count.)
     """
-    at = connection.ops.adapt_datetimefield_value
-    short = at(now - dt.timedelta(seconds=scenario.SHORT_TIME_WINDOW))
-    day = at(now - dt.timedelta(seconds=scenario.DAY_WINDOW))
     with connection.cursor() as cursor:
-        cursor.execute(
-            _LOAD, [vehicle.pk, short, vehicle.pk, day, vehicle.pk, remote_type, EventType.DONE, *_REFUSED_BY_VENDOR]
-        )
+        cursor.execute(_LOAD, _load_params(vehicle.pk, remote_type, now))
         in_short_time, today, busy = cursor.fetchone()
     return in_short_time, today, bool(busy)
 
@@ -439,9 +560,11 @@ _INSERT_EVENTS = (
 )
 
 
-def _insert(action: SimRemoteAction, events: list[tuple[int, scenario.Step, dt.datetime]]) -> None:
-    """The action and its scenario's events, in two statements (what `objects.create` and
-    `bulk_create` would write, without their per-call compiling)."""
+def _insert_statements(action: SimRemoteAction, events: list[tuple[int, scenario.Step, dt.datetime]],
+                       vendor: str) -> list[tuple[str, list]]:
+    """The action and its scenario's events: what `objects.create` and `bulk_create` would write,
+    without their per-call compiling. One statement on PostgreSQL (a data-modifying CTE; the
+    foreign key of the events is checked at commit), two elsewhere."""
     at = connection.ops.adapt_datetimefield_value
     remote = SimRemoteAction._meta.get_field("remote").get_db_prep_save(action.remote, connection)
     effects = SimEvent._meta.get_field("effects")
@@ -455,14 +578,18 @@ def _insert(action: SimRemoteAction, events: list[tuple[int, scenario.Step, dt.d
         ]
     action_params = [action.id, action.fleet_id, action.vehicle_id, action.callback_id, remote, action.remote_type,
                      action.status, created, created]
-    with connection.cursor() as cursor:
-        if rows and connection.vendor == "postgresql":
-            # One statement (the foreign key of the events is checked at commit).
-            cursor.execute(f"WITH action AS ({_INSERT_ACTION}) {_INSERT_EVENTS}{', '.join(rows)}", action_params + params)
-            return
-        cursor.execute(_INSERT_ACTION, action_params)
-        if rows:
-            cursor.execute(_INSERT_EVENTS + ", ".join(rows), params)
+    if not rows:
+        return [(_INSERT_ACTION, action_params)]
+    if vendor == "postgresql":
+        return [(f"WITH action AS ({_INSERT_ACTION}) {_INSERT_EVENTS}{', '.join(rows)}", action_params + params)]
+    return [(_INSERT_ACTION, action_params), (_INSERT_EVENTS + ", ".join(rows), params)]
+
+
+def _vehicle_update(vehicle: SimVehicle, changed: list[str]) -> tuple[str, list]:
+    """The UPDATE that `SimVehicle.objects.filter(pk=…).update(…)` of those fields would send."""
+    fields = [SimVehicle._meta.get_field(name) for name in changed]
+    sql = f"UPDATE simulator_simvehicle SET {', '.join(f'{f.column} = %s' for f in fields)} WHERE id = %s"  # noqa: S608
+    return sql, [f.get_db_prep_save(getattr(vehicle, f.attname), connection) for f in fields] + [vehicle.pk]
 
 
 # --- what the simulator can hold ------------------------------------------------------------

@@ -13,7 +13,7 @@ import re
 import uuid
 
 from django.conf import settings
-from django.urls import reverse
+from django.urls import get_script_prefix, get_urlconf, reverse
 from django.utils import timezone
 
 from stellantis.vocabulary import ELECTRIFIED
@@ -27,11 +27,25 @@ _INDEX_RANGE = re.compile(r"^(\d+)-(\d*)$")
 
 
 class Links:
+    """The simulator's absolute URLs for one request: what `build_absolute_uri(reverse(…))` answers.
+
+    Built from a path template per URL name instead (reverse() and build_absolute_uri() cost
+    about a tenth of a remote POST's CPU for its three links) where that gives the same text:
+    each value plain (letters, digits, - and _, as our ids are: nothing for either to quote).
+    Any other value goes through reverse() as before.
+    """
+
     def __init__(self, request):
         self.request = request
+        self._origin = None
 
     def __call__(self, name: str, **kwargs) -> dict:
-        return {"href": self.request.build_absolute_uri(reverse(f"simulator:{name}", kwargs=kwargs))}
+        template = _template(name, tuple(kwargs)) if all(map(_plain, kwargs.values())) else None
+        if template is None:
+            return {"href": self.request.build_absolute_uri(reverse(f"simulator:{name}", kwargs=kwargs))}
+        if self._origin is None:
+            self._origin = self.request.build_absolute_uri("/")[:-1]  # scheme and host
+        return {"href": self._origin + template.format_map(kwargs)}
 
     def fleet(self, fleet_id: str) -> dict:
         return self("fleet", fleet_id=fleet_id)
@@ -50,6 +64,27 @@ class Links:
             callback_id=action.callback_id,
             action_id=action.id,
         )
+
+
+_plain = re.compile(r"[0-9A-Za-z_-]+").fullmatch
+_TEMPLATES: dict = {}
+
+
+def _template(name: str, keys: tuple[str, ...]) -> str | None:
+    """The path of `name` with `{key}` where each value goes, per URLconf and script prefix; None
+    where build_absolute_uri() would not simply prepend scheme and host to it."""
+    cache_key = (get_urlconf(), get_script_prefix(), name, keys)
+    if cache_key in _TEMPLATES:
+        return _TEMPLATES[cache_key]
+    marks = {key: f"SIMULATORLINK{i}X" for i, key in enumerate(keys)}
+    path = reverse(f"simulator:{name}", kwargs=marks)
+    template = None
+    if path.startswith("/") and not path.startswith("//") and "/./" not in path and "/../" not in path:
+        template = path.replace("{", "{{").replace("}", "}}")
+        for key, mark in marks.items():
+            template = template.replace(mark, f"{{{key}}}")
+    _TEMPLATES[cache_key] = template
+    return template
 
 
 def error_body(*, code: int, message: str) -> dict:
