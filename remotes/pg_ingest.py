@@ -39,7 +39,7 @@ import re
 from dataclasses import dataclass
 
 import psycopg
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connections
 
 from callbacks.models import Callback
 from stellantis.vocabulary import DoneStatus, EventType, RemoteType
@@ -194,18 +194,21 @@ STATEMENT, _PARAMETERS = _positional(_compact(STATEMENT))
 _CURSOR: tuple = (None, None)
 
 
-def _prepared_cursor():
-    """A Django cursor over a server-side-binding psycopg cursor.
+def _run(sql: str, params: list) -> tuple:
+    """Run `sql` on a server-side-binding psycopg cursor of Django's connection; its one row.
 
     Django binds parameters on the client, so PostgreSQL would parse and plan this large
     statement on every delivery; psycopg prepares a statement it has run a few times on a
-    connection, when the values travel apart from the text. Wrapped by Django so the
-    statement is logged, counted and its errors translated like any other. Not to be
-    closed by the caller: the psycopg cursor is kept for the next delivery (`_CURSOR`).
+    connection, when the values travel apart from the text. Errors are Django's, as from
+    any cursor of its own; when something watches the queries (DEBUG, a test counting them,
+    an execute_wrapper such as bench/queries.py's timer) the statement goes through Django's
+    cursor wrapper so it is logged and counted like any other, else straight to psycopg
+    (the wrapper's layers were a few percent of a delivery's CPU).
     """
     global _CURSOR
-    connection.ensure_connection()
-    pg = connection.connection
+    db = connections[DEFAULT_DB_ALIAS]
+    db.ensure_connection()
+    pg = db.connection
     owner, raw = _CURSOR
     if owner is not pg or raw.closed:
         # Django leaves preparing off (its own cursors bind on the client and never prepare);
@@ -219,7 +222,14 @@ def _prepared_cursor():
         # sixth of the webhook's in-process time).
         raw = psycopg.RawCursor(pg)
         _CURSOR = (pg, raw)
-    return connection.make_debug_cursor(raw) if connection.queries_logged else connection.make_cursor(raw)
+    if db.queries_logged or db.execute_wrappers:
+        cursor = db.make_debug_cursor(raw) if db.queries_logged else db.make_cursor(raw)
+        cursor.execute(sql, params)
+        return cursor.fetchone()
+    db.validate_no_broken_transaction()
+    with db.wrap_database_errors:
+        raw.execute(sql, params)
+        return raw.fetchone()
 
 
 @dataclass
@@ -251,11 +261,9 @@ def store_and_apply(*, delivery: dict, events: list[ParsedEvent], positions: lis
         "events": json.dumps(rows),
         "outcome": str(delivery.get("outcome", WebhookDelivery.Outcome.PROCESSED)),
         "error": delivery.get("error", ""),
-        "bad_events": json.dumps(delivery.get("bad_events") or []),
+        "bad_events": json.dumps(bad) if (bad := delivery.get("bad_events")) else "[]",
     }
-    cursor = _prepared_cursor()
-    cursor.execute(STATEMENT, [params[name] for name in _PARAMETERS])
-    delivery_id, new_events, orphans, refreshed, refused = cursor.fetchone()
+    delivery_id, new_events, orphans, refreshed, refused = _run(STATEMENT, [params[name] for name in _PARAMETERS])
     if delivery_id is None:
         return None
     # jsonb comes back as text on Django's connections (JSONField decodes it itself); NULL: none refused.
