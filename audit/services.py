@@ -27,10 +27,26 @@ def record(
 
     Call it inside the transaction of the change it records: both are kept, or neither.
     """
+    entry = _entry(action, actor=actor, organisation=organisation, obj=obj, changes=changes, reason=reason,
+                   object_repr=object_repr, actor_label=actor_label)
+    entry.save(force_insert=True)
+    return entry
+
+
+def record_many(action: str, *, actor=None, objects, reason: str = "") -> list[AuditEntry]:
+    """`record` for many objects at once, one INSERT: `objects` are (organisation, obj) pairs, each
+    its own entry with the same action, actor and reason (a bulk request's actions, created by the batch)."""
+    return AuditEntry.objects.bulk_create([_entry(action, actor=actor, organisation=org, obj=obj, reason=reason) for org, obj in objects])
+
+
+def _entry(
+    action: str, *, actor=None, organisation=None, obj=None, changes: dict | None = None, reason: str = "",
+    object_repr: str = "", actor_label: str = "",
+) -> AuditEntry:
     origin = current()
     token = getattr(actor, "token", None)
     user = token.user if token is not None else (actor if actor is not None and getattr(actor, "pk", None) else None)
-    return AuditEntry.objects.create(
+    return AuditEntry(
         user=user,
         token=token,
         actor=actor_label or actor_name(actor),

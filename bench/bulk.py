@@ -31,10 +31,12 @@ import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+import cpu  # bench/cpu.py
 import requests
 from gunicorn_server import (
     Server as _Server,  # bench/gunicorn_server.py (bench/ is the script's own folder, first on sys.path)
@@ -67,11 +69,15 @@ def dispatch() -> None:
 
     # Every SQL statement of the dispatcher, its submitting threads included (each thread opens its own connection).
     executed = [0]
+    shapes: Counter = Counter()  # BENCH_BULK_SQL=1: which statements, by their first 90 characters
     lock = threading.Lock()
+    by_shape = bool(os.environ.get("BENCH_BULK_SQL"))
 
     def count(execute, sql, params, many, context):
         with lock:
             executed[0] += 1
+            if by_shape:
+                shapes[" ".join(sql.split())[:90]] += 1
         return execute(sql, params, many, context)
 
     from django.db.backends.signals import connection_created
@@ -85,12 +91,26 @@ def dispatch() -> None:
     from bulk.models import OPEN_STATUSES, BulkRequest
     from remotes.models import ActionStatus, RemoteAction
 
-    profiler = None
-    if os.environ.get("BENCH_BULK_PROFILE"):  # where the dispatcher's own thread spends (creating actions)
+    profiler, thread_profiles = None, []
+    if os.environ.get("BENCH_BULK_PROFILE"):  # where the dispatcher spends: its own thread and the submitting ones
         import cProfile
 
-        profiler = cProfile.Profile()
+        # CPU time of each thread (not wall time: the threads mostly wait for answers), summed over them.
+        profiler = cProfile.Profile(time.thread_time)
         profiler.enable()
+        work = services.Submitter._work
+
+        def profiled(self):
+            mine = cProfile.Profile(time.thread_time)
+            mine.enable()
+            try:
+                work(self)
+            finally:
+                mine.disable()
+                with lock:
+                    thread_profiles.append(mine)
+
+        services.Submitter._work = profiled
     before_cpu = resource.getrusage(resource.RUSAGE_SELF)
     started = time.perf_counter()
     while BulkRequest.objects.filter(pk=bulk_id, status__in=OPEN_STATUSES).exists():
@@ -101,8 +121,14 @@ def dispatch() -> None:
 
         profiler.disable()
         with open(os.environ["BENCH_BULK_PROFILE"], "w") as out:
-            pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(45)
+            stats = pstats.Stats(profiler, stream=out)
+            for one in thread_profiles:
+                stats.add(one)
+            stats.sort_stats("cumulative").print_stats(60)
+            stats.sort_stats("tottime").print_stats(40)
     after_cpu = resource.getrusage(resource.RUSAGE_SELF)
+    for shape, n in shapes.most_common(25):
+        print(f"{n:7d}  {shape}", file=sys.stderr)
     bulk = BulkRequest.objects.get(pk=bulk_id)
     actions = RemoteAction.objects.filter(bulk_item__bulk=bulk)
     print(json.dumps({
@@ -111,6 +137,8 @@ def dispatch() -> None:
         "actions": actions.count(),
         "submitted": actions.exclude(status__in=(ActionStatus.QUEUED, ActionStatus.SUBMITTING)).exclude(submitted_at=None).count(),
         "last_submitted": max(actions.values_list("submitted_at", flat=True), default=None).timestamp() if actions.exists() else None,
+        "first_submitted": min(actions.exclude(submitted_at=None).values_list("submitted_at", flat=True), default=None).timestamp()
+        if actions.exists() else None,
         "refused": bulk.items.filter(state="refused").count(),
         "statements": executed[0],
     }))
@@ -140,6 +168,19 @@ def raw_client(base: str, world: dict, *, concurrency: int, tag: str) -> dict:
         statuses = list(pool.map(one, enumerate(world["vehicle_ids"])))
     seconds = time.perf_counter() - started
     return {"seconds": seconds, "rate": len(statuses) / seconds, "statuses": {str(s): statuses.count(s) for s in set(statuses)}}
+
+
+def spent(before: tuple, postgres: float, *, client: float, server, n: int, seconds: float) -> dict:
+    """CPU per command (ms) since `before` (machine busy, server tree[, own]): the web server (the
+    simulator and the portal's API), PostgreSQL, the client or dispatcher; and the cores the rest
+    of the machine used meanwhile (other work sharing the 2 cores: a run with much of it is unfair)."""
+    busy = cpu.machine_busy() - before[0]
+    server_cpu = cpu.tree(server.process.pid) - before[1]
+    ours = server_cpu + postgres + client
+    return {
+        "server": 1000 * server_cpu / n, "postgres": 1000 * postgres / n, "client": 1000 * client / n,
+        "total": 1000 * ours / n, "others_cores": max(0.0, busy - ours) / max(seconds, 1e-9),
+    }
 
 
 def world_of(env: dict) -> dict:
@@ -211,14 +252,21 @@ def main() -> None:
                 seeded = json.loads(out.stdout)
                 say(f"seed_demo --vehicles {args.vehicles}: {time.perf_counter() - t:.1f} s")
             world = world_of(server.env)
+            cpu_before = (cpu.machine_busy(), cpu.tree(server.process.pid), cpu.own())
+            pg = cpu.PostgresSampler(db_url)
             raw = raw_client(server.base, world, concurrency=args.concurrency, tag=str(latency))
+            raw["cpu"] = spent(cpu_before, pg.stop(), client=cpu.own() - cpu_before[2], server=server, n=len(world["vehicle_ids"]),
+                             seconds=raw["seconds"])
             session = requests.Session()
             session.headers["Authorization"] = f"Token {seeded['api_token']}"
             worker = subprocess.Popen([PY, str(Path(__file__).resolve()), "--dispatch"], cwd=ROOT, env=server.env,
-                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                                      stderr=None if os.environ.get("BENCH_BULK_SQL") else subprocess.DEVNULL)
             while worker.stdout.readline().strip() != "ready":
                 if worker.poll() is not None:
                     sys.exit("bench: the dispatcher process did not start")
+            cpu_before = (cpu.machine_busy(), cpu.tree(server.process.pid))
+            pg = cpu.PostgresSampler(db_url)
             started = time.time()
             answer = session.post(f"{server.base}/api/v1/bulk/", json={"command": HORN, "fleet": world["fleet_id"]}, timeout=60)
             answered = time.time() - started
@@ -227,8 +275,11 @@ def main() -> None:
                 sys.exit(f"bench: POST /api/v1/bulk/ answered {answer.status_code}: {answer.text[:500]}")
             out, _ = worker.communicate(answer.json()["id"] + "\n", timeout=3600)
             portal = json.loads(out.strip().splitlines()[-1])
+            portal["cpu_per_command"] = spent(cpu_before, pg.stop(), client=portal["cpu"], server=server, n=max(portal["submitted"], 1),
+                                           seconds=time.time() - started)
             portal["answer_seconds"] = answered
             portal["seconds_to_all_submitted"] = portal["last_submitted"] - started
+            portal["seconds_to_first_submitted"] = portal["first_submitted"] - started
             sent = portal["submitted"]
             portal["rate"] = sent / portal["seconds_to_all_submitted"]
             ratio = portal["rate"] / raw["rate"]
@@ -237,9 +288,16 @@ def main() -> None:
             say(f"latency {latency} ms:")
             say(f"  raw client      {len(world['vehicle_ids'])} POSTs in {raw['seconds']:6.1f} s = {raw['rate']:6.1f}/s  {raw['statuses']}")
             say(f"  portal bulk     POST /api/v1/bulk/ answered in {answered * 1000:.0f} ms; {sent} submitted "
-                f"({portal['refused']} refused before sending) {portal['seconds_to_all_submitted']:6.1f} s after it = {portal['rate']:6.1f}/s")
+                f"({portal['refused']} refused before sending) {portal['seconds_to_all_submitted']:6.1f} s after it = {portal['rate']:6.1f}/s; "
+                f"the first {portal['seconds_to_first_submitted']:.2f} s after it (checking and expanding the selection)")
             say(f"  dispatcher      {1000 * portal['cpu'] / max(sent, 1):.2f} ms CPU and {portal['statements'] / max(sent, 1):.1f} SQL "
                 "statements per command (in its process, submitting threads included; the simulator's side is in both runs)")
+            for side, numbers in (("raw client", raw["cpu"]), ("portal", portal["cpu_per_command"])):
+                say(f"  CPU ms/command  {side:10}  web+simulator {numbers['server']:.2f}, PostgreSQL {numbers['postgres']:.2f}, "
+                    f"client/dispatcher {numbers['client']:.2f} = {numbers['total']:.2f}; everything else on the machine: {numbers['others_cores']:.2f} cores")
+            report["runs"][latency]["cpu_ratio"] = raw["cpu"]["total"] / portal["cpu_per_command"]["total"]
+            say(f"  CPU ratio       {report['runs'][latency]['cpu_ratio']:.2f} (raw client's CPU per command ÷ the portal's: the rate ratio on a machine "
+                "with nothing else to do, both being CPU-bound at latency 0)")
             target = TARGETS.get(latency)
             say(f"  portal ÷ raw    {ratio:.2f}" + (f" (target ≥ {target}: {'met' if ratio >= target else 'NOT met'})" if target else ""))
         finally:

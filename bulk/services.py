@@ -38,6 +38,7 @@ from accounts.access import TokenUser, token_access
 from audit import services as audit
 from callbacks.models import Callback
 from core.errors import ServiceError
+from core.sql import update_each
 from remotes import services as remotes
 from remotes.approvals import approvers_to_tell
 from remotes.capabilities import availability
@@ -473,44 +474,96 @@ def expand(bulk: BulkRequest, *, deadline: float) -> bool:
 
 
 class Submitter:
-    """`workers` threads submitting actions as they are handed over, through one shared client,
+    """`workers` threads POSTing actions as they are handed over, through one shared client,
     while the dispatcher creates the next ones: the vendor's latency hides the portal's own work.
 
-    The hand-over queue is short (a few per thread), so a created action waits seconds, not the
-    30 s after which the remotes sweep would enqueue it too (harmless: the claim decides, but
-    wasted). Each thread closes its own database connection when it is done.
+    The statements go by the batch (`remotes.services.claim_for_sending`, `record_submitted`): a
+    batch the dispatcher created is claimed in one UPDATE when there is room for it, each thread
+    POSTs one action at a time, and the accepted ones are written RECORD_EVERY at a time (or once
+    the oldest has waited RECORD_WITHIN seconds, or at `close`). Claims are taken only when the
+    hand-over queue is short, so a claimed action waits for a thread seconds, never the claim
+    time-out. Each thread closes its own database connection when it is done.
     """
+
+    RECORD_WITHIN = 0.5
 
     def __init__(self, client: FleetClient, workers: int):
         self.client = client
-        self.todo: queue.Queue = queue.Queue(maxsize=max(4, workers * 4))
+        self.workers = workers
+        self.todo: queue.Queue = queue.Queue()
         self.outcomes: Counter = Counter()
+        self.record_every = max(1, min(workers, settings.BULK_CREATE_BATCH))
         self._lock = threading.Lock()
+        self._room = threading.Condition()
+        self._accepted: list = []  # (action, its id at Stellantis): POSTed, not written yet
+        self._oldest = 0.0
         self.threads = [threading.Thread(target=self._work, name=f"bulk-submit-{n}", daemon=True) for n in range(workers)]
         for t in self.threads:
             t.start()
 
-    def put(self, action_id) -> None:
-        self.todo.put(action_id)
+    def put(self, actions: list[RemoteAction]) -> None:
+        """Hand over a committed batch of queued actions: claimed together once the queue has room."""
+        with self._room:
+            self._room.wait_for(lambda: self.todo.qsize() <= self.workers)
+        claimed, others = remotes.claim_for_sending(actions)
+        for action in claimed:
+            self.todo.put(action)
+        for pk in others:  # not plain (past its time, or taken by another worker): the single path decides
+            self.todo.put(pk)
 
     def _work(self) -> None:
         try:
-            while (pk := self.todo.get()) is not None:
+            while True:
                 try:
-                    outcome = remotes.submit_remote_action(action_id=pk, client=self.client)
-                except Exception:  # one action's failure must not stop the others; the sweep retries it
-                    log.exception("bulk: submitting action %s failed", pk)
-                    outcome = "crashed"
-                with self._lock:
-                    self.outcomes[outcome] += 1
+                    item = self.todo.get(timeout=self.RECORD_WITHIN / 2)
+                except queue.Empty:
+                    self._record(force=False)
+                    continue
+                with self._room:
+                    self._room.notify_all()
+                if item is None:
+                    break
+                self._send(item)
+                self._record(force=False)
         finally:
             connection.close()
+
+    def _send(self, item) -> None:
+        try:
+            if isinstance(item, RemoteAction):
+                outcome, remote_action_id = remotes.send_claimed(item, self.client)
+                if remote_action_id:
+                    with self._lock:
+                        if not self._accepted:
+                            self._oldest = time.monotonic()
+                        self._accepted.append((item, remote_action_id))
+            else:
+                outcome = remotes.submit_remote_action(action_id=item, client=self.client)
+        except Exception:  # one action's failure must not stop the others; the sweep retries it
+            log.exception("bulk: submitting action %s failed", getattr(item, "pk", item))
+            outcome = "crashed"
+        with self._lock:
+            self.outcomes[outcome] += 1
+
+    def _record(self, *, force: bool) -> None:
+        with self._lock:
+            due = self._accepted and (
+                force or len(self._accepted) >= self.record_every or time.monotonic() - self._oldest >= self.RECORD_WITHIN
+            )
+            if not due:
+                return
+            accepted, self._accepted = self._accepted, []
+        try:
+            remotes.record_submitted(accepted)
+        except Exception:  # still submitting with maybe_sent_at: the sweep finds them at Stellantis by label
+            log.exception("bulk: recording %d accepted actions failed", len(accepted))
 
     def close(self) -> Counter:
         for _ in self.threads:
             self.todo.put(None)
         for t in self.threads:
             t.join()
+        self._record(force=True)  # on the dispatcher's own connection
         return self.outcomes
 
 
@@ -524,29 +577,28 @@ def _client(workers: int) -> FleetClient:
     return client
 
 
-def _create_batch(bulk: BulkRequest, limit: int, *, command: Command, by) -> tuple[int, list]:
-    """Claim up to `limit` waiting items and create their actions in one transaction: (claimed, queued ids)."""
-    queued = []
+def _create_batch(bulk: BulkRequest, limit: int, *, command: Command, by) -> tuple[int, list[RemoteAction]]:
+    """Claim up to `limit` waiting items and create their actions in one transaction: (claimed, queued actions)."""
     with transaction.atomic():
         # The claim. FOR UPDATE SKIP LOCKED (PostgreSQL): several dispatchers of one bulk (its
         # lanes) each take other items instead of queueing behind each other's locks; a cancel
         # that got there first keeps its items, one that comes later waits for this commit and
-        # finds them dispatched. (SQLite has one writer at a time and ignores the clause.)
-        ids = list(
-            bulk.items.select_for_update(skip_locked=True).filter(state=ItemState.WAITING).order_by("pk").values_list("pk", flat=True)[:limit]
-        )
-        if not ids:
-            return 0, []
-        BulkItem.objects.filter(pk__in=ids, state=ItemState.WAITING).update(state=ItemState.DISPATCHED)
+        # finds them dispatched. (SQLite has one writer at a time and ignores the clause.) The
+        # items come with what their actions need, and are written once: dispatched, with their action.
         items = list(
-            BulkItem.objects.filter(pk__in=ids, state=ItemState.DISPATCHED, action__isnull=True)
+            bulk.items.select_for_update(skip_locked=True, of=("self",))
+            .filter(state=ItemState.WAITING, action__isnull=True)
             .select_related("vehicle__fleet__organisation", "callback")
+            .only(*ITEM_FIELDS)
+            .order_by("pk")[:limit]
         )
-        refused, sendable = [], []
+        if not items:
+            return 0, []
+        sendable = []
         for item in items:
+            item.state = ItemState.DISPATCHED
             if item.callback is None or item.callback.deleted_at is not None:
                 item.state, item.cause, item.reason = ItemState.REFUSED, "no_callback", CAUSES["no_callback"]
-                refused.append(item)
             else:
                 sendable.append(item)
         actions = remotes.create_remote_actions(
@@ -560,11 +612,23 @@ def _create_batch(bulk: BulkRequest, limit: int, *, command: Command, by) -> tup
             transaction.on_commit(lambda: async_task(APPROVERS_TASK, str(bulk.pk), task_name=f"bulk-approvers-{bulk.pk}"))
         for item, action in zip(sendable, actions, strict=True):
             item.action = action
-            if action.status == ActionStatus.QUEUED:
-                queued.append(action.pk)
-        BulkItem.objects.bulk_update(sendable, ["action"], batch_size=500)
-        BulkItem.objects.bulk_update(refused, ["state", "cause", "reason"], batch_size=500)
-    return len(ids), queued
+        update_each(BulkItem, {i.pk: i.action_id for i in sendable}, field="action", same={"state": ItemState.DISPATCHED})
+        refused = [i for i in items if i.state == ItemState.REFUSED]
+        if refused:
+            BulkItem.objects.filter(pk__in=[i.pk for i in refused]).update(
+                state=ItemState.REFUSED, cause="no_callback", reason=CAUSES["no_callback"]
+            )
+    return len(items), [a for a in actions if a.status == ActionStatus.QUEUED]
+
+
+# What creating and sending an item's action reads of it, and no more (the batch is read with FOR UPDATE).
+ITEM_FIELDS = (
+    "bulk_id", "state", "cause", "reason", "action_id",
+    "vehicle__id", "vehicle__fleet_id", "vehicle__external_id", "vehicle__vin",
+    "vehicle__fleet__id", "vehicle__fleet__external_id", "vehicle__fleet__organisation_id",
+    "vehicle__fleet__organisation__id", "vehicle__fleet__organisation__approval_required_for", "vehicle__fleet__organisation__approval_ttl_minutes",
+    "callback__id", "callback__external_id", "callback__deleted_at",
+)
 
 
 def dispatch(bulk: BulkRequest, *, deadline: float, client: FleetClient | None = None, chunks: int | None = None) -> bool:
@@ -596,10 +660,10 @@ def dispatch(bulk: BulkRequest, *, deadline: float, client: FleetClient | None =
                 if not claimed:
                     break
                 taken += claimed
-                if queued and submitter is None:
-                    submitter = Submitter(client, workers)
-                for pk in queued:
-                    submitter.put(pk)
+                if queued:
+                    if submitter is None:
+                        submitter = Submitter(client, workers)
+                    submitter.put(queued)
             if not taken:
                 if bulk.items.filter(state=ItemState.WAITING).exists():
                     time.sleep(0.05)  # another lane holds the last ones: they are about to be dispatched

@@ -7,7 +7,7 @@ class VendorBudget(models.Model):
     """One row per vendor account: until when nobody may call it, and why.
 
     Written only when the vendor says a window is spent (or 429) and when a probe after a
-    hold comes back fine; read before every call (`core.ratelimit.DatabasePacer`).
+    hold comes back fine; read before calls (`core.ratelimit.DatabasePacer`: at most every half second per process while nothing is held).
     """
 
     name = models.CharField(primary_key=True, max_length=64)

@@ -18,8 +18,8 @@ def count_delivery(*, outcome, event_dates=(), received_at=None, **_):
 
 
 @receiver(action_status_changed, dispatch_uid="ops-metrics-transition")
-def count_transition(*, status, **_):
-    metrics.ACTION_TRANSITIONS.labels(status=status).inc()
+def count_transition(*, action_ids, status, **_):
+    metrics.ACTION_TRANSITIONS.labels(status=status).inc(len(action_ids))
 
 
 def vendor_call(method: str, status, limits) -> None:

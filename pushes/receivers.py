@@ -15,10 +15,11 @@ from . import services
 
 
 @receiver(signals.action_status_changed, dispatch_uid="pushes.status_changed")
-def on_status_changed(sender, *, action_id, status, **kwargs):
-    # The portal moved one action (a request, an approval, a submit, …): not the webhook's hot
-    # path, so the endpoints are looked up at once (one query) and the deliveries enqueued.
-    services.emit(action_ids=[action_id], status=status)
+def on_status_changed(sender, *, action_ids, status, **kwargs):
+    # The portal moved actions (a request, an approval, a submit, a bulk's batch…): not the
+    # webhook's hot path, so the endpoints are looked up at once (two queries for the batch) and
+    # the deliveries enqueued.
+    services.emit(action_ids=action_ids, status=status)
 
 
 @receiver(signals.events_applied, dispatch_uid="pushes.events_applied")

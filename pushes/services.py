@@ -18,7 +18,7 @@ import time
 import requests
 from django.conf import settings
 from django.db import IntegrityError, connections, transaction
-from django.db.models import F, Q
+from django.db.models import Exists, F, OuterRef, Q
 from django.urls import reverse
 from django.utils import timezone
 from django_q.models import Schedule
@@ -176,8 +176,11 @@ def emit(*, action_ids, status: str | None = None) -> int:
     pushed again: the unique constraint refuses the second row (two emitters may race). Runs
     after the change committed. Answers how many deliveries were created.
     """
+    # Only the actions of organisations with an enabled endpoint: for the others (most, and every
+    # bulk request's batch in an organisation without partners) this one query finds nothing.
+    with_endpoint = WebhookEndpoint.objects.filter(organisation_id=OuterRef("vehicle__fleet__organisation_id"), enabled=True)
     actions = list(
-        RemoteAction.objects.filter(pk__in=list(action_ids)).select_related("vehicle__fleet").only(
+        RemoteAction.objects.filter(pk__in=list(action_ids)).filter(Exists(with_endpoint)).select_related("vehicle__fleet").only(
             "id", "status", "pending_status", "remote_type", "failure_cause", "error", "vehicle__vin", "vehicle__fleet__organisation_id"
         )
     )

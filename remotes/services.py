@@ -20,6 +20,7 @@ from accounts import access
 from audit import services as audit
 from callbacks.models import Callback
 from core.errors import ServiceError
+from core.sql import update_each
 from stellantis.client import FleetClient, RemoteState
 from stellantis.errors import RateLimited, StellantisError, TooLate, VendorRejected
 from stellantis.remotes import Command, CommandInvalid, check_not_past, is_dangerous, parse_remote
@@ -29,7 +30,7 @@ from stellantis.webhook import ParsedEvent
 from .capabilities import availability
 from .events import adopt_orphan_events, apply_events
 from .models import FINAL_STATUSES, ActionStatus, ActionStep, RemoteAction, Source
-from .signals import events_applied_on_commit, status_changed_on_commit
+from .signals import events_applied_on_commit, status_changed_on_commit, statuses_changed_on_commit
 
 log = logging.getLogger(__name__)
 
@@ -162,17 +163,18 @@ def create_remote_actions(
     who = f" by {audit.actor_name(by)}" if by is not None else ""
     detail = (f"Requested from {Source(source).label}{who}" + (f" · reason: {reason}" if reason else ""))[:500]
     actions, awaiting_ids = [], []
+    body, dangerous, person, token = command.as_dict(), is_dangerous(command), person_of(by), getattr(by, "token", None)
     for vehicle, callback in targets:
         organisation = vehicle.fleet.organisation
-        awaiting = is_dangerous(command) and organisation is not None and organisation.needs_approval(command.member)
+        awaiting = dangerous and organisation is not None and organisation.needs_approval(command.member)
         actions.append(RemoteAction(
             vehicle=vehicle,
             callback=callback,
             remote_type=command.remote_type,
-            command=command.as_dict(),
+            command=body,
             status=ActionStatus.AWAITING_APPROVAL if awaiting else ActionStatus.QUEUED,
-            requested_by=person_of(by),
-            requested_by_token=getattr(by, "token", None),
+            requested_by=person,
+            requested_by_token=token,
             source=source,
             reason=reason,
             expires_at=min(ttl_end, expires_at) if expires_at else ttl_end,
@@ -181,14 +183,17 @@ def create_remote_actions(
     with transaction.atomic():
         RemoteAction.objects.bulk_create(actions)
         ActionStep.objects.bulk_create([ActionStep(action=a, status=a.status, at=now, detail=detail) for a in actions])
+        audit.record_many("remote.requested", actor=by, objects=[(a.vehicle.fleet.organisation, a) for a in actions], reason=reason)
+        by_status: dict[str, list] = {}
         for action in actions:
-            audit.record("remote.requested", actor=by, organisation=action.vehicle.fleet.organisation, obj=action, reason=reason)
-            status_changed_on_commit(action.pk, action.status)  # partners' push (pushes app listens), after commit
+            by_status.setdefault(action.status, []).append(action.pk)
             if action.status == ActionStatus.AWAITING_APPROVAL:
                 if notify_approvers:
                     awaiting_ids.append(action.pk)
             elif enqueue:
                 transaction.on_commit(lambda pk=action.pk: enqueue_submit(pk))
+        for status, ids in by_status.items():
+            statuses_changed_on_commit(ids, status)  # partners' push (pushes app listens), after commit: one per batch
         for pk in awaiting_ids:
             transaction.on_commit(lambda pk=pk: async_task(NOTIFY_TASK, str(pk), task_name=f"notify-approvers-{pk}"))
     return actions
@@ -255,7 +260,7 @@ def _finish_from(action_id, *, status: str, detail: str = "", error: str = "") -
     return _transition(action_id, expect=(ActionStatus.SUBMITTING,), status=status, detail=detail or error, error=error)
 
 
-def _record_submitted(action: RemoteAction, remote_action_id: str, how: str) -> None:
+def _record_submitted(action: RemoteAction, remote_action_id: str, how: str) -> bool:
     moved = _transition(
         action.pk,
         expect=(ActionStatus.SUBMITTING,),
@@ -272,6 +277,7 @@ def _record_submitted(action: RemoteAction, remote_action_id: str, how: str) -> 
         if adopt_orphan_events(remote_action_ids=[remote_action_id]):
             # Those early events may have moved it past `submitted`: partners' push reads it again.
             events_applied_on_commit(callback_id=action.callback_id, remote_action_ids=[remote_action_id])
+    return moved
 
 
 def submit_remote_action(*, action_id, client: FleetClient | None = None) -> str:
@@ -321,6 +327,23 @@ def submit_remote_action(*, action_id, client: FleetClient | None = None) -> str
     # whoever takes the action over looks it up instead of sending it a second time.
     if not RemoteAction.objects.filter(pk=action.pk, status=ActionStatus.SUBMITTING).update(maybe_sent_at=now):
         return "claim lost before sending"
+    outcome, remote_action_id = _post(action, client)
+    if remote_action_id:
+        _record_submitted(action, remote_action_id, ACCEPTED)
+    return outcome
+
+
+ACCEPTED = "Accepted by the API"
+
+
+def _post(action: RemoteAction, client: FleetClient) -> tuple[str, str | None]:
+    """The POST of a claimed action whose `maybe_sent_at` is written, and what its failure does to it.
+
+    Answers ("submitted", the vendor's id), which the caller records (one action at once, or a
+    bulk's by the batch), or (what happened, None) with the action already moved accordingly.
+    """
+    fleet_id, vehicle_id, callback_id = action.vehicle.fleet.external_id, action.vehicle.external_id, action.callback.external_id
+    command = Command.from_dict(action.command)
     try:
         remote_action_id = client.send_remote(
             fleet_id, vehicle_id, callback_id, command.as_remote(action.label), not_after=action.expires_at.timestamp()
@@ -328,17 +351,100 @@ def submit_remote_action(*, action_id, client: FleetClient | None = None) -> str
     except TooLate as exc:  # held (rate-limit budget) past its time to live: it never left
         RemoteAction.objects.filter(pk=action.pk).update(maybe_sent_at=None)
         _finish_from(action.pk, status=ActionStatus.EXPIRED, detail=f"{exc}. A late command is worse than none.")
-        return "expired"
+        return "expired", None
     except VendorRejected as exc:
         _finish_from(action.pk, status=ActionStatus.REJECTED, detail="", error=exc.for_people)
-        return "rejected"
+        return "rejected", None
     except StellantisError as exc:
         if not exc.ambiguous:  # refused connection, rate limit…: surely not sent
             RemoteAction.objects.filter(pk=action.pk).update(maybe_sent_at=None)
         wait = _retry_after(exc)  # a rate limit is no failed attempt: wait as asked, without counting it
-        return _retry_later(action, str(exc), retry_after=wait, counts=wait is None)
-    _record_submitted(action, remote_action_id, "Accepted by the API")
-    return "submitted"
+        return _retry_later(action, str(exc), retry_after=wait, counts=wait is None), None
+    return "submitted", remote_action_id
+
+
+# --- submitting by the batch (bulk requests) ---------------------------------------------------
+# The same rules as `submit_remote_action`, with the statements shared by a batch: one claim for
+# the batch (queued → submitting, maybe_sent_at written, after commit, before any POST), one POST
+# each, one write for the accepted ones. Whatever is not plain (an action that may already be at
+# Stellantis, one past its time to live, one another worker holds) goes the single path.
+
+
+def claim_for_sending(actions: list[RemoteAction]) -> tuple[list[RemoteAction], list]:
+    """Claim the queued `actions` (as just created, their vehicle, fleet and callback loaded) that
+    were never sent and are still in time, in one UPDATE that also writes `maybe_sent_at`
+    (committed before any POST leaves: a crash from here on leaves them to be looked up by label,
+    never sent twice). Answers (the claimed actions, ready for `send_claimed`; the other ids, for
+    `submit_remote_action`)."""
+    now = timezone.now()
+    candidates = [a for a in actions if a.status == ActionStatus.QUEUED and a.maybe_sent_at is None and a.expires_at > now]
+    claimed = RemoteAction.objects.filter(
+        pk__in=[a.pk for a in candidates], status=ActionStatus.QUEUED, maybe_sent_at__isnull=True, expires_at__gt=now
+    ).update(status=ActionStatus.SUBMITTING, claimed_at=now, maybe_sent_at=now, submit_attempts=F("submit_attempts") + 1)
+    if claimed != len(candidates):
+        # Another worker moved some meanwhile (the conditional UPDATE skipped them): this claim's
+        # own timestamp says which rows it took.
+        taken = set(RemoteAction.objects.filter(pk__in=[a.pk for a in candidates], status=ActionStatus.SUBMITTING, claimed_at=now)
+                    .values_list("pk", flat=True))
+        candidates = [a for a in candidates if a.pk in taken]
+    for action in candidates:  # what the UPDATE wrote, without reading it back
+        action.status, action.claimed_at, action.maybe_sent_at = ActionStatus.SUBMITTING, now, now
+        action.submit_attempts += 1
+    mine = {a.pk for a in candidates}
+    return candidates, [a.pk for a in actions if a.pk not in mine]
+
+
+def send_claimed(action: RemoteAction, client: FleetClient) -> tuple[str, str | None]:
+    """POST one action `claim_for_sending` claimed; ("submitted", id) for `record_submitted` to write.
+
+    The time to live is checked again just before the POST. A claim that waited too long for its
+    turn (a third of the claim time-out: the sweep must never take it over while it is in flight)
+    is handed back and sent the single way, claimed again."""
+    now = timezone.now()
+    if now >= action.expires_at:
+        RemoteAction.objects.filter(pk=action.pk, status=ActionStatus.SUBMITTING).update(maybe_sent_at=None)
+        _finish_from(action.pk, status=ActionStatus.EXPIRED, detail=_not_sent_late(action, now))
+        return "expired", None
+    if (now - action.claimed_at).total_seconds() > settings.REMOTE_SUBMIT_CLAIM_TIMEOUT / 3:
+        RemoteAction.objects.filter(pk=action.pk, status=ActionStatus.SUBMITTING, claimed_at=action.claimed_at).update(
+            status=ActionStatus.QUEUED, claimed_at=None, maybe_sent_at=None, submit_attempts=F("submit_attempts") - 1
+        )
+        return submit_remote_action(action_id=action.pk, client=client), None
+    return _post(action, client)
+
+
+def record_submitted(accepted: list[tuple[RemoteAction, str]], how: str = ACCEPTED) -> int:
+    """Write what the vendor accepted, (action, its id at Stellantis) pairs, in one transaction:
+    submitting → submitted with each one's id and a step, only where the claim still holds.
+    Then adopt the notifications that beat the answers. Answers how many moved."""
+    if len(accepted) == 1:
+        action, remote_action_id = accepted[0]
+        return int(_record_submitted(action, remote_action_id, how))
+    if not accepted:
+        return 0
+    now = timezone.now()
+    ids = {action.pk: remote_action_id for action, remote_action_id in accepted}
+    with transaction.atomic():
+        moved = update_each(
+            RemoteAction, ids, field="remote_action_id",
+            same={"status": ActionStatus.SUBMITTED, "submitted_at": now, "maybe_sent_at": None, "error": ""},
+            where={"status": ActionStatus.SUBMITTING},
+        )
+        if moved != len(ids):  # some claim was lost (taken over): which ones moved, by this write's own time
+            moved_ids = set(RemoteAction.objects.filter(pk__in=list(ids), status=ActionStatus.SUBMITTED, submitted_at=now).values_list("pk", flat=True))
+            ids = {pk: rid for pk, rid in ids.items() if pk in moved_ids}
+        ActionStep.objects.bulk_create(
+            [ActionStep(action_id=pk, status=ActionStatus.SUBMITTED, at=now, detail=f"{how} · id at Stellantis {rid}"[:500]) for pk, rid in ids.items()]
+        )
+        statuses_changed_on_commit(list(ids), ActionStatus.SUBMITTED)
+    if ids and adopt_orphan_events(remote_action_ids=list(ids.values())):
+        callbacks: dict = {}
+        for action, remote_action_id in accepted:
+            if action.pk in ids:
+                callbacks.setdefault(action.callback_id, []).append(remote_action_id)
+        for callback_id, rids in callbacks.items():
+            events_applied_on_commit(callback_id=callback_id, remote_action_ids=rids)
+    return len(ids)
 
 
 def _retry_after(exc: StellantisError) -> float | None:

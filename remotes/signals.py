@@ -3,8 +3,9 @@
 Both are sent only after the change committed (`transaction.on_commit`), robustly: a listener
 that fails is logged by Django and never undoes nor breaks the change that was made.
 
-- `action_status_changed(action_id, status)`: the portal moved one action (requested, approved,
-  submitted, expired, …); `status` is where it went.
+- `action_status_changed(action_ids, status)`: the portal moved these actions (requested, approved,
+  submitted, expired, …), all to `status`. One signal for a batch: a bulk request moves its
+  actions twenty at a time, and a listener does one query for them, not one each.
 - `events_applied(callback_id, remote_action_ids, succeeded)`: vendor events were stored for these actions
   (a webhook delivery, a read-back, an adoption) and may have moved them. On PostgreSQL the
   webhook's one statement (`pg_ingest`) does not say which actions moved nor to what, and asking
@@ -31,9 +32,15 @@ delivery_received = Signal()
 
 
 def status_changed_on_commit(action_id, status: str) -> None:
-    transaction.on_commit(
-        lambda: action_status_changed.send_robust(sender=None, action_id=action_id, status=str(status)), robust=True
-    )
+    statuses_changed_on_commit([action_id], status)
+
+
+def statuses_changed_on_commit(action_ids, status: str) -> None:
+    ids = list(action_ids)
+    if ids:
+        transaction.on_commit(
+            lambda: action_status_changed.send_robust(sender=None, action_ids=ids, status=str(status)), robust=True
+        )
 
 
 def events_applied_on_commit(*, callback_id, remote_action_ids, succeeded=None) -> None:

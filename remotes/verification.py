@@ -172,9 +172,9 @@ def on_events_applied(sender, *, remote_action_ids, succeeded=None, **kwargs):
         enqueue(ids)
 
 
-def on_status_changed(sender, *, action_id, status, **kwargs):
+def on_status_changed(sender, *, action_ids, status, **kwargs):
     if status in SUCCEEDED:
-        ids = list(_candidates(RemoteAction.objects.filter(pk=action_id)).values_list("pk", flat=True))
+        ids = list(_candidates(RemoteAction.objects.filter(pk__in=action_ids)).values_list("pk", flat=True))
         if ids:
             enqueue(ids)
 
