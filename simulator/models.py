@@ -197,10 +197,12 @@ class SimCallback(models.Model):
 
 class SimRemoteAction(models.Model):
     id = models.CharField(primary_key=True, max_length=32, default=new_id, editable=False)
-    fleet = models.ForeignKey(SimFleet, on_delete=models.CASCADE, related_name="remote_actions")
-    vehicle = models.ForeignKey(SimVehicle, on_delete=models.CASCADE, related_name="remote_actions")
+    # Indexed in Meta: a plain index each, not also the `varchar_pattern_ops` copy Django adds to
+    # a CharField's (no LIKE ever looks for an id; each copy cost every remote an index write).
+    fleet = models.ForeignKey(SimFleet, on_delete=models.CASCADE, related_name="remote_actions", db_index=False)
+    vehicle = models.ForeignKey(SimVehicle, on_delete=models.CASCADE, related_name="remote_actions", db_index=False)
     # The vendor's paths nest actions under their callback, so they go when it goes.
-    callback = models.ForeignKey(SimCallback, on_delete=models.CASCADE, related_name="remote_actions")
+    callback = models.ForeignKey(SimCallback, on_delete=models.CASCADE, related_name="remote_actions", db_index=False)
     remote = models.JSONField(help_text="The Remote body as posted, label included.")
     remote_type = models.CharField(max_length=40, choices=RemoteType.choices)
     status = models.CharField(
@@ -217,6 +219,12 @@ class SimRemoteAction(models.Model):
     class Meta:
         ordering = ["created_at", "id"]
         verbose_name = "simulated remote action"
+        indexes = [
+            models.Index(fields=["fleet"], name="simaction_fleet"),
+            models.Index(fields=["callback"], name="simaction_callback"),
+            # A remote counts the vehicle's remotes of the last minute and day (vendor._LOAD).
+            models.Index(fields=["vehicle", "created_at"], name="simaction_vehicle_created"),
+        ]
 
     def __str__(self):
         return f"{self.remote_type} {self.id} ({self.status})"
@@ -227,7 +235,16 @@ class SimRemoteAction(models.Model):
 
 
 class SimEvent(models.Model):
-    action = models.ForeignKey(SimRemoteAction, on_delete=models.CASCADE, related_name="events")
+    # No constraint in the database: an action and its events are written by one statement
+    # (vendor._insert_statements) and deleted together by the ORM's cascade. PostgreSQL checked
+    # the key of every event a remote booked (three or four per remote), with a plan it keeps
+    # per connection: made while the table was nearly empty, a scan of the whole table, which
+    # never changed until the table was analysed again (no autovacuum on this machine): each
+    # remote cost more than the one before it (bench/simulator.py). No index of its own
+    # either: the unique (action, seq) one serves the lookups by action.
+    action = models.ForeignKey(
+        SimRemoteAction, on_delete=models.CASCADE, related_name="events", db_constraint=False, db_index=False
+    )
     seq = models.PositiveSmallIntegerField(
         help_text="Position in the action's scenario; breaks ties between equal due times."
     )
@@ -249,6 +266,12 @@ class SimEvent(models.Model):
         constraints = [models.UniqueConstraint(fields=["action", "seq"], name="simevent_unique_seq")]
         indexes = [
             models.Index(fields=["due_at"], condition=models.Q(raised_at__isnull=True), name="simevent_unraised_due"),
+            # Whether an action is still in progress (vendor._LOAD): its Done event, not raised yet.
+            models.Index(
+                fields=["action"],
+                condition=models.Q(raised_at__isnull=True, event_type=EventType.DONE),
+                name="simevent_pending_done",
+            ),
         ]
 
     def __str__(self):
