@@ -119,3 +119,33 @@ def test_events_of_unknown_actions_are_kept_and_reported_as_orphans(make_action)
     assert done.orphan_action_ids == ["nobody-yet"]
     assert done.new_events == 1  # the repeat inside one batch is dropped too
     assert RemoteEvent.objects.get().delivery_id == done.delivery_id
+
+
+@pytest.mark.skipif(
+    _NOT_POSTGRESQL,
+    reason="NOT CHECKED: remotes.pg_ingest's one-event statement runs only on PostgreSQL; run with DATABASE_URL=postgres://… to check it",
+)
+def test_a_delivery_of_one_event_runs_the_one_event_statement_with_the_same_outcomes(make_action):
+    from django.test.utils import CaptureQueriesContext
+
+    ours, theirs = make_action(ActionStatus.PENDING), make_action(ActionStatus.PENDING, foreign=True)
+    cases = [  # (remote action id, event) → what the delivery reports
+        (ours.remote_action_id, (("Done", "Failed", "VehicleOffline"), 3)),
+        ("nobody-yet-1", (("Pending", "Accepted", ""), 1)),
+        (theirs.remote_action_id, (("Done", "Success", ""), 2)),
+    ]
+    reports = []
+    for rid, spec in cases:
+        with CaptureQueriesContext(connection) as ctx:
+            reports.append(pg_ingest.store_and_apply(delivery=raw_delivery(make_action.callback.pk), events=[parsed(rid, spec)]))
+        assert [q["sql"] for q in ctx.captured_queries] == [pg_ingest.STATEMENT_ONE]
+
+    moved, orphan, refused = reports
+    ours.refresh_from_db()
+    assert (ours.status, ours.failure_cause, ours.finished_at) == (ActionStatus.FAILED, "VehicleOffline", T0 + dt.timedelta(seconds=3))
+    assert moved.new_events == 1 and not moved.orphan_action_ids and not moved.refused
+    assert orphan.orphan_action_ids == ["nobody-yet-1"] and orphan.new_events == 1
+    assert refused.new_events == 0 and [r["index"] for r in refused.refused] == [0]
+    assert WebhookDelivery.objects.get(pk=refused.delivery_id).outcome == WebhookDelivery.Outcome.PARTIAL
+    theirs.refresh_from_db()
+    assert theirs.status == ActionStatus.PENDING
