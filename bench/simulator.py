@@ -25,6 +25,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import resource
 import statistics
 import subprocess
@@ -115,9 +116,30 @@ def queries(world: dict) -> None:
     with CaptureQueriesContext(connection) as captured:
         response = client.post(f"{url}?client_id={CLIENT_ID}", BODIES[1], content_type="application/json")
     assert response.status_code == 202, response.content
+    statements = 0
     for query in captured.captured_queries:
-        print(f"  {float(query['time']) * 1000:6.2f} ms  {query['sql'][:150]}")
-    print(f"  {len(captured)} statements")
+        # The simulator sends several statements in one round trip (simulator.vendor._Booking): one line each.
+        parts = _statements(query["sql"])
+        statements += len(parts)
+        for i, part in enumerate(parts):
+            print(f"  {float(query['time']) * 1000 if i == 0 else 0:6.2f} ms  {'+ ' if i else ''}{part[:150]}")
+    print(f"  {statements} statements in {len(captured)} round trips")
+
+
+def _statements(sql: str) -> list[str]:
+    """The statements of one query string: split at each ; outside quotes."""
+    pieces = re.split(r"('(?:[^']|'')*')", sql)  # string literals at odd positions
+    out, current = [], ""
+    for n, piece in enumerate(pieces):
+        if n % 2:
+            current += piece
+            continue
+        first, *rest = piece.split(";")
+        current += first
+        for part in rest:
+            out.append(current)
+            current = part
+    return [" ".join(s.split()) for s in [*out, current] if s.strip()]
 
 
 # --- the client ---------------------------------------------------------------------------------

@@ -55,17 +55,24 @@ def _authenticate(request) -> None:
     # The vendor wants client_id on every call; any value is good enough for a simulator.
     if not request.GET.get("client_id"):
         raise _Unauthorized("client_id query parameter is missing.")
-    # Basic auth always: settings derive credentials when none are configured. An empty
-    # setting (only a test can make one) matches nothing rather than opening the door.
-    expected = settings.SIMULATOR_CREDENTIALS
-    header = request.META.get("HTTP_AUTHORIZATION", "")
+    if not _basic_auth_ok(request.META.get("HTTP_AUTHORIZATION", ""), settings.SIMULATOR_CREDENTIALS):
+        raise _Unauthorized("HTTP Basic credentials are missing or wrong.")
+
+
+@functools.lru_cache(maxsize=64)
+def _basic_auth_ok(header: str, expected: str) -> bool:
+    """Whether an Authorization header carries `expected` ("user:password") as HTTP Basic.
+
+    Basic auth always: settings derive credentials when none are configured. An empty setting
+    (only a test can make one) matches nothing rather than opening the door. Remembered per
+    header and setting: a client sends the same header on every call (a load test, thousands).
+    """
     scheme, _, encoded = header.partition(" ")
     try:
         given = base64.b64decode(encoded.strip(), validate=True).decode() if scheme.lower() == "basic" else ""
     except (binascii.Error, UnicodeDecodeError):
         given = ""
-    if not expected or not hmac.compare_digest(given.encode(), expected.encode()):
-        raise _Unauthorized("HTTP Basic credentials are missing or wrong.")
+    return bool(expected) and hmac.compare_digest(given.encode(), expected.encode())
 
 
 # --- rate limits ---------------------------------------------------------------------------------
