@@ -242,6 +242,7 @@ def measure(server: Server, world: dict, *, dsn: str, commands: int, concurrency
             baseline: bool):
     """Alternate slices of remote POSTs and of GET /healthz; totals of each side and where the CPU went."""
     sides = {"remote": [], "healthz": []}
+    slice_cpu = {"remote": [], "healthz": []}  # app + PostgreSQL CPU ms per request, slice by slice
     # gunicorn, PostgreSQL backends, the client, the whole machine
     cpu = {side: {"app": 0.0, "pg": 0.0, "client": 0.0, "machine": 0.0} for side in sides}
     per_slice = max(1, commands // slices)
@@ -256,6 +257,7 @@ def measure(server: Server, world: dict, *, dsn: str, commands: int, concurrency
             after = (_tree_cpu(server.process.pid), _pg_cpu(dsn), _own_cpu(), _cpu_busy())
             for key, b, a in zip(("app", "pg", "client", "machine"), before, after, strict=True):
                 cpu[side][key] += a - b
+            slice_cpu[side].append(round(1000 * ((after[0] - before[0]) + (after[1] - before[1])) / len(items), 2))
     summary = {}
     for side, results in sides.items():
         if not results:
@@ -270,6 +272,7 @@ def measure(server: Server, world: dict, *, dsn: str, commands: int, concurrency
             "requests": total,
             "rate": total / seconds,
             "slice_rates": [round(r["rate"], 1) for r in results],
+            "slice_app_pg_cpu_ms_per_request": slice_cpu[side],
             "statuses": statuses,
             "p50_ms": statistics.median(r["p50_ms"] for r in results),
             "p99_ms": max(r["p99_ms"] for r in results),
@@ -384,6 +387,8 @@ def main() -> None:
             f"{side['others_cores']:>7.2f} {side['projected_rate_idle_machine']:>19.0f}  {side['statuses']}")
     say("(others: cores used by everything else meanwhile; idle-machine req/s: CPU cores ÷ CPU of app + PG + client "
         "per request)")
+    say(f"remote POST, app + PG CPU ms/req slice by slice: {' '.join(f'{x:.2f}' for x in r['slice_app_pg_cpu_ms_per_request'])} "
+        "(a cost that grows with the rows booked would show here)")
     say(f"remote POST ÷ healthz: {r['rate'] / h['rate']:.2f}; target ≥ {TARGET:.0f}/s: {'met' if r['rate'] >= TARGET else 'NOT met'}")
     say()
 

@@ -359,9 +359,7 @@ class _Booking:
 
     def __enter__(self) -> _Booking:
         self.conn = connections[DEFAULT_DB_ALIAS]  # once: each access to `connection` goes through a thread-local
-        self.batched = (
-            self.conn.vendor == "postgresql" and self.conn.get_autocommit() and not self.conn.in_atomic_block
-        )
+        self.batched = _batches(self.conn) and self.conn.get_autocommit() and not self.conn.in_atomic_block
         self.pump_busy = True
         if not self.batched:
             self.atomic = transaction.atomic()
@@ -427,6 +425,12 @@ class _Booking:
             while cursor.nextset():
                 pass
             self.pump_busy = cursor.fetchone() is not None
+
+
+def _batches(conn) -> bool:
+    """Whether the connection takes several statements in one execute: PostgreSQL through Django's
+    default client-side binding (the simple query protocol), not with server_side_binding."""
+    return conn.vendor == "postgresql" and not conn.settings_dict.get("OPTIONS", {}).get("server_side_binding")
 
 
 # The hot path's reads are written in SQL: building them with the ORM cost more CPU than

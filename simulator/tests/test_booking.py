@@ -150,3 +150,18 @@ def test_enqueue_pump_arms_one_task_until_it_starts():
     pump.enqueue_pump()
 
     assert OrmQ.objects.count() == 1
+
+
+@postgresql
+def test_with_server_side_binding_the_statements_go_one_by_one(awake_vehicle, callback, monkeypatch):
+    """psycopg's server-side binding takes one statement per execute: no batch then."""
+    monkeypatch.setitem(connection.settings_dict, "OPTIONS", {**connection.settings_dict.get("OPTIONS", {}),
+                                                                "server_side_binding": True})
+    pump.enqueue_pump()
+    with CaptureQueriesContext(connection) as captured:
+        action = send(awake_vehicle, callback)
+
+    assert [q["sql"] for q in captured.captured_queries][0] == "BEGIN"  # transaction.atomic's, then one by one
+    assert len(captured) >= 5
+    assert done_of(action) == ("Success", "")
+    assert no_transaction_open()
