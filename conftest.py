@@ -250,6 +250,15 @@ def _fresh_webhook_secret_cache():
     inbox._SECRETS.clear()
 
 
+@pytest.fixture(autouse=True)
+def _fresh_push_cache():
+    """Each test starts with no cached "which callbacks' organisations have a push endpoint" answer
+    (rows are created anew per test; a warm "none anywhere" would silence the pushes of the next)."""
+    from pushes import services
+
+    services.forget_cache()
+
+
 # --- a real browser: Debian's chromium driven by Playwright ---------------------------------------
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
