@@ -477,22 +477,27 @@ class Submitter:
     """`workers` threads POSTing actions as they are handed over, through one shared client,
     while the dispatcher creates the next ones: the vendor's latency hides the portal's own work.
 
-    The statements go by the batch (`remotes.services.claim_for_sending`, `record_submitted`): a
-    batch the dispatcher created is claimed in one UPDATE when there is room for it, each thread
-    POSTs one action at a time, and the accepted ones are written RECORD_EVERY at a time (or once
-    the oldest has waited RECORD_WITHIN seconds, or at `close`). Claims are taken only when the
-    hand-over queue is short, so a claimed action waits for a thread seconds, never the claim
-    time-out. Each thread closes its own database connection when it is done.
+    The statements go by the batch: the dispatcher creates each batch of actions already claimed
+    for sending (`remotes.services.create_remote_actions(claimed=True)`), each thread POSTs one
+    action at a time (`send_claimed`), and the accepted ones are written `record_every` at a time
+    (`record_submitted`; or once the oldest has waited RECORD_WITHIN seconds, or at `close`). The
+    dispatcher creates the next batch only when the hand-over queue is short (`wait_for_room`), so
+    a claimed action waits for a thread seconds, never the claim time-out. Each thread closes its
+    own database connection when it is done.
     """
 
     RECORD_WITHIN = 0.5
+    WANTED_EVERY = 0.5  # how often the threads ask whether the bulk request still wants its actions sent
+    claims = True  # its actions are created claimed: it sends them (bulk.testing.Holding does not)
 
-    def __init__(self, client: FleetClient, workers: int):
+    def __init__(self, client: FleetClient, workers: int, *, still_wanted=None):
         self.client = client
         self.workers = workers
+        self.still_wanted = still_wanted  # () -> bool, one query: False once the bulk request is cancelled
+        self._wanted, self._asked = True, 0.0
         self.todo: queue.Queue = queue.Queue()
         self.outcomes: Counter = Counter()
-        self.record_every = max(1, min(workers, settings.BULK_CREATE_BATCH))
+        self.record_every = max(workers, settings.BULK_CREATE_BATCH)
         self._lock = threading.Lock()
         self._room = threading.Condition()
         self._accepted: list = []  # (action, its id at Stellantis): POSTed, not written yet
@@ -501,15 +506,15 @@ class Submitter:
         for t in self.threads:
             t.start()
 
-    def put(self, actions: list[RemoteAction]) -> None:
-        """Hand over a committed batch of queued actions: claimed together once the queue has room."""
+    def wait_for_room(self) -> None:
+        """Until at most one action per thread waits: then the next batch may be created (claimed)."""
         with self._room:
             self._room.wait_for(lambda: self.todo.qsize() <= self.workers)
-        claimed, others = remotes.claim_for_sending(actions)
-        for action in claimed:
+
+    def put(self, actions: list[RemoteAction]) -> None:
+        """Hand over a committed batch of actions created claimed."""
+        for action in actions:
             self.todo.put(action)
-        for pk in others:  # not plain (past its time, or taken by another worker): the single path decides
-            self.todo.put(pk)
 
     def _work(self) -> None:
         try:
@@ -528,19 +533,34 @@ class Submitter:
         finally:
             connection.close()
 
-    def _send(self, item) -> None:
+    def _wanted_now(self) -> bool:
+        if self.still_wanted is None:
+            return True
+        with self._lock:
+            if not self._wanted or time.monotonic() - self._asked < self.WANTED_EVERY:
+                return self._wanted
+            self._asked = time.monotonic()
+        wanted = self.still_wanted()
+        with self._lock:
+            self._wanted = self._wanted and wanted
+            return self._wanted
+
+    def _send(self, action: RemoteAction) -> None:
         try:
-            if isinstance(item, RemoteAction):
-                outcome, remote_action_id = remotes.send_claimed(item, self.client)
-                if remote_action_id:
-                    with self._lock:
-                        if not self._accepted:
-                            self._oldest = time.monotonic()
-                        self._accepted.append((item, remote_action_id))
-            else:
-                outcome = remotes.submit_remote_action(action_id=item, client=self.client)
-        except Exception:  # one action's failure must not stop the others; the sweep retries it
-            log.exception("bulk: submitting action %s failed", getattr(item, "pk", item))
+            if not self._wanted_now():
+                # Cancelled while it waited for a thread: claimed by us and never POSTed, so it ends here.
+                outcome = remotes.cancel_claimed(action, detail="Cancelled with its bulk request before it was sent")
+                with self._lock:
+                    self.outcomes[outcome] += 1
+                return
+            outcome, remote_action_id = remotes.send_claimed(action, self.client)
+            if remote_action_id:
+                with self._lock:
+                    if not self._accepted:
+                        self._oldest = time.monotonic()
+                    self._accepted.append((action, remote_action_id))
+        except Exception:  # one action's failure must not stop the others; the sweep looks it up later
+            log.exception("bulk: submitting action %s failed", action.pk)
             outcome = "crashed"
         with self._lock:
             self.outcomes[outcome] += 1
@@ -577,8 +597,10 @@ def _client(workers: int) -> FleetClient:
     return client
 
 
-def _create_batch(bulk: BulkRequest, limit: int, *, command: Command, by) -> tuple[int, list[RemoteAction]]:
-    """Claim up to `limit` waiting items and create their actions in one transaction: (claimed, queued actions)."""
+def _create_batch(bulk: BulkRequest, limit: int, *, command: Command, by, claim: bool = True) -> tuple[int, list[RemoteAction]]:
+    """Claim up to `limit` waiting items and create their actions in one transaction: (items claimed,
+    the actions to send, created claimed for sending; those awaiting approval are not among them).
+    `claim=False`: created queued, for someone else to send (tests that send nothing)."""
     with transaction.atomic():
         # The claim. FOR UPDATE SKIP LOCKED (PostgreSQL): several dispatchers of one bulk (its
         # lanes) each take other items instead of queueing behind each other's locks; a cancel
@@ -603,7 +625,7 @@ def _create_batch(bulk: BulkRequest, limit: int, *, command: Command, by) -> tup
                 sendable.append(item)
         actions = remotes.create_remote_actions(
             targets=[(i.vehicle, i.callback) for i in sendable], command=command, by=by, source=bulk.source,
-            reason=bulk.reason, expires_at=bulk.not_after, enqueue=False, notify_approvers=False,
+            reason=bulk.reason, expires_at=bulk.not_after, enqueue=False, notify_approvers=False, claimed=claim,
         ) if sendable else []
         if any(a.status == ActionStatus.AWAITING_APPROVAL for a in actions) and BulkRequest.objects.filter(
             pk=bulk.pk, approvers_notified_at__isnull=True
@@ -618,7 +640,7 @@ def _create_batch(bulk: BulkRequest, limit: int, *, command: Command, by) -> tup
             BulkItem.objects.filter(pk__in=[i.pk for i in refused]).update(
                 state=ItemState.REFUSED, cause="no_callback", reason=CAUSES["no_callback"]
             )
-    return len(items), [a for a in actions if a.status == ActionStatus.QUEUED]
+    return len(items), [a for a in actions if a.status == (ActionStatus.SUBMITTING if claim else ActionStatus.QUEUED)]
 
 
 # What creating and sending an item's action reads of it, and no more (the batch is read with FOR UPDATE).
@@ -654,16 +676,18 @@ def dispatch(bulk: BulkRequest, *, deadline: float, client: FleetClient | None =
                 bulk.items.filter(state=ItemState.WAITING).update(state=ItemState.REFUSED, cause="window_closed", reason=CAUSES["window_closed"])
             taken = 0
             while taken < settings.BULK_DISPATCH_CHUNK:
-                claimed, queued = _create_batch(
-                    bulk, min(settings.BULK_CREATE_BATCH, settings.BULK_DISPATCH_CHUNK - taken), command=command, by=by
+                if submitter is None:
+                    submitter = Submitter(client, workers, still_wanted=lambda: BulkRequest.objects.filter(
+                        pk=bulk.pk, status__in=(BulkStatus.DISPATCHING, BulkStatus.SENT)).exists())
+                submitter.wait_for_room()
+                claimed, to_send = _create_batch(
+                    bulk, min(settings.BULK_CREATE_BATCH, settings.BULK_DISPATCH_CHUNK - taken), command=command, by=by,
+                    claim=submitter.claims,
                 )
                 if not claimed:
                     break
                 taken += claimed
-                if queued:
-                    if submitter is None:
-                        submitter = Submitter(client, workers)
-                    submitter.put(queued)
+                submitter.put(to_send)
             if not taken:
                 if bulk.items.filter(state=ItemState.WAITING).exists():
                     time.sleep(0.05)  # another lane holds the last ones: they are about to be dispatched
@@ -780,7 +804,8 @@ def may_act_on(bulk: BulkRequest, by) -> str:
 
 def cancel(bulk: BulkRequest, *, by) -> dict:
     """Stop what has not been sent: waiting items, and actions queued but not yet claimed (or
-    waiting for approval). What is already at Stellantis goes on."""
+    waiting for approval). What is already at Stellantis goes on, and so do the few the
+    dispatcher has created (claimed) and is sending at this moment."""
     why = may_act_on(bulk, by)
     if why:
         raise remotes.NotAllowed(why)

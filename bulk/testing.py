@@ -13,11 +13,16 @@ from .models import OPEN_STATUSES, BulkRequest
 class Holding:
     """A stand-in for `services.Submitter` that submits nothing: the actions stay queued, unclaimed."""
 
-    def __init__(self, client=None, workers=1):
-        self.ids = []
+    claims = False
 
-    def put(self, action_id) -> None:
-        self.ids.append(action_id)
+    def __init__(self, client=None, workers=1, **kwargs):
+        self.actions = []
+
+    def wait_for_room(self) -> None:
+        pass
+
+    def put(self, actions) -> None:
+        self.actions.extend(actions)
 
     def close(self) -> Counter:
         return Counter()

@@ -152,12 +152,19 @@ def create_remote_action(
 
 def create_remote_actions(
     *, targets: list, command: Command, by=None, source: str = Source.SYSTEM, reason: str = "",
-    expires_at: dt.datetime | None = None, enqueue: bool = True, notify_approvers: bool = True,
+    expires_at: dt.datetime | None = None, enqueue: bool = True, notify_approvers: bool = True, claimed: bool = False,
 ) -> list[RemoteAction]:
     """`create_remote_action` for many (vehicle, callback) pairs in one transaction: one INSERT for
     the actions and one for their first steps (a bulk request creates its actions by the batch;
     one command is a batch of one, with the same statements as ever). `notify_approvers=False`:
-    the caller tells the approvers itself (a bulk request sends one e-mail, not one per vehicle)."""
+    the caller tells the approvers itself (a bulk request sends one e-mail, not one per vehicle).
+
+    `claimed=True` (a bulk request's dispatcher, about to POST them itself): those that may go are
+    written already claimed for sending — submitting, `maybe_sent_at` set — by the same INSERT, so
+    the commit that creates them is the claim, before any POST; whoever finds one of them later
+    (a crash) looks it up by label, never sends it blind. Their timeline and partners still
+    see them queued first."""
+    assert not (claimed and enqueue), "a claimed action is sent by its creator"
     now = timezone.now()
     ttl_end = now + dt.timedelta(seconds=settings.REMOTE_ACTION_TTL)
     who = f" by {audit.actor_name(by)}" if by is not None else ""
@@ -180,13 +187,16 @@ def create_remote_actions(
             expires_at=min(ttl_end, expires_at) if expires_at else ttl_end,
             approval_expires_at=now + dt.timedelta(minutes=organisation.approval_ttl_minutes) if awaiting else None,
         ))
+        if claimed and not awaiting:
+            action = actions[-1]
+            action.status, action.claimed_at, action.maybe_sent_at, action.submit_attempts = ActionStatus.SUBMITTING, now, now, 1
     with transaction.atomic():
         RemoteAction.objects.bulk_create(actions)
-        ActionStep.objects.bulk_create([ActionStep(action=a, status=a.status, at=now, detail=detail) for a in actions])
+        ActionStep.objects.bulk_create([ActionStep(action=a, status=_first(a.status), at=now, detail=detail) for a in actions])
         audit.record_many("remote.requested", actor=by, objects=[(a.vehicle.fleet.organisation, a) for a in actions], reason=reason)
         by_status: dict[str, list] = {}
         for action in actions:
-            by_status.setdefault(action.status, []).append(action.pk)
+            by_status.setdefault(_first(action.status), []).append(action.pk)
             if action.status == ActionStatus.AWAITING_APPROVAL:
                 if notify_approvers:
                     awaiting_ids.append(action.pk)
@@ -197,6 +207,12 @@ def create_remote_actions(
         for pk in awaiting_ids:
             transaction.on_commit(lambda pk=pk: async_task(NOTIFY_TASK, str(pk), task_name=f"notify-approvers-{pk}"))
     return actions
+
+
+def _first(status: str) -> str:
+    """The status an action is created with, as its timeline and partners see it: submitting is
+    our own claim on a queued one (no step of its own, no push)."""
+    return ActionStatus.QUEUED if status == ActionStatus.SUBMITTING else status
 
 
 def enqueue_submit(action_id, *, delay: float = 0) -> None:
@@ -364,38 +380,14 @@ def _post(action: RemoteAction, client: FleetClient) -> tuple[str, str | None]:
 
 
 # --- submitting by the batch (bulk requests) ---------------------------------------------------
-# The same rules as `submit_remote_action`, with the statements shared by a batch: one claim for
-# the batch (queued → submitting, maybe_sent_at written, after commit, before any POST), one POST
-# each, one write for the accepted ones. Whatever is not plain (an action that may already be at
-# Stellantis, one past its time to live, one another worker holds) goes the single path.
-
-
-def claim_for_sending(actions: list[RemoteAction]) -> tuple[list[RemoteAction], list]:
-    """Claim the queued `actions` (as just created, their vehicle, fleet and callback loaded) that
-    were never sent and are still in time, in one UPDATE that also writes `maybe_sent_at`
-    (committed before any POST leaves: a crash from here on leaves them to be looked up by label,
-    never sent twice). Answers (the claimed actions, ready for `send_claimed`; the other ids, for
-    `submit_remote_action`)."""
-    now = timezone.now()
-    candidates = [a for a in actions if a.status == ActionStatus.QUEUED and a.maybe_sent_at is None and a.expires_at > now]
-    claimed = RemoteAction.objects.filter(
-        pk__in=[a.pk for a in candidates], status=ActionStatus.QUEUED, maybe_sent_at__isnull=True, expires_at__gt=now
-    ).update(status=ActionStatus.SUBMITTING, claimed_at=now, maybe_sent_at=now, submit_attempts=F("submit_attempts") + 1)
-    if claimed != len(candidates):
-        # Another worker moved some meanwhile (the conditional UPDATE skipped them): this claim's
-        # own timestamp says which rows it took.
-        taken = set(RemoteAction.objects.filter(pk__in=[a.pk for a in candidates], status=ActionStatus.SUBMITTING, claimed_at=now)
-                    .values_list("pk", flat=True))
-        candidates = [a for a in candidates if a.pk in taken]
-    for action in candidates:  # what the UPDATE wrote, without reading it back
-        action.status, action.claimed_at, action.maybe_sent_at = ActionStatus.SUBMITTING, now, now
-        action.submit_attempts += 1
-    mine = {a.pk for a in candidates}
-    return candidates, [a.pk for a in actions if a.pk not in mine]
+# The same rules as `submit_remote_action`, with the statements shared by a batch: the actions are
+# created claimed (`create_remote_actions(claimed=True)`: submitting, maybe_sent_at written,
+# committed before any POST), one POST each, one write for the accepted ones. Whatever is not
+# plain (one past its time to live, one whose turn came too late) goes the single path.
 
 
 def send_claimed(action: RemoteAction, client: FleetClient) -> tuple[str, str | None]:
-    """POST one action `claim_for_sending` claimed; ("submitted", id) for `record_submitted` to write.
+    """POST one action created claimed; ("submitted", id) for `record_submitted` to write.
 
     The time to live is checked again just before the POST. A claim that waited too long for its
     turn (a third of the claim time-out: the sweep must never take it over while it is in flight)
@@ -411,6 +403,20 @@ def send_claimed(action: RemoteAction, client: FleetClient) -> tuple[str, str | 
         )
         return submit_remote_action(action_id=action.pk, client=client), None
     return _post(action, client)
+
+
+def cancel_claimed(action: RemoteAction, *, detail: str) -> str:
+    """End an action created claimed that will not be sent after all (its bulk request was
+    cancelled meanwhile): it never left, so cancelled, if the claim is still this one."""
+    now = timezone.now()
+    with transaction.atomic():
+        moved = RemoteAction.objects.filter(pk=action.pk, status=ActionStatus.SUBMITTING, claimed_at=action.claimed_at).update(
+            status=ActionStatus.CANCELLED, finished_at=now, maybe_sent_at=None, error=detail[:500]
+        )
+        if moved:
+            _step(action.pk, ActionStatus.CANCELLED, detail, at=now)
+            status_changed_on_commit(action.pk, ActionStatus.CANCELLED)
+    return "cancelled" if moved else "claim lost before sending"
 
 
 def record_submitted(accepted: list[tuple[RemoteAction, str]], how: str = ACCEPTED) -> int:

@@ -147,6 +147,28 @@ def test_cancel_stops_what_was_not_sent(sim_fleet, operator, settings, monkeypat
     assert numbers["cancelled"] == waiting + 10 and numbers["queued"] == 0
 
 
+def test_cancel_ends_the_actions_created_for_sending_that_no_thread_has_posted_yet(sim_fleet, operator):
+    fleet = sim_fleet("Cancel in flight", 8, seed=19)
+    _, bulk = new_bulk(operator, fleet, HORN)
+    assert services.expand(bulk, deadline=time.monotonic() + 30)
+    claimed, actions = services._create_batch(bulk, 20, command=services.Command.from_dict(HORN), by=operator)
+    assert claimed == bulk.items.count() and actions
+    assert all(a.status == ActionStatus.SUBMITTING for a in actions)  # created claimed, handed to the threads next
+    services.cancel(bulk, by=operator)  # the person cancels before any thread took one
+
+    submitter = services.Submitter(services._client(1), 1, still_wanted=lambda: BulkRequest.objects.filter(
+        pk=bulk.pk, status=BulkStatus.DISPATCHING).exists())
+    submitter.put(actions)
+    outcomes = submitter.close()
+
+    assert outcomes == {"cancelled": len(actions)}
+    assert labels_at_simulator(fleet) == Counter()  # none reached the vendor
+    for action in RemoteAction.objects.filter(pk__in=[a.pk for a in actions]):
+        assert action.status == ActionStatus.CANCELLED and action.maybe_sent_at is None
+        assert [s.status for s in action.steps.all()] == [ActionStatus.QUEUED, ActionStatus.CANCELLED]
+    assert services.counts(bulk)["cancelled"] == bulk.items.count()
+
+
 def test_retry_failed_sends_again_only_to_the_vehicles_that_failed(sim_fleet, operator, drive, outcomes_in):
     fleet = sim_fleet("Retry", 12, seed=17)
     failing = list(fleet.vehicles.order_by("vin")[3:6])

@@ -1,6 +1,6 @@
 """Submitting by the batch (a bulk request's path, over HTTP to the simulator): the single path's
-rules with shared statements — claimed and marked maybe-sent before any POST, never sent twice,
-never late, a lost claim never overwritten."""
+rules with shared statements — created claimed and marked maybe-sent before any POST, never sent
+twice, never late, a lost claim never overwritten."""
 
 import datetime as dt
 
@@ -18,10 +18,11 @@ from stellantis.remotes import Command
 
 @pytest.fixture
 def batch(demo_fleet, operator):
-    """Five horn commands created as a bulk request creates them: one transaction, nobody enqueued."""
+    """Five horn commands created as a bulk request's dispatcher creates them: one transaction, claimed for sending."""
     targets = [(v, demo_fleet.callbacks.get()) for v in demo_fleet.vehicles.select_related("fleet__organisation").order_by("vin")[:5]]
     return services.create_remote_actions(
-        targets=targets, command=Command.from_dict({"horn": {"state": "Activated"}}), by=operator, source=Source.API, enqueue=False
+        targets=targets, command=Command.from_dict({"horn": {"state": "Activated"}}), by=operator, source=Source.API,
+        enqueue=False, claimed=True,
     )
 
 
@@ -33,14 +34,10 @@ def updates_of_actions(queries) -> int:
     return sum(1 for q in queries.captured_queries if q["sql"].startswith(f'UPDATE "{RemoteAction._meta.db_table}"'))
 
 
-def test_a_batch_is_claimed_and_marked_maybe_sent_in_one_statement_before_any_post(batch, settings):
-    with CaptureQueriesContext(connection) as queries:
-        claimed, others = services.claim_for_sending(batch)
-
-    assert [a.pk for a in claimed] == [a.pk for a in batch] and others == []
-    assert len(queries) == 1
+def test_a_batch_is_created_claimed_and_marked_maybe_sent_before_any_post(batch, settings):
     for row in RemoteAction.objects.filter(pk__in=[a.pk for a in batch]):
         assert row.status == ActionStatus.SUBMITTING and row.maybe_sent_at is not None and row.submit_attempts == 1
+        assert [s.status for s in row.steps.all()] == [ActionStatus.QUEUED]  # people and partners see it queued
     assert sum(copies(a) for a in batch) == 0
 
     # The dispatcher dies here. Its claims are live: nobody takes them over…
@@ -53,7 +50,7 @@ def test_a_batch_is_claimed_and_marked_maybe_sent_in_one_statement_before_any_po
 
 def test_the_accepted_ones_are_written_together_with_their_ids_and_steps(batch):
     client = FleetClient.from_settings()
-    claimed, _ = services.claim_for_sending(batch)
+    claimed = batch
     accepted = []
     for action in claimed:
         outcome, remote_action_id = services.send_claimed(action, client)
@@ -71,18 +68,8 @@ def test_the_accepted_ones_are_written_together_with_their_ids_and_steps(batch):
         assert [s.status for s in action.steps.all()] == [ActionStatus.QUEUED, ActionStatus.SUBMITTED]
 
 
-def test_an_action_another_worker_holds_is_left_to_the_single_path(batch):
-    assert services._claim(batch[2].pk)  # a submit task got there first
-
-    claimed, others = services.claim_for_sending(batch)
-
-    assert batch[2].pk not in {a.pk for a in claimed} and len(claimed) == 4
-    assert others == [batch[2].pk]
-    assert services.submit_remote_action(action_id=batch[2].pk).startswith("not claimed")  # its claim is live
-
-
 def test_one_past_its_time_to_live_when_its_turn_comes_never_leaves(batch):
-    claimed, _ = services.claim_for_sending(batch)
+    claimed = batch
     late = claimed[0]
     late.expires_at = timezone.now() - dt.timedelta(seconds=1)  # it waited in the hand-over queue too long
     RemoteAction.objects.filter(pk=late.pk).update(expires_at=late.expires_at)
@@ -96,7 +83,7 @@ def test_one_past_its_time_to_live_when_its_turn_comes_never_leaves(batch):
 
 
 def test_a_claim_that_waited_too_long_for_its_turn_is_claimed_again_and_sent_once(batch, settings):
-    claimed, _ = services.claim_for_sending(batch)
+    claimed = batch
     slow = claimed[0]
     slow.claimed_at = timezone.now() - dt.timedelta(seconds=settings.REMOTE_SUBMIT_CLAIM_TIMEOUT / 3 + 1)
     RemoteAction.objects.filter(pk=slow.pk).update(claimed_at=slow.claimed_at)
@@ -110,7 +97,7 @@ def test_a_claim_that_waited_too_long_for_its_turn_is_claimed_again_and_sent_onc
 
 def test_a_claim_lost_before_the_write_is_not_overwritten(batch, settings):
     client = FleetClient.from_settings()
-    claimed, _ = services.claim_for_sending(batch[:3])
+    claimed = batch[:3]
     accepted = [(a, services.send_claimed(a, client)[1]) for a in claimed]
     # The write came too late for one: the sweep's task took it over and found it by label meanwhile.
     taken = claimed[1]
