@@ -501,8 +501,10 @@ REMOTE_LOOKUP_WINDOW = env_int("REMOTE_LOOKUP_WINDOW", 180, minimum=0)
 BULK_CONCURRENCY = env_int("BULK_CONCURRENCY", 16, minimum=1, maximum=256)
 BULK_CHUNK = env_int("BULK_CHUNK", 500, minimum=1)
 BULK_DISPATCH_CHUNK = env_int("BULK_DISPATCH_CHUNK", 200, minimum=1)
-# Actions created per transaction, each handed to the submitting threads as it commits.
-BULK_CREATE_BATCH = env_int("BULK_CREATE_BATCH", 20, minimum=1)
+# Actions created per transaction (claimed for sending), handed to the submitting threads as it
+# commits; also how many accepted ones are written at once. 50: the statements per batch weigh
+# little per command (docs/benchmarks.md), and a batch waits well under a second for its threads.
+BULK_CREATE_BATCH = env_int("BULK_CREATE_BATCH", 50, minimum=1)
 BULK_SLICE_SECONDS = env_float("BULK_SLICE_SECONDS", 30.0, above=0)
 # Dispatchers that may work one bulk at once, each with BULK_CONCURRENCY submissions in flight, on
 # whichever q2 workers are free (a second cluster's included: docs/operations.md, "Scaling out").
