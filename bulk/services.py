@@ -420,12 +420,15 @@ def run(bulk_id, *, slice_seconds: float | None = None, client: FleetClient | No
     again, at = False, None
     try:
         bulk = BulkRequest.objects.select_related("requested_by", "requested_by_token__user").get(pk=bulk_id)
-        if bulk.status == BulkStatus.EXPANDING:
+        if bulk.status == BulkStatus.EXPANDING and timezone.now() < bulk.not_before:
+            # To start later: every vehicle is checked now (the page shows what will be refused).
             again = not expand(bulk, deadline=deadline)
             bulk.refresh_from_db()
             if bulk.status == BulkStatus.DISPATCHING:
                 open_lanes(bulk.pk, at=bulk.not_before)
-        if bulk.status == BulkStatus.DISPATCHING and not again:
+        if bulk.status in (BulkStatus.EXPANDING, BulkStatus.DISPATCHING) and not again:
+            # To start now: dispatch expands chunk by chunk as it goes (`dispatch`), so the first
+            # commands leave after one chunk is checked, not after the whole selection.
             if timezone.now() < bulk.not_before:
                 at = bulk.not_before
             else:
@@ -439,8 +442,8 @@ def run(bulk_id, *, slice_seconds: float | None = None, client: FleetClient | No
     return "done"
 
 
-def expand(bulk: BulkRequest, *, deadline: float) -> bool:
-    """Insert the selection's items chunk by chunk, each checked; True once all are in."""
+def expand(bulk: BulkRequest, *, deadline: float, chunks: int | None = None) -> bool:
+    """Insert the selection's items chunk by chunk (at most `chunks`), each checked; True once all are in."""
     by = requester_of(bulk)
     command = Command.from_dict(bulk.command)
     checker = Checker(command=command, by=by if bulk.requested_by_id or bulk.requested_by_token_id else None)
@@ -449,7 +452,9 @@ def expand(bulk: BulkRequest, *, deadline: float) -> bool:
         checker.budget = max(0, day_budget_left(exclude_bulk=bulk.pk) - bulk.items.filter(state=ItemState.WAITING).count())
     qs = selected(bulk, by).select_related("fleet").order_by("pk")
     last = bulk.items.order_by("-vehicle_id").values_list("vehicle_id", flat=True).first() or 0
-    while time.monotonic() < deadline:
+    done = 0
+    while time.monotonic() < deadline and (chunks is None or done < chunks):
+        done += 1
         if BulkRequest.objects.filter(pk=bulk.pk, status=BulkStatus.EXPANDING).count() == 0:
             return True  # cancelled meanwhile
         chunk = list(qs.filter(pk__gt=last)[: settings.BULK_CHUNK])
@@ -670,7 +675,7 @@ def dispatch(bulk: BulkRequest, *, deadline: float, client: FleetClient | None =
             done += 1
             now = timezone.now()
             current = BulkRequest.objects.filter(pk=bulk.pk).values_list("status", flat=True).first()
-            if current != BulkStatus.DISPATCHING:
+            if current not in (BulkStatus.EXPANDING, BulkStatus.DISPATCHING):
                 return True
             if now >= bulk.not_after:
                 bulk.items.filter(state=ItemState.WAITING).update(state=ItemState.REFUSED, cause="window_closed", reason=CAUSES["window_closed"])
@@ -678,7 +683,7 @@ def dispatch(bulk: BulkRequest, *, deadline: float, client: FleetClient | None =
             while taken < settings.BULK_DISPATCH_CHUNK:
                 if submitter is None:
                     submitter = Submitter(client, workers, still_wanted=lambda: BulkRequest.objects.filter(
-                        pk=bulk.pk, status__in=(BulkStatus.DISPATCHING, BulkStatus.SENT)).exists())
+                        pk=bulk.pk, status__in=(BulkStatus.EXPANDING, BulkStatus.DISPATCHING, BulkStatus.SENT)).exists())
                 submitter.wait_for_room()
                 claimed, to_send = _create_batch(
                     bulk, min(settings.BULK_CREATE_BATCH, settings.BULK_DISPATCH_CHUNK - taken), command=command, by=by,
@@ -689,6 +694,13 @@ def dispatch(bulk: BulkRequest, *, deadline: float, client: FleetClient | None =
                 taken += claimed
                 submitter.put(to_send)
             if not taken:
+                if current == BulkStatus.EXPANDING:
+                    # The next chunk of the selection, checked while the threads send the last one's.
+                    if expand(bulk, deadline=deadline, chunks=1) and BulkRequest.objects.filter(
+                        pk=bulk.pk, status=BulkStatus.DISPATCHING
+                    ).exists():
+                        open_lanes(bulk.pk)
+                    continue
                 if bulk.items.filter(state=ItemState.WAITING).exists():
                     time.sleep(0.05)  # another lane holds the last ones: they are about to be dispatched
                     continue

@@ -169,6 +169,21 @@ def test_cancel_ends_the_actions_created_for_sending_that_no_thread_has_posted_y
     assert services.counts(bulk)["cancelled"] == bulk.items.count()
 
 
+def test_the_first_commands_leave_before_the_whole_selection_is_checked(sim_fleet, operator, settings):
+    settings.BULK_CHUNK = 10
+    fleet = sim_fleet("Early start", 30, seed=23)
+    _, bulk = new_bulk(operator, fleet, HORN)
+
+    # Two rounds of the dispatcher: one chunk of the selection checked, its commands sent.
+    services.dispatch(bulk, deadline=time.monotonic() + 30, chunks=2)
+
+    bulk.refresh_from_db()
+    assert bulk.status == BulkStatus.EXPANDING and bulk.items.count() == 10  # 20 vehicles not even looked at yet
+    sent = labels_at_simulator(fleet)
+    assert sent and set(sent.values()) == {1}
+    assert set(sent) == {str(pk) for pk in bulk.items.exclude(action=None).values_list("action_id", flat=True)}
+
+
 def test_retry_failed_sends_again_only_to_the_vehicles_that_failed(sim_fleet, operator, drive, outcomes_in):
     fleet = sim_fleet("Retry", 12, seed=17)
     failing = list(fleet.vehicles.order_by("vin")[3:6])
