@@ -28,6 +28,7 @@ lint: $(VENV)/.installed-dev
 
 bench: $(VENV)/.installed-dev
 	bash bench/run
+	$(PY) bench/bulk.py
 
 # Partner API lists at scale (docs/benchmarks.md): its own database, seeded once and reused.
 bench-api: $(VENV)/.installed-dev

@@ -26,7 +26,6 @@ import json
 import os
 import platform
 import re
-import resource
 import statistics
 import subprocess
 import sys
@@ -36,6 +35,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+import cpu as proc_cpu  # bench/cpu.py
 import requests
 from gunicorn_server import Server  # bench/gunicorn_server.py (bench/ is the script's own folder, first on sys.path)
 
@@ -179,33 +179,6 @@ def load(urls_and_bodies: list[tuple[str, dict | None]], *, concurrency: int) ->
     }
 
 
-def _cpu_busy() -> float:
-    """Seconds of CPU the whole machine spent busy (all cores), from /proc/stat."""
-    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    idle = fields[3] + fields[4]
-    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
-
-
-def _tree_cpu(pid: int) -> float:
-    """CPU seconds of a gunicorn master and its workers."""
-    total = 0
-    pids = [pid]
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            if int(stat[stat.rindex(")") + 2 :].split()[1]) == pid:
-                pids.append(int(entry.name))
-    for p in pids:
-        try:
-            total += int(Path(f"/proc/{p}/schedstat").read_text().split()[0])
-        except (OSError, ValueError):
-            pass
-    return total / 1e9
-
-
 def _requests(base: str, world: dict, count: int, start: int) -> list[tuple[str, dict]]:
     vehicles = world["vehicles"]
     out = []
@@ -214,28 +187,6 @@ def _requests(base: str, world: dict, count: int, start: int) -> list[tuple[str,
         body = {"label": f"bench-{n:07d}", **BODIES[(n // len(vehicles)) % len(BODIES)]}
         out.append((f"{base}/{PATH}/fleets/{world['fleet']}/vehicles/{vehicle}/callbacks/{world['callback']}/remotes", body))
     return out
-
-
-def _own_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)  # this process: the client's threads
-    return usage.ru_utime + usage.ru_stime
-
-
-def _pg_cpu(dsn: str) -> float:
-    """CPU seconds of the PostgreSQL backends serving the bench database (gunicorn's connections)."""
-    import psycopg
-
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        pids = [row[0] for row in conn.execute(
-            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
-        )]
-    total = 0
-    for pid in pids:
-        try:
-            total += int(Path(f"/proc/{pid}/schedstat").read_text().split()[0])
-        except (OSError, ValueError):
-            pass
-    return total / 1e9
 
 
 def measure(server: Server, world: dict, *, dsn: str, commands: int, concurrency: int, slices: int, start: int,
@@ -252,9 +203,9 @@ def measure(server: Server, world: dict, *, dsn: str, commands: int, concurrency
         if baseline:
             runs.append(("healthz", [(f"{server.base}/healthz", None)] * per_slice))
         for side, items in runs:
-            before = (_tree_cpu(server.process.pid), _pg_cpu(dsn), _own_cpu(), _cpu_busy())
+            before = (proc_cpu.tree(server.process.pid), proc_cpu.postgres(dsn), proc_cpu.own(), proc_cpu.machine_busy())
             sides[side].append(load(items, concurrency=concurrency))
-            after = (_tree_cpu(server.process.pid), _pg_cpu(dsn), _own_cpu(), _cpu_busy())
+            after = (proc_cpu.tree(server.process.pid), proc_cpu.postgres(dsn), proc_cpu.own(), proc_cpu.machine_busy())
             for key, b, a in zip(("app", "pg", "client", "machine"), before, after, strict=True):
                 cpu[side][key] += a - b
             slice_cpu[side].append(round(1000 * ((after[0] - before[0]) + (after[1] - before[1])) / len(items), 2))
