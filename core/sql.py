@@ -34,24 +34,24 @@ def update_each(model, values: dict, *, field: str, same: dict | None = None, wh
     for key, value in values.items():
         cases.append("WHEN %s THEN %s")
         params += [prep(pk, key), prep(target, value)]
-    assignments = [f"{quote(target.column)} = CASE {quote(pk.column)} {' '.join(cases)} END"]
-    for name, value in (same or {}).items():
-        f = meta.get_field(name)
-        if value is None:
-            assignments.append(f"{quote(f.column)} = NULL")
-        else:
-            assignments.append(f"{quote(f.column)} = %s")
-            params.append(prep(f, value))
+
+    def pairs(mapping: dict, null: str) -> list[str]:
+        # `column = %s` for each (its value prepared by its field), or `null` for None.
+        out = []
+        for name, value in mapping.items():
+            f = meta.get_field(name)
+            if value is None:
+                out.append(f"{quote(f.column)} {null}")
+            else:
+                out.append(f"{quote(f.column)} = %s")
+                params.append(prep(f, value))
+        return out
+
+    assignments = [f"{quote(target.column)} = CASE {quote(pk.column)} {' '.join(cases)} END", *pairs(same or {}, "= NULL")]
     keys = list(values)
     conditions = [f"{quote(pk.column)} IN ({', '.join(['%s'] * len(keys))})"]
     params += [prep(pk, key) for key in keys]
-    for name, value in (where or {}).items():
-        f = meta.get_field(name)
-        if value is None:
-            conditions.append(f"{quote(f.column)} IS NULL")
-        else:
-            conditions.append(f"{quote(f.column)} = %s")
-            params.append(prep(f, value))
+    conditions += pairs(where or {}, "IS NULL")
     sql = f"UPDATE {quote(meta.db_table)} SET {', '.join(assignments)} WHERE {' AND '.join(conditions)}"  # noqa: S608 (our names; values are parameters)
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
