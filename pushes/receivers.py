@@ -17,10 +17,8 @@ from . import services
 @receiver(signals.action_status_changed, dispatch_uid="pushes.status_changed")
 def on_status_changed(sender, *, action_ids, status, **kwargs):
     # The portal moved actions (a request, an approval, a submit, a bulk's batch…): not the
-    # webhook's hot path, so the endpoints are looked up at once (two queries for the batch) and
-    # the deliveries enqueued.
-    if services.no_endpoints_anywhere():
-        return  # no organisation has an endpoint (as of a few seconds ago): nothing to look up
+    # webhook's hot path, so the endpoints are looked up at once (one query for the batch where no
+    # organisation of theirs has one, two otherwise) and the deliveries enqueued.
     services.emit(action_ids=action_ids, status=status)
 
 

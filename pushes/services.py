@@ -227,7 +227,7 @@ def emit_for_vendor_events(*, remote_action_ids) -> int:
 # never waits for the push's bookkeeping (`test_a_partial_delivery_on_postgresql_is_still_one_statement`
 # holds). Registering or changing an endpoint re-reads it at once in that process; the others
 # follow within CACHE_SECONDS; a final status missed meanwhile is owed by the sweep.
-_CACHE: dict = {"callbacks": None, "organisations": None, "at": 0.0}
+_CACHE: dict = {"callbacks": None, "at": 0.0}
 _REFRESHING = threading.Lock()
 CACHE_SECONDS = 5.0
 
@@ -241,13 +241,12 @@ def _read_callbacks_with_endpoints() -> frozenset[int]:
 def refresh_cache() -> None:
     """Read the set now (one query), in the caller's thread."""
     callbacks = _read_callbacks_with_endpoints()
-    organisations = frozenset(WebhookEndpoint.objects.filter(enabled=True).values_list("organisation_id", flat=True))
-    _CACHE.update(callbacks=callbacks, organisations=organisations, at=time.monotonic())
+    _CACHE.update(callbacks=callbacks, at=time.monotonic())
 
 
 def forget_cache() -> None:
     """Cold: the next webhook delivery reads the set again in the background (tests start here)."""
-    _CACHE.update(callbacks=None, organisations=None, at=0.0)
+    _CACHE.update(callbacks=None, at=0.0)
 
 
 def _refresh_in_background() -> None:
@@ -272,15 +271,6 @@ def callback_has_endpoints(callback_id) -> bool:
     if callbacks is None or time.monotonic() - _CACHE["at"] >= CACHE_SECONDS:
         _refresh_in_background()
     return callbacks is not None and callback_id in callbacks
-
-
-def no_endpoints_anywhere() -> bool:
-    """Whether no organisation has an enabled endpoint, by the same per-process set (no query
-    here): a bulk request's status changes then cost nothing. Unknown yet (cold): False."""
-    organisations = _CACHE["organisations"]
-    if organisations is None or time.monotonic() - _CACHE["at"] >= CACHE_SECONDS:
-        _refresh_in_background()
-    return organisations is not None and not organisations
 
 
 # --- delivery ------------------------------------------------------------------------------------
