@@ -36,7 +36,19 @@ def record(
 def record_many(action: str, *, actor=None, objects, reason: str = "") -> list[AuditEntry]:
     """`record` for many objects at once, one INSERT: `objects` are (organisation, obj) pairs, each
     its own entry with the same action, actor and reason (a bulk request's actions, created by the batch)."""
-    return AuditEntry.objects.bulk_create([_entry(action, actor=actor, organisation=org, obj=obj, reason=reason) for org, obj in objects])
+    pairs = list(objects)
+    if not pairs:
+        return []
+    # What every entry shares is worked out once (the first entry), then copied per object.
+    first = _entry(action, actor=actor, organisation=pairs[0][0], obj=pairs[0][1], reason=reason)
+    shared = {f: getattr(first, f) for f in ("user_id", "token_id", "actor", "source", "ip_address", "user_agent", "action", "object_type", "reason")}
+    entries = [first] + [
+        AuditEntry(
+            **shared, organisation_id=getattr(org, "pk", org), object_id=str(obj.pk), object_repr=str(obj)[:200], changes={},
+        )
+        for org, obj in pairs[1:]
+    ]
+    return AuditEntry.objects.bulk_create(entries)
 
 
 def _entry(

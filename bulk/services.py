@@ -484,14 +484,15 @@ class Submitter:
 
     The statements go by the batch: the dispatcher creates each batch of actions already claimed
     for sending (`remotes.services.create_remote_actions(claimed=True)`), each thread POSTs one
-    action at a time (`send_claimed`), and the accepted ones are written `record_every` at a time
-    (`record_submitted`; or once the oldest has waited RECORD_WITHIN seconds, or at `close`). The
+    action at a time (`send_claimed`), and a thread of its own writes the accepted ones
+    `record_every` at a time (`record_submitted`; or once the oldest has waited RECORD_WITHIN
+    seconds, and the rest at `close`), so no POSTing thread stops to write. The
     dispatcher creates the next batch only when the hand-over queue is short (`wait_for_room`), so
     a claimed action waits for a thread seconds, never the claim time-out. Each thread closes its
     own database connection when it is done.
     """
 
-    RECORD_WITHIN = 0.5
+    RECORD_WITHIN = 0.5  # the longest an accepted action waits to be written
     WANTED_EVERY = 0.5  # how often the threads ask whether the bulk request still wants its actions sent
     claims = True  # its actions are created claimed: it sends them (bulk.testing.Holding does not)
 
@@ -506,15 +507,19 @@ class Submitter:
         self._lock = threading.Lock()
         self._room = threading.Condition()
         self._accepted: list = []  # (action, its id at Stellantis): POSTed, not written yet
-        self._oldest = 0.0
+        self._due = threading.Condition(self._lock)  # a batch to write, or the end
+        self._closing = False
         self.threads = [threading.Thread(target=self._work, name=f"bulk-submit-{n}", daemon=True) for n in range(workers)]
-        for t in self.threads:
+        self.recorder = threading.Thread(target=self._write, name="bulk-record", daemon=True)
+        for t in [*self.threads, self.recorder]:
             t.start()
 
     def wait_for_room(self) -> None:
-        """Until at most one action per thread waits: then the next batch may be created (claimed)."""
+        """Until at most a batch's worth waits (or one per thread, if more): then the next batch may be
+        created (claimed). Enough stays queued to keep every thread busy while the next one is made."""
+        low = max(self.workers, settings.BULK_CREATE_BATCH)
         with self._room:
-            self._room.wait_for(lambda: self.todo.qsize() <= self.workers)
+            self._room.wait_for(lambda: self.todo.qsize() <= low)
 
     def put(self, actions: list[RemoteAction]) -> None:
         """Hand over a committed batch of actions created claimed."""
@@ -523,18 +528,34 @@ class Submitter:
 
     def _work(self) -> None:
         try:
-            while True:
-                try:
-                    item = self.todo.get(timeout=self.RECORD_WITHIN / 2)
-                except queue.Empty:
-                    self._record(force=False)
-                    continue
+            while (item := self.todo.get()) is not None:
                 with self._room:
                     self._room.notify_all()
-                if item is None:
-                    break
                 self._send(item)
-                self._record(force=False)
+        finally:
+            with self._room:
+                self._room.notify_all()
+            connection.close()
+
+    def _write(self) -> None:
+        """The recorder: writes what the vendor accepted, a batch at a time, until closed and empty."""
+        try:
+            while True:
+                with self._due:
+                    self._due.wait_for(
+                        lambda: self._closing or len(self._accepted) >= self.record_every, timeout=self.RECORD_WITHIN
+                    )
+                    accepted, self._accepted = self._accepted, []
+                    done = self._closing
+                if accepted:
+                    try:
+                        remotes.record_submitted(accepted)
+                    except Exception:  # still submitting with maybe_sent_at: the sweep finds them at Stellantis by label
+                        log.exception("bulk: recording %d accepted actions failed", len(accepted))
+                if done:
+                    with self._lock:
+                        if not self._accepted:
+                            return
         finally:
             connection.close()
 
@@ -560,35 +581,25 @@ class Submitter:
                 return
             outcome, remote_action_id = remotes.send_claimed(action, self.client)
             if remote_action_id:
-                with self._lock:
-                    if not self._accepted:
-                        self._oldest = time.monotonic()
+                with self._due:
                     self._accepted.append((action, remote_action_id))
+                    if len(self._accepted) >= self.record_every:
+                        self._due.notify()
         except Exception:  # one action's failure must not stop the others; the sweep looks it up later
             log.exception("bulk: submitting action %s failed", action.pk)
             outcome = "crashed"
         with self._lock:
             self.outcomes[outcome] += 1
 
-    def _record(self, *, force: bool) -> None:
-        with self._lock:
-            due = self._accepted and (
-                force or len(self._accepted) >= self.record_every or time.monotonic() - self._oldest >= self.RECORD_WITHIN
-            )
-            if not due:
-                return
-            accepted, self._accepted = self._accepted, []
-        try:
-            remotes.record_submitted(accepted)
-        except Exception:  # still submitting with maybe_sent_at: the sweep finds them at Stellantis by label
-            log.exception("bulk: recording %d accepted actions failed", len(accepted))
-
     def close(self) -> Counter:
         for _ in self.threads:
             self.todo.put(None)
         for t in self.threads:
             t.join()
-        self._record(force=True)  # on the dispatcher's own connection
+        with self._due:
+            self._closing = True
+            self._due.notify()
+        self.recorder.join()
         return self.outcomes
 
 
