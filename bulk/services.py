@@ -669,18 +669,23 @@ ITEM_FIELDS = (
 )
 
 
-def dispatch(bulk: BulkRequest, *, deadline: float, client: FleetClient | None = None, chunks: int | None = None) -> bool:
+def dispatch(
+    bulk: BulkRequest, *, deadline: float, client: FleetClient | None = None, chunks: int | None = None, expands: bool = True,
+) -> bool:
     """Create and submit the waiting items' actions, chunk by chunk (at most `chunks`); True once none waits.
 
     Actions are created in small transactions and handed to the submitting threads as each
     commits, so creating the next ones overlaps the vendor's answers to the previous ones.
-    Several dispatchers (lanes) may run this for one bulk at once: each claims other items."""
+    Several dispatchers (lanes) may run this for one bulk at once: each claims other items. While
+    the bulk is still being checked, the bulk's own run (`expands`) checks the next chunk of the
+    selection whenever nothing waits, and opens the lanes after the first; a lane waits for it."""
     by = requester_of(bulk) if (bulk.requested_by_id or bulk.requested_by_token_id) else None
     command = Command.from_dict(bulk.command)
     workers = concurrency()
     client = client or _client(workers)
     submitter = None
     done = 0
+    lanes_opened = bulk.lanes.exists()
     try:
         while time.monotonic() < deadline and (chunks is None or done < chunks):
             done += 1
@@ -706,11 +711,15 @@ def dispatch(bulk: BulkRequest, *, deadline: float, client: FleetClient | None =
                 submitter.put(to_send)
             if not taken:
                 if current == BulkStatus.EXPANDING:
-                    # The next chunk of the selection, checked while the threads send the last one's.
-                    if expand(bulk, deadline=deadline, chunks=1) and BulkRequest.objects.filter(
-                        pk=bulk.pk, status=BulkStatus.DISPATCHING
-                    ).exists():
+                    if not expands:
+                        time.sleep(0.05)  # a lane: the bulk's own run is checking the next chunk
+                        continue
+                    # The next chunk of the selection, checked while the threads send the last one's;
+                    # after the first, more dispatchers (lanes) may help send.
+                    expand(bulk, deadline=deadline, chunks=1)
+                    if not lanes_opened:
                         open_lanes(bulk.pk)
+                        lanes_opened = True
                     continue
                 if bulk.items.filter(state=ItemState.WAITING).exists():
                     time.sleep(0.05)  # another lane holds the last ones: they are about to be dispatched
@@ -766,12 +775,12 @@ def run_lane(bulk_id, number: int, *, slice_seconds: float | None = None, client
     again, at = False, None
     try:
         bulk = BulkRequest.objects.select_related("requested_by", "requested_by_token__user").get(pk=bulk_id)
-        if bulk.status != BulkStatus.DISPATCHING:
+        if bulk.status not in (BulkStatus.EXPANDING, BulkStatus.DISPATCHING):
             return "nothing to dispatch"
         if timezone.now() < bulk.not_before:
             at = bulk.not_before
         else:
-            again = not dispatch(bulk, deadline=time.monotonic() + slice_seconds, client=client)
+            again = not dispatch(bulk, deadline=time.monotonic() + slice_seconds, client=client, expands=False)
     finally:
         BulkLane.objects.filter(bulk_id=bulk_id, number=number).update(lease_until=None)
     if again or at:

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from accounts.models import Role
 from bulk import services
-from bulk.models import BulkRequest, BulkStatus, ItemState, Selection
+from bulk.models import BulkLane, BulkRequest, BulkStatus, ItemState, Selection
 from bulk.testing import Holding
 from remotes.models import ActionStatus, RemoteAction, Source
 from simulator.models import SimRemoteAction, SimVehicle
@@ -182,6 +182,21 @@ def test_the_first_commands_leave_before_the_whole_selection_is_checked(sim_flee
     sent = labels_at_simulator(fleet)
     assert sent and set(sent.values()) == {1}
     assert set(sent) == {str(pk) for pk in bulk.items.exclude(action=None).values_list("action_id", flat=True)}
+
+
+def test_a_lane_sends_what_is_checked_while_the_bulk_is_still_being_checked_and_checks_nothing_itself(sim_fleet, operator, settings):
+    settings.BULK_CHUNK = 10
+    fleet = sim_fleet("Lane early", 30, seed=29)
+    _, bulk = new_bulk(operator, fleet, HORN)
+    assert not services.expand(bulk, deadline=time.monotonic() + 30, chunks=1)  # the bulk's own run checked one chunk
+    BulkLane.objects.create(bulk=bulk, number=1)  # as open_lanes makes it
+
+    assert services.run_lane(bulk.pk, 1, slice_seconds=1.0) == "re-armed"  # its slice ran out waiting for more
+
+    bulk.refresh_from_db()
+    assert bulk.status == BulkStatus.EXPANDING and bulk.items.count() == 10  # the lane checked no vehicle itself
+    dispatched = {str(pk) for pk in bulk.items.exclude(action=None).values_list("action_id", flat=True)}
+    assert dispatched and labels_at_simulator(fleet) == Counter(dict.fromkeys(dispatched, 1))
 
 
 def test_retry_failed_sends_again_only_to_the_vehicles_that_failed(sim_fleet, operator, drive, outcomes_in):
