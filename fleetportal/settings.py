@@ -495,9 +495,9 @@ REMOTE_SUBMIT_BACKOFF = [env_int("REMOTE_SUBMIT_BACKOFF_BASE", 5, minimum=0) * (
 # answer) seemed lost. Unlock, immobilization and stolen are never resent by themselves.
 REMOTE_LOOKUP_WINDOW = env_int("REMOTE_LOOKUP_WINDOW", 180, minimum=0)
 # Bulk requests (bulk app, docs/architecture.md "Bulk requests"). Submissions in flight at once
-# (never above the vendor's burst limit, when known); vehicles checked per chunk; actions created
-# per dispatch chunk (each submitted before the next is created, well within the remotes sweep's
-# 30 s grace); seconds of work per q2 task, well inside Q_CLUSTER's 60 s timeout.
+# (never above the vendor's burst limit, when known); vehicles checked per chunk; items taken per
+# round of the dispatcher (between two looks at the bulk's status); seconds of work per q2 task,
+# well inside Q_CLUSTER's 60 s timeout.
 BULK_CONCURRENCY = env_int("BULK_CONCURRENCY", 16, minimum=1, maximum=256)
 BULK_CHUNK = env_int("BULK_CHUNK", 500, minimum=1)
 BULK_DISPATCH_CHUNK = env_int("BULK_DISPATCH_CHUNK", 200, minimum=1)
