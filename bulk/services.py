@@ -485,7 +485,7 @@ class Submitter:
     The statements go by the batch: the dispatcher creates each batch of actions already claimed
     for sending (`remotes.services.create_remote_actions(claimed=True)`), each thread POSTs one
     action at a time (`send_claimed`), and a thread of its own writes the accepted ones
-    `record_every` at a time (`record_submitted`; or once the oldest has waited RECORD_WITHIN
+    `record_every` at a time (`record_submitted`; what has gathered at least every RECORD_WITHIN
     seconds, and the rest at `close`), so no POSTing thread stops to write. The
     dispatcher creates the next batch only when the hand-over queue is short (`wait_for_room`), so
     a claimed action waits for a thread seconds, never the claim time-out. Each thread closes its
@@ -575,11 +575,9 @@ class Submitter:
         try:
             if not self._wanted_now():
                 # Cancelled while it waited for a thread: claimed by us and never POSTed, so it ends here.
-                outcome = remotes.cancel_claimed(action, detail="Cancelled with its bulk request before it was sent")
-                with self._lock:
-                    self.outcomes[outcome] += 1
-                return
-            outcome, remote_action_id = remotes.send_claimed(action, self.client)
+                outcome, remote_action_id = remotes.cancel_claimed(action, detail="Cancelled with its bulk request before it was sent"), None
+            else:
+                outcome, remote_action_id = remotes.send_claimed(action, self.client)
             if remote_action_id:
                 with self._due:
                     self._accepted.append((action, remote_action_id))

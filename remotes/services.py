@@ -281,7 +281,7 @@ def _record_submitted(action: RemoteAction, remote_action_id: str, how: str) -> 
         action.pk,
         expect=(ActionStatus.SUBMITTING,),
         status=ActionStatus.SUBMITTED,
-        detail=f"{how} · id at Stellantis {remote_action_id}",
+        detail=_submitted_detail(how, remote_action_id),
         remote_action_id=remote_action_id,
         submitted_at=timezone.now(),
         maybe_sent_at=None,
@@ -309,12 +309,10 @@ def submit_remote_action(*, action_id, client: FleetClient | None = None) -> str
         return "not claimed: another worker has it, or it is past submission"
     action = RemoteAction.objects.select_related("vehicle__fleet", "callback").get(pk=action_id)
     client = client or FleetClient.from_settings()
-    fleet_id, vehicle_id, callback_id = action.vehicle.fleet.external_id, action.vehicle.external_id, action.callback.external_id
-    command = Command.from_dict(action.command)
 
     if action.maybe_sent_at:
         try:
-            found = client.find_remote_by_label(fleet_id, vehicle_id, callback_id, action.label)
+            found = client.find_remote_by_label(*_addresses(action), action.label)
         except StellantisError as exc:
             wait = _retry_after(exc)
             return _retry_later(action, f"Could not check whether Stellantis has it: {exc}", retry_after=wait, counts=wait is None)
@@ -330,6 +328,7 @@ def submit_remote_action(*, action_id, client: FleetClient | None = None) -> str
                 action, f"Not at Stellantis yet {waited:.0f} s after sending; looking again before any resend",
                 retry_after=min(_next_delay(action), window - waited), counts=False,
             )
+        command = Command.from_dict(action.command)
         if is_dangerous(command):
             _finish_from(action.pk, status=ActionStatus.UNKNOWN, error=_unknown_outcome(command, waited))
             return "outcome unknown"
@@ -352,18 +351,24 @@ def submit_remote_action(*, action_id, client: FleetClient | None = None) -> str
 ACCEPTED = "Accepted by the API"
 
 
+def _addresses(action: RemoteAction) -> tuple[str, str, str]:
+    """Where the action goes at Stellantis: (fleet, vehicle, callback) ids."""
+    return action.vehicle.fleet.external_id, action.vehicle.external_id, action.callback.external_id
+
+
+def _submitted_detail(how: str, remote_action_id: str) -> str:
+    return f"{how} · id at Stellantis {remote_action_id}"[:500]
+
+
 def _post(action: RemoteAction, client: FleetClient) -> tuple[str, str | None]:
     """The POST of a claimed action whose `maybe_sent_at` is written, and what its failure does to it.
 
     Answers ("submitted", the vendor's id), which the caller records (one action at once, or a
     bulk's by the batch), or (what happened, None) with the action already moved accordingly.
     """
-    fleet_id, vehicle_id, callback_id = action.vehicle.fleet.external_id, action.vehicle.external_id, action.callback.external_id
     command = Command.from_dict(action.command)
     try:
-        remote_action_id = client.send_remote(
-            fleet_id, vehicle_id, callback_id, command.as_remote(action.label), not_after=action.expires_at.timestamp()
-        )
+        remote_action_id = client.send_remote(*_addresses(action), command.as_remote(action.label), not_after=action.expires_at.timestamp())
     except TooLate as exc:  # held (rate-limit budget) past its time to live: it never left
         RemoteAction.objects.filter(pk=action.pk).update(maybe_sent_at=None)
         _finish_from(action.pk, status=ActionStatus.EXPIRED, detail=f"{exc}. A late command is worse than none.")
@@ -440,7 +445,7 @@ def record_submitted(accepted: list[tuple[RemoteAction, str]], how: str = ACCEPT
             moved_ids = set(RemoteAction.objects.filter(pk__in=list(ids), status=ActionStatus.SUBMITTED, submitted_at=now).values_list("pk", flat=True))
             ids = {pk: rid for pk, rid in ids.items() if pk in moved_ids}
         ActionStep.objects.bulk_create(
-            [ActionStep(action_id=pk, status=ActionStatus.SUBMITTED, at=now, detail=f"{how} · id at Stellantis {rid}"[:500]) for pk, rid in ids.items()]
+            [ActionStep(action_id=pk, status=ActionStatus.SUBMITTED, at=now, detail=_submitted_detail(how, rid)) for pk, rid in ids.items()]
         )
         statuses_changed_on_commit(list(ids), ActionStatus.SUBMITTED)
     if ids and adopt_orphan_events(remote_action_ids=list(ids.values())):
@@ -555,7 +560,7 @@ def reconcile(*, now: dt.datetime | None = None, limit: int = 200, client: Fleet
     read = failed = 0
     for action in due:
         try:
-            remote = client.remote(action.vehicle.fleet.external_id, action.vehicle.external_id, action.callback.external_id, action.remote_action_id)
+            remote = client.remote(*_addresses(action), action.remote_action_id)
         except StellantisError as exc:
             failed += 1
             log.info("reconcile %s: %s", action.pk, exc)
