@@ -259,6 +259,16 @@ def _fresh_push_cache():
     services.forget_cache()
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_teardown(item):
+    """Before any fixture is torn down (a transactional test's flush among them), let a background
+    read of the push endpoints that a webhook delivery started finish: its locks and the flush's
+    TRUNCATE, taken in another order, deadlocked now and then in CI."""
+    from pushes import services
+
+    services.wait_for_refresh()
+
+
 # --- a real browser: Debian's chromium driven by Playwright ---------------------------------------
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"

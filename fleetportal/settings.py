@@ -552,6 +552,9 @@ SIMULATOR_RATE_LIMIT_PER_DAY = env_int("SIMULATOR_RATE_LIMIT_PER_DAY", 0, minimu
 SIMULATOR_RATE_LIMIT_PER_SECOND = env_int("SIMULATOR_RATE_LIMIT_PER_SECOND", 0, minimum=0)
 # The length of the "day" window, in seconds (shorten it to watch a spent day end).
 SIMULATOR_RATE_LIMIT_DAY_SECONDS = env_int("SIMULATOR_RATE_LIMIT_DAY_SECONDS", 86400, minimum=1)
+# When that day turns, in seconds after 00:00 UTC (a vendor in Paris turns its day at 82800 in
+# winter). The windows are fixed, as the vendor's are: a day turns at the same time for every client.
+SIMULATOR_RATE_LIMIT_DAY_STARTS_AT = env_int("SIMULATOR_RATE_LIMIT_DAY_STARTS_AT", 0, minimum=0)
 # How the simulated collections link to their next page: "token" (pageToken) or "index"
 # (indexRange, the way the vendor's documentation describes).
 SIMULATOR_PAGING = (_env_value("SIMULATOR_PAGING") or "token").lower()

@@ -265,6 +265,13 @@ def _refresh_in_background() -> None:
     threading.Thread(target=run, name="push-endpoint-cache", daemon=True).start()
 
 
+def wait_for_refresh(timeout: float = 5.0) -> None:
+    """Until a background read in flight has ended (tests: before the tables are emptied, whose
+    TRUNCATE would otherwise deadlock with the read's locks taken in another order)."""
+    if _REFRESHING.acquire(timeout=timeout):
+        _REFRESHING.release()
+
+
 def callback_has_endpoints(callback_id) -> bool:
     """Whether deliveries of `callback_id` may move actions a partner wants to hear about; no query here."""
     callbacks = _CACHE["callbacks"]

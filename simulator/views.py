@@ -87,12 +87,25 @@ class _Window:
     suffix: str  # the vendor's header suffix: -1 the day, -2 the burst
     limit: int
     seconds: int
+    starts_at: int = 0  # seconds past the epoch's window boundaries where this window turns
+
+    def bucket(self, now: float) -> int:
+        return int((now - self.starts_at) // self.seconds)
+
+    def reset_in(self, now: float) -> int:
+        """Whole seconds until the window turns (at least 1, as the vendor's Retry-After)."""
+        return max(1, math.ceil((self.bucket(now) + 1) * self.seconds + self.starts_at - now))
 
 
 def _windows() -> list[_Window]:
     windows = [
         _Window("2", settings.SIMULATOR_RATE_LIMIT_PER_SECOND, 1),
-        _Window("1", settings.SIMULATOR_RATE_LIMIT_PER_DAY, settings.SIMULATOR_RATE_LIMIT_DAY_SECONDS),
+        _Window(
+            "1",
+            settings.SIMULATOR_RATE_LIMIT_PER_DAY,
+            settings.SIMULATOR_RATE_LIMIT_DAY_SECONDS,
+            settings.SIMULATOR_RATE_LIMIT_DAY_STARTS_AT % settings.SIMULATOR_RATE_LIMIT_DAY_SECONDS,
+        ),
     ]
     return [w for w in windows if w.limit > 0]
 
@@ -110,7 +123,7 @@ _SPEND = (
 def _spend(client_id: str, window: _Window, now: float) -> int | None:
     """Count one call in the window; answers the calls used so far, or None when it is spent."""
     with connection.cursor() as cursor:
-        cursor.execute(_SPEND, [f"{client_id}:{window.suffix}", int(now // window.seconds), window.limit])
+        cursor.execute(_SPEND, [f"{client_id}:{window.suffix}", window.bucket(now), window.limit])
         row = cursor.fetchone()
     return row[0] if row else None
 
@@ -119,7 +132,7 @@ def _used(client_id: str, window: _Window, now: float) -> int:
     with connection.cursor() as cursor:
         cursor.execute("SELECT bucket, used FROM simulator_ratewindow WHERE name = %s", [f"{client_id}:{window.suffix}"])
         row = cursor.fetchone()
-    return row[1] if row and row[0] == int(now // window.seconds) else 0
+    return row[1] if row and row[0] == window.bucket(now) else 0
 
 
 def _rate_limit(request) -> dict[str, str]:
@@ -138,7 +151,7 @@ def _rate_limit(request) -> dict[str, str]:
             for other in windows[i + 1 :]:  # not spent by this call: report where they stand
                 headers[f"X-RateLimit-Limit-{other.suffix}"] = str(other.limit)
                 headers[f"X-RateLimit-Remaining-{other.suffix}"] = str(max(0, other.limit - _used(client_id, other, now)))
-            reset = str(max(1, math.ceil((int(now // window.seconds) + 1) * window.seconds - now)))
+            reset = str(window.reset_in(now))
             headers.update({"Retry-After": reset, "X-RateLimit-Reset": reset})
             name = "per second" if window.suffix == "2" else f"per {window.seconds} s" if window.seconds != 86400 else "per day"
             raise _TooManyRequests(f"Rate limit exceeded: {window.limit} calls {name}. Retry after {reset} s.", headers=headers)

@@ -11,6 +11,7 @@ from fleetportal.testing import FaultyProxy, wait_for
 from remotes import services
 from remotes.models import ActionStatus, RemoteAction, Source
 from simulator.models import SimRemoteAction
+from simulator.testing import a_day_starting_now
 from stellantis.client import ClientConfig, FleetClient
 from stellantis.remotes import Command
 
@@ -229,8 +230,7 @@ def test_a_command_held_by_the_rate_limit_past_its_time_to_live_never_leaves(act
 
 
 def test_a_spent_rate_limit_delays_the_command_without_a_label_look_up(action, proxy, settings):
-    settings.SIMULATOR_RATE_LIMIT_PER_DAY = 1
-    settings.SIMULATOR_RATE_LIMIT_DAY_SECONDS = 600
+    a_day_starting_now(settings, limit=1, seconds=600)
     pacer = DatabasePacer(name=f"day-{action.pk}")
     client = paced_client(proxy, settings, pacer)
     client.fleet(action.vehicle.fleet.external_id)  # spends the simulated day: the answer says 0 left

@@ -13,6 +13,7 @@ from django.db import connection
 
 from simulator import seeding
 from simulator.models import SimCallback, SimRemoteAction
+from simulator.testing import a_day_starting_now
 from stellantis import spec
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.urls("simulator.tests.urls")]
@@ -219,8 +220,7 @@ def _rate_headers(response) -> dict:
 
 
 def test_rate_limits_are_reported_on_every_answer_and_enforced_with_a_429(api, fleet, settings, reference_dir):
-    settings.SIMULATOR_RATE_LIMIT_PER_DAY = 3
-    settings.SIMULATOR_RATE_LIMIT_DAY_SECONDS = 3600
+    a_day_starting_now(settings, limit=3, seconds=3600)
     client_id = f"limits-{uuid.uuid4().hex[:8]}"  # the counters are per client_id
 
     answers = [api.get(f"fleets/{fleet.id}", client_id=client_id) for _ in range(3)]
@@ -235,7 +235,7 @@ def test_rate_limits_are_reported_on_every_answer_and_enforced_with_a_429(api, f
     assert_schema("xError", refused.json())
     assert refused.json()["uuid"] and refused.json()["timestamp"]
     assert refused.headers["X-RateLimit-Remaining-1"] == "0"
-    assert 0 < int(refused.headers["Retry-After"]) <= 3600
+    assert 3500 < int(refused.headers["Retry-After"]) <= 3600  # the day turned a moment ago (DAY_STARTS_AT)
     assert refused.headers["X-RateLimit-Reset"] == refused.headers["Retry-After"]
     # Another client_id has a budget of its own, and errors carry the headers too.
     assert not_found.status_code == 404 and not_found.headers["X-RateLimit-Remaining-1"] == "2"

@@ -17,6 +17,7 @@ from accounts.models import Membership, PartnerToken, Role
 from callbacks.models import Callback
 from simulator.models import SimCallback
 from simulator.seeding import seed_world
+from simulator.testing import a_day_starting_now
 from stellantis.client import ClientConfig, FleetClient, pacer_from_settings
 from stellantis.pacing import NoPacer
 from stellantis.vocabulary import CallbackStatus, RemoteType
@@ -55,8 +56,7 @@ def test_a_fleet_of_130_vehicles_is_imported_whole_in_either_paging_mode(stack, 
 @pytest.mark.parametrize("shared_budget", [True, False], ids=["shared budget", "no pacer"])
 def test_a_spent_rate_limit_stops_the_capability_reads_and_keeps_what_was_read(stack, settings, shared_budget):
     settings.STELLANTIS_CLIENT_ID = f"import-{uuid.uuid4().hex[:8]}"  # the simulator counts per client_id
-    settings.SIMULATOR_RATE_LIMIT_PER_DAY = 6  # the fleet, one page of vehicles, then 4 capabilities
-    settings.SIMULATOR_RATE_LIMIT_DAY_SECONDS = 3600
+    a_day_starting_now(settings, limit=6, seconds=3600)  # the fleet, one page of vehicles, then 4 capabilities
     sim = seed_world(fleet_name="Throttled", vehicle_count=10, seed=16)
     statuses = []
     session = requests.Session()
