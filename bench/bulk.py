@@ -111,8 +111,45 @@ def dispatch() -> None:
                     thread_profiles.append(mine)
 
         services.Submitter._work = profiled
+    trace = []  # BENCH_BULK_TRACE=1: (what, start, wall s, thread CPU s) of the dispatcher's own steps and GC pauses
+    if os.environ.get("BENCH_BULK_TRACE"):
+        import gc
+
+        def traced(name, fn):
+            def wrapper(*args, **kwargs):
+                t0, c0 = time.perf_counter(), time.thread_time()
+                try:
+                    return fn(*args, **kwargs)
+                finally:
+                    trace.append((name, t0, time.perf_counter() - t0, time.thread_time() - c0))
+            return wrapper
+
+        services.expand = traced("expand", services.expand)
+        services._create_batch = traced("create", services._create_batch)
+        services.remotes.record_submitted = traced("record", services.remotes.record_submitted)
+        gc_start = {}
+
+        def on_gc(phase, info):
+            if phase == "start":
+                gc_start["t"] = time.perf_counter()
+            else:
+                trace.append((f"gc{info['generation']}", gc_start["t"], time.perf_counter() - gc_start["t"], 0.0))
+
+        gc.callbacks.append(on_gc)
+
+        def ticker():  # how long a thread that only sleeps 1 ms waits for its turn (the GIL)
+            last = time.perf_counter()
+            while True:
+                time.sleep(0.001)
+                now_ = time.perf_counter()
+                if now_ - last > 0.02:
+                    trace.append(("tick", last, now_ - last, 0.0))
+                last = now_
+
+        if os.environ["BENCH_BULK_TRACE"] == "2":  # it costs the others a wake-up every millisecond
+            threading.Thread(target=ticker, daemon=True).start()
     before_cpu = resource.getrusage(resource.RUSAGE_SELF)
-    started = time.perf_counter()
+    started, wall_started = time.perf_counter(), time.time()
     while BulkRequest.objects.filter(pk=bulk_id, status__in=OPEN_STATUSES).exists():
         services.run(bulk_id)
     seconds = time.perf_counter() - started
@@ -126,7 +163,20 @@ def dispatch() -> None:
                 stats.add(one)
             stats.sort_stats("cumulative").print_stats(60)
             stats.sort_stats("tottime").print_stats(40)
+            if os.environ.get("BENCH_BULK_CALLERS"):  # who calls these (comma-separated function names)
+                for name in os.environ["BENCH_BULK_CALLERS"].split(","):
+                    stats.print_callers(name)
     after_cpu = resource.getrusage(resource.RUSAGE_SELF)
+    if trace:
+        totals: dict = {}
+        for name, t0, wall, cpu_s in trace:
+            n, w, c, worst = totals.get(name, (0, 0.0, 0.0, 0.0))
+            totals[name] = (n + 1, w + wall, c + cpu_s, max(worst, wall))
+            if wall > 0.03:
+                print(f"trace {name:7s} at {t0 - started:7.3f} s (epoch {t0 - started + wall_started:.3f}): {1000 * wall:6.1f} ms wall, "
+                      f"{1000 * cpu_s:6.1f} ms CPU", file=sys.stderr)
+        for name, (n, w, c, worst) in totals.items():
+            print(f"trace {name:7s} x{n}: {1000 * w:8.1f} ms wall ({1000 * worst:.1f} worst), {1000 * c:8.1f} ms CPU", file=sys.stderr)
     for shape, n in shapes.most_common(25):
         print(f"{n:7d}  {shape}", file=sys.stderr)
     bulk = BulkRequest.objects.get(pk=bulk_id)
@@ -261,7 +311,7 @@ def main() -> None:
             session.headers["Authorization"] = f"Token {seeded['api_token']}"
             worker = subprocess.Popen([PY, str(Path(__file__).resolve()), "--dispatch"], cwd=ROOT, env=server.env,
                                       stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-                                      stderr=None if os.environ.get("BENCH_BULK_SQL") else subprocess.DEVNULL)
+                                      stderr=None if os.environ.get("BENCH_BULK_SQL") or os.environ.get("BENCH_BULK_TRACE") else subprocess.DEVNULL)
             while worker.stdout.readline().strip() != "ready":
                 if worker.poll() is not None:
                     sys.exit("bench: the dispatcher process did not start")
