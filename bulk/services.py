@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import logging
 import queue
 import threading
@@ -38,7 +39,7 @@ from accounts.access import TokenUser, token_access
 from audit import services as audit
 from callbacks.models import Callback
 from core.errors import ServiceError
-from core.sql import update_each
+from core.sql import insert_all, update_each
 from remotes import services as remotes
 from remotes.approvals import approvers_to_tell
 from remotes.capabilities import availability
@@ -410,12 +411,27 @@ def _claim(bulk_id, seconds: float) -> bool:
     )
 
 
+_settled = threading.Lock()  # held for good once this process's long-lived objects are set aside
+
+
+def _set_aside_long_lived_objects() -> None:
+    """Once per process: collect, then freeze what survives (Django's models, URLs, templates…) out
+    of the cyclic garbage collector's reach. A full collection stops every thread of the process, and
+    a dispatcher creates enough objects for one every second or so: it walked all of those for
+    30-50 ms each time, during which no command left (docs/benchmarks.md, "Bulk dispatch"). Frozen
+    objects are still freed when no longer referenced; only a cycle among them would stay."""
+    if _settled.acquire(blocking=False):
+        gc.collect()
+        gc.freeze()
+
+
 def run(bulk_id, *, slice_seconds: float | None = None, client: FleetClient | None = None) -> str:
     """One bounded slice of a bulk's work (expansion, then dispatch), under its lease; re-armed
     while work remains. A second worker handed the same bulk walks away."""
     slice_seconds = settings.BULK_SLICE_SECONDS if slice_seconds is None else slice_seconds
     if not _claim(bulk_id, slice_seconds):
         return "not claimed"
+    _set_aside_long_lived_objects()
     deadline = time.monotonic() + slice_seconds
     again, at = False, None
     try:
@@ -467,7 +483,7 @@ def expand(bulk: BulkRequest, *, deadline: float, chunks: int | None = None) -> 
                 )
                 for v in checker.check(chunk)
             ]
-            BulkItem.objects.bulk_create(items, ignore_conflicts=True, batch_size=500)
+            insert_all(items, ignore_conflicts=True)  # ignore: a second run of an interrupted chunk
         if len(chunk) < settings.BULK_CHUNK:
             total = bulk.items.count()
             BulkRequest.objects.filter(pk=bulk.pk, status=BulkStatus.EXPANDING).update(
@@ -770,6 +786,7 @@ def run_lane(bulk_id, number: int, *, slice_seconds: float | None = None, client
     lease = BulkLane.objects.filter(bulk_id=bulk_id, number=number).filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
     if not lease.update(lease_until=now + dt.timedelta(seconds=slice_seconds + 60)):
         return "not claimed"
+    _set_aside_long_lived_objects()
     again, at = False, None
     try:
         bulk = BulkRequest.objects.select_related("requested_by", "requested_by_token__user").get(pk=bulk_id)
