@@ -458,8 +458,10 @@ def run(bulk_id, *, slice_seconds: float | None = None, client: FleetClient | No
     return "done"
 
 
-def expand(bulk: BulkRequest, *, deadline: float, chunks: int | None = None) -> bool:
-    """Insert the selection's items chunk by chunk (at most `chunks`), each checked; True once all are in."""
+def expand(bulk: BulkRequest, *, deadline: float, chunks: int | None = None, first: int | None = None) -> bool:
+    """Insert the selection's items chunk by chunk (at most `chunks`), each checked; True once all are in.
+    `first`: the size of the first chunk when none is checked yet (the dispatcher's, so that the
+    first commands leave after a few vehicles are checked, not BULK_CHUNK)."""
     by = requester_of(bulk)
     command = Command.from_dict(bulk.command)
     checker = Checker(command=command, by=by if bulk.requested_by_id or bulk.requested_by_token_id else None)
@@ -473,7 +475,8 @@ def expand(bulk: BulkRequest, *, deadline: float, chunks: int | None = None) -> 
         done += 1
         if BulkRequest.objects.filter(pk=bulk.pk, status=BulkStatus.EXPANDING).count() == 0:
             return True  # cancelled meanwhile
-        chunk = list(qs.filter(pk__gt=last)[: settings.BULK_CHUNK])
+        size = min(first, settings.BULK_CHUNK) if first and not last else settings.BULK_CHUNK
+        chunk = list(qs.filter(pk__gt=last)[:size])
         if chunk:
             last = chunk[-1].pk
             items = [
@@ -484,7 +487,7 @@ def expand(bulk: BulkRequest, *, deadline: float, chunks: int | None = None) -> 
                 for v in checker.check(chunk)
             ]
             insert_all(items, ignore_conflicts=True)  # ignore: a second run of an interrupted chunk
-        if len(chunk) < settings.BULK_CHUNK:
+        if len(chunk) < size:
             total = bulk.items.count()
             BulkRequest.objects.filter(pk=bulk.pk, status=BulkStatus.EXPANDING).update(
                 status=BulkStatus.DISPATCHING, total=total, expanded=total
@@ -730,7 +733,7 @@ def dispatch(
                         continue
                     # The next chunk of the selection, checked while the threads send the last one's;
                     # after the first, more dispatchers (lanes) may help send.
-                    expand(bulk, deadline=deadline, chunks=1)
+                    expand(bulk, deadline=deadline, chunks=1, first=2 * settings.BULK_CREATE_BATCH)
                     if not lanes_opened:
                         open_lanes(bulk.pk)
                         lanes_opened = True
