@@ -33,15 +33,11 @@ def record(
     return entry
 
 
-def record_many(action: str, *, actor=None, objects, reason: str = "") -> list[AuditEntry]:
-    """`record` for many objects at once, one INSERT: `objects` are (organisation, obj) pairs, each
-    its own entry with the same action, actor and reason (a bulk request's actions, created by the batch)."""
-    return AuditEntry.objects.bulk_create(entries_for(action, actor=actor, objects=objects, reason=reason))
-
-
 def entries_for(action: str, *, actor=None, objects, reason: str = "") -> list[AuditEntry]:
-    """`record_many`'s entries, unsaved, for a caller that writes them in its own batch statement
-    (remotes' hot path, through core.sql.insert_all). Write them in the change's transaction."""
+    """`record`'s entries for many objects at once, unsaved: `objects` are (organisation, obj) pairs,
+    each its own entry with the same action, actor and reason (a bulk request's actions, created by
+    the batch). The caller writes them in one statement (core.sql.insert_all), in the transaction
+    of the change they record, as `record` does for one."""
     pairs = list(objects)
     if not pairs:
         return []
